@@ -1,0 +1,82 @@
+"""``inference.run``: one model, one method, one backend -> ``InferenceResult``.
+
+Everything is checked before anything runs: the model name, backend, method,
+every option, the data against the model's signature, and the device. A run
+that fails part-way raises and returns nothing.
+"""
+from __future__ import annotations
+
+import numbers
+import platform
+import time
+import warnings
+
+import numpy as np
+
+from inference.arviz_compat import ARVIZ_VERSION
+from inference.diagnostics import mcmc_warnings, summarize
+from inference.options import METHODS, resolve_options
+from inference.result import InferenceResult
+from ppl_models import BACKENDS, ModelSpec, get_model
+from ppl_models.errors import UnknownChoiceError
+from ppl_models.spec import resolve_function
+
+_RUNNERS = {
+    ("numpyro", "nuts"): "inference.backends.numpyro_mcmc:run",
+    ("numpyro", "hmc"): "inference.backends.numpyro_mcmc:run",
+    ("numpyro", "svi"): "inference.backends.numpyro_svi:run",
+    ("pyro", "nuts"): "inference.backends.pyro_mcmc:run",
+    ("pyro", "hmc"): "inference.backends.pyro_mcmc:run",
+    ("pyro", "svi"): "inference.backends.pyro_svi:run",
+}
+_VERSIONS = {"numpyro": "inference.backends.numpyro_common:versions", "pyro": "inference.backends.pyro_common:versions"}
+
+
+class InferenceWarning(UserWarning):
+    """A diagnostic says the draws may not be trustworthy (divergences, R-hat, low ESS)."""
+
+
+def resolve_model(model: str | ModelSpec) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, str):
+        return get_model(model)
+    raise TypeError(f"model must be a registered name or a ModelSpec, not {type(model).__name__}")
+
+
+def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **options) -> InferenceResult:
+    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``) on ``model`` with ``backend`` (``"pyro"``, ``"numpyro"``).
+
+    ``model`` is a registered name or a ``ModelSpec``. ``options`` are the method's
+    (see ``inference.options.METHODS``) plus ``device``, ``dtype`` and ``progress_bar``;
+    an unknown option is an error. Every random number derives from ``seed``.
+    """
+    spec = resolve_model(model)
+    if backend not in BACKENDS:
+        raise UnknownChoiceError("backend", backend, BACKENDS)
+    if backend not in spec.backends:
+        raise UnknownChoiceError(f"backend for model {spec.name!r}", backend, spec.backends)
+    if method not in METHODS:
+        raise UnknownChoiceError("method", method, METHODS)
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    opts = resolve_options(method, backend, options)
+    if method == "svi" and opts["guide"] == "spec":
+        spec.guide_fn(backend)  # the model must have a guide for this backend, taking this data
+    model_fn = spec.model_fn(backend)
+    runner = resolve_function(_RUNNERS[backend, method])
+    dtype = opts.pop("dtype") or spec.dtype
+
+    t0 = time.perf_counter()
+    result = runner(spec, model_fn, method=method, seed=int(seed), dtype=dtype, **opts)
+    result.timing["wall"] = time.perf_counter() - t0
+    result.info.update(
+        seed=int(seed), options={**opts, "dtype": dtype}, device=opts["device"], dtype=dtype,
+        versions={"python": platform.python_version(), "numpy": np.__version__, "arviz": ARVIZ_VERSION,
+                  **resolve_function(_VERSIONS[backend])()},
+    )
+    if method in ("nuts", "hmc"):
+        result.warnings.extend(mcmc_warnings(summarize(result.samples), result.sample_stats))
+    for message in result.warnings:
+        warnings.warn(f"{spec.name} ({backend} {method}): {message}", InferenceWarning, stacklevel=2)
+    return result

@@ -1,0 +1,67 @@
+"""The one place that knows which ArviZ is installed.
+
+ArviZ 0.x (what pip resolves on Python 3.11) has ``InferenceData``,
+``from_dict(posterior=..., sample_stats=...)`` and ``ess``/``rhat``/``mcse``
+taking a ``(chain, draw)`` array. ArviZ 1.x (Python >= 3.12) is built on
+arviz-base and arviz-stats: ``from_dict({"posterior": ...})`` returns an xarray
+``DataTree``, the diagnostics take ``chain_axis``/``draw_axis``, and
+``from_pyro``/``from_numpyro`` are gone, which is why results are converted
+from plain numpy dicts rather than from the libraries' MCMC objects.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # ArviZ 0.23 warns about its coming refactor at import
+    import arviz
+
+ARVIZ_VERSION = arviz.__version__
+MODERN = int(ARVIZ_VERSION.split(".")[0]) >= 1
+
+
+def _modern_modules():
+    import arviz_base
+    import arviz_stats
+
+    return arviz_base, arviz_stats
+
+
+def to_inference_data(groups: dict[str, dict[str, np.ndarray]], attrs: dict | None = None, modern: bool = MODERN):
+    """ArviZ's container for ``groups`` (group name -> variable -> array).
+
+    Posterior-like groups hold arrays shaped ``(chain, draw, ...)``;
+    ``observed_data`` holds plain arrays. Returns ``InferenceData`` (0.x) or ``DataTree`` (1.x).
+    """
+    groups = {g: v for g, v in groups.items() if v}
+    if modern:
+        arviz_base, _ = _modern_modules()
+        return arviz_base.from_dict(groups, attrs=attrs)
+    return arviz.from_dict(**groups, attrs=attrs)
+
+
+def _stat(name: str, x: np.ndarray, modern: bool, **kwargs) -> float:
+    x = np.asarray(x, dtype=float)
+    if modern:
+        _, arviz_stats = _modern_modules()
+        return float(getattr(arviz_stats, name)(x, chain_axis=0, draw_axis=1, **kwargs))
+    return float(getattr(arviz, name)(x, **kwargs))
+
+
+def ess(x: np.ndarray, method: str = "bulk", modern: bool = MODERN) -> float:
+    """Effective sample size of a ``(chain, draw)`` array (``method``: bulk, tail, mean, sd)."""
+    # arviz-stats needs the tail quantiles spelled out; 0.05/0.95 is what ArviZ 0.x and Stan use.
+    kwargs = {"prob": (0.05, 0.95)} if method == "tail" and modern else {}
+    return _stat("ess", x, modern, method=method, **kwargs)
+
+
+def rhat(x: np.ndarray, modern: bool = MODERN) -> float:
+    """Rank-normalized split R-hat of a ``(chain, draw)`` array."""
+    return _stat("rhat", x, modern)
+
+
+def mcse(x: np.ndarray, method: str = "mean", modern: bool = MODERN) -> float:
+    """Monte Carlo standard error of the mean (or ``method="sd"``) of a ``(chain, draw)`` array."""
+    return _stat("mcse", x, modern, method=method)

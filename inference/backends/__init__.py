@@ -1,0 +1,29 @@
+"""Inference backends: one module per (backend, method family).
+
+Each exposes ``run(spec, model, *, seed, device, dtype, progress_bar, **options)``
+returning an ``InferenceResult``. Pyro and NumPyro spell their autoguides and
+ELBOs the same, so the option names map to class names once, here.
+"""
+import numpy as np
+
+AUTOGUIDES = {
+    "normal": "AutoNormal",
+    "mvn": "AutoMultivariateNormal",
+    "lowrank": "AutoLowRankMultivariateNormal",
+    "iaf": "AutoIAFNormal",
+    "delta": "AutoDelta",
+}
+ELBOS = {"trace": "Trace_ELBO", "meanfield": "TraceMeanField_ELBO", "graph": "TraceGraph_ELBO", "renyi": "RenyiELBO"}
+
+
+def chain_seeds(seed: int, num_chains: int) -> list[int]:
+    """Independent 32-bit seeds for each chain, derived from the run's seed."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_chains)]
+
+
+def autoguide_kwargs(guide: str, rank) -> dict:
+    return {"rank": rank} if guide == "lowrank" and rank is not None else {}
+
+
+def elbo_kwargs(elbo: str, num_particles: int, alpha) -> dict:
+    return {"num_particles": num_particles, **({"alpha": alpha} if elbo == "renyi" else {})}

@@ -1,0 +1,62 @@
+"""NumPyro plumbing shared by the NumPyro backends: device, precision, data, site tracing."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpyro
+
+# Host devices let chains run in parallel on the CPU. This only takes effect if
+# JAX has not started its CPU backend yet, which is why it runs at import.
+numpyro.set_host_device_count(max(os.cpu_count() or 1, 4))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from numpyro import handlers  # noqa: E402
+from numpyro.infer.initialization import init_to_sample  # noqa: E402
+
+from inference.sites import SiteInfo  # noqa: E402
+from ppl_models.errors import DeviceError  # noqa: E402
+
+
+def jax_device(device: str):
+    platform = {"cpu": "cpu", "cuda": "gpu"}[device]
+    try:
+        return jax.devices(platform)[0]
+    except RuntimeError as e:
+        raise DeviceError(f"device={device!r} was asked for, but JAX finds no {platform.upper()} "
+                          f"(JAX {jax.__version__}: {e}). Install a CUDA build of jaxlib on a GPU machine, "
+                          "or use device='cpu'.") from None
+
+
+@contextlib.contextmanager
+def backend_context(device: str, dtype: str):
+    """Run JAX on ``device`` in ``dtype`` precision inside the block, leaving global config as it was."""
+    dev = jax_device(device)
+    with jax.enable_x64(dtype == "float64"), jax.default_device(dev):
+        yield dev
+
+
+def to_backend(data: dict, dtype: str) -> dict:
+    """numpy arrays to JAX arrays (floats in ``dtype``); Python scalars stay as they are."""
+    return {k: jnp.asarray(v, dtype=dtype if v.dtype.kind == "f" else None) if isinstance(v, np.ndarray) else v
+            for k, v in data.items()}
+
+
+def to_numpy(tree: dict) -> dict:
+    return {k: np.asarray(v) for k, v in tree.items()}
+
+
+def trace_sites(fn, data: dict, seed: int = 0) -> SiteInfo:
+    """Sites of one run of ``fn`` (model or guide), latent values drawn as initialization does."""
+    trace = handlers.trace(handlers.substitute(handlers.seed(fn, seed), substitute_fn=init_to_sample)).get_trace(**data)
+    return SiteInfo(
+        latent={n: tuple(s["value"].shape) for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]},
+        observed={n: np.asarray(s["value"]) for n, s in trace.items() if s["type"] == "sample" and s["is_observed"]},
+        deterministic={n: tuple(jnp.shape(s["value"])) for n, s in trace.items() if s["type"] == "deterministic"},
+    )
+
+
+def versions() -> dict:
+    return {"numpyro": numpyro.__version__, "jax": jax.__version__}

@@ -1,0 +1,90 @@
+"""Pyro plumbing shared by the Pyro backends: device, precision, data, site tracing, seeding."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer.autoguide.initialization import InitMessenger, init_to_sample
+from pyro.poutine.util import site_is_subsample
+
+from inference.sites import SiteInfo
+from ppl_models.errors import DeviceError
+
+
+def torch_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device='cuda' was asked for, but PyTorch finds no CUDA GPU (torch {torch.__version__}, "
+                          f"CUDA build: {torch.version.cuda or 'none'}). Use device='cpu', or install a CUDA "
+                          "build of torch on a GPU machine.")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def backend_context(device: str, dtype: str):
+    """Make ``device`` and ``dtype`` torch's defaults inside the block, so that model
+    code that writes ``dist.Normal(0.0, 5.0)`` builds tensors in the right place."""
+    dev = torch_device(device)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        with torch.device(dev):
+            yield dev
+    finally:
+        torch.set_default_dtype(old)
+
+
+def start(seed: int) -> None:
+    """A clean state for a run: an empty parameter store, every RNG seeded."""
+    pyro.clear_param_store()
+    pyro.set_rng_seed(seed)
+
+
+def to_backend(data: dict, device: torch.device) -> dict:
+    """numpy arrays to tensors (floats in the default dtype, integers as long); scalars unchanged."""
+    out = {}
+    for k, v in data.items():
+        if isinstance(v, np.ndarray):
+            out[k] = torch.as_tensor(v, dtype=torch.get_default_dtype() if v.dtype.kind == "f" else torch.long,
+                                     device=device) if v.dtype.kind != "b" else torch.as_tensor(v, device=device)
+        else:
+            out[k] = v
+    return out
+
+
+def to_numpy(tree: dict) -> dict:
+    return {k: v.detach().cpu().numpy() for k, v in tree.items()}
+
+
+def trace_sites(fn, data: dict) -> SiteInfo:
+    """Sites of one run of ``fn`` (model or guide), latent values drawn as initialization does.
+
+    Pyro records ``pyro.deterministic`` as an observed sample site marked
+    ``infer["_deterministic"]``; those count as deterministic here, not observed.
+    """
+    with torch.no_grad():
+        trace = poutine.trace(InitMessenger(init_to_sample)(fn)).get_trace(**data)
+    nodes = {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
+    return SiteInfo(
+        latent={n: tuple(s["value"].shape) for n, s in nodes.items() if not s["is_observed"]},
+        observed={n: s["value"].detach().cpu().numpy() for n, s in nodes.items()
+                  if s["is_observed"] and not s["infer"].get("_deterministic")},
+        deterministic={n: tuple(s["value"].shape) for n, s in nodes.items() if s["infer"].get("_deterministic")},
+    )
+
+
+def predictive_draws(predictive, data: dict, shapes: dict, lead: tuple) -> dict:
+    """``Predictive`` draws reshaped to ``(*lead, *site_shape)``.
+
+    Pyro's ``Predictive`` pads every site with singleton plate dimensions; the
+    site shapes recorded by :func:`trace_sites` undo that.
+    """
+    with torch.no_grad():
+        values = to_numpy(predictive(**data))
+    return {k: v.reshape(*lead, *shapes[k]) for k, v in values.items()}
+
+
+def versions() -> dict:
+    return {"pyro": pyro.__version__, "torch": torch.__version__}

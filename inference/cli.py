@@ -1,0 +1,191 @@
+"""The ``ppl`` command line: list models, fit one, compare methods, fetch data.
+
+    ppl models [--json]
+    ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
+    ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--json]
+    ppl download [--data-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ppl_models.errors import PPLError
+
+
+def parse_value(text: str):
+    """A command-line option value: true/false/none, an int, a float, else the string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_method(text: str) -> tuple[str, str, dict]:
+    """``backend:method[:key=value,key=value]`` -> ``(backend, method, options)``."""
+    parts = text.split(":", 2)
+    if len(parts) < 2:
+        raise ValueError(f"method {text!r} must look like backend:method[:key=value,...], e.g. numpyro:svi:guide=mvn")
+    options = {}
+    for item in filter(None, (parts[2] if len(parts) == 3 else "").split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"option {item!r} in method {text!r} must look like key=value")
+        options[key.strip()] = parse_value(value.strip())
+    return parts[0], parts[1], options
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty()
+
+
+def _print_table(table: pd.DataFrame) -> None:
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.precision", 3):
+        print(table.to_string())
+
+
+def cmd_models(args) -> int:
+    import ppl_models
+
+    rows = []
+    for name in ppl_models.list_models():
+        spec = ppl_models.get_model(name)
+        rows.append({"model": name, "backends": ",".join(spec.backends),
+                     "reference": spec.reference.source if spec.reference else ""})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table(pd.DataFrame(rows).set_index("model"))
+    return 0
+
+
+def cmd_fit(args, options: dict) -> int:
+    import inference
+
+    options.setdefault("progress_bar", _progress_default())
+    result = inference.run(args.model, method=args.method, backend=args.backend, seed=args.seed, **options)
+    saved = result.save(Path(args.out) / f"{result.model}__{args.backend}_{args.method}_seed{args.seed}.npz") \
+        if args.out else None
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({"model": result.model, "backend": result.backend, "method": result.method,
+                          "summary": json.loads(summary.to_json(orient="index")), "timing": result.timing,
+                          "info": result.info, "warnings": result.warnings,
+                          "final_loss": None if result.losses is None else float(result.losses[-1]),
+                          "saved": str(saved) if saved else None}, indent=2, default=str))
+        return 0
+    print(f"{result.model}: {result.backend} {result.method}, seed {args.seed}, "
+          f"{result.num_chains} chain(s) x {result.num_draws} draws, {result.timing['wall']:.1f} s")
+    _print_table(summary)
+    if result.losses is not None:
+        print(f"final loss (negative ELBO): {np.mean(result.losses[-100:]):.3f} (mean of the last 100 steps)")
+    for message in result.warnings:
+        print(f"WARNING: {message}", file=sys.stderr)
+    if saved:
+        print(f"saved {saved}")
+    return 0
+
+
+SUMMARY_COLUMNS = ["wall_s", "ess_per_s", "divergences", "max_r_hat", "max_abs_z_mean", "max_abs_z_sd",
+                   "worst_param", "means_within_mcse", "sds_within_mcse"]
+
+
+def cmd_compare(args) -> int:
+    import inference
+    from inference.compare import DEFAULT_METHODS
+
+    methods = [parse_method(m) for m in args.methods] if args.methods else list(DEFAULT_METHODS)
+    out = Path(args.out) if args.out else Path("runs") / args.model
+    table = inference.compare(args.model, methods, seed=args.seed, out=out,
+                              progress=None if args.json else lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.json:
+        print(table.reset_index().to_json(orient="records", indent=2))
+        return 0
+    print(f"\n{args.model}: each method against the reference posterior "
+          "(z = standardized error, in reference sds; 'within mcse' = within 4 Monte Carlo standard errors)")
+    _print_table(table[SUMMARY_COLUMNS] if not args.all_columns else table)
+    print(f"\nruns and comparison.csv written to {out}/")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from ppl_models.data.download import download_posteriordb
+
+    for path in download_posteriordb(target=Path(args.data_dir) if args.data_dir else None):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from inference.options import COMMON, METHODS
+
+    parser = argparse.ArgumentParser(prog="ppl", description="Models and pluggable inference on Pyro and NumPyro.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list the registered models")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("fit", help="fit one model with one method",
+                       description="Fit MODEL. Method options are given as --option-name VALUE.")
+    p.add_argument("model")
+    p.add_argument("--backend", required=True, help="pyro or numpyro")
+    p.add_argument("--method", required=True, help=", ".join(METHODS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder to save the result in (.npz)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    options = p.add_argument_group("method options (see `inference.options`)")
+    names = {n: o for table in (*METHODS.values(), COMMON) for n, o in table.items()}
+    for name, opt in sorted(names.items()):
+        options.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=parse_value,
+                             default=argparse.SUPPRESS, metavar="VALUE", help=opt.doc)
+
+    p = sub.add_parser("compare", help="compare methods on a model against its reference posterior")
+    p.add_argument("model")
+    p.add_argument("--methods", nargs="+", metavar="BACKEND:METHOD[:K=V,...]",
+                   help="default: NUTS and SVI (mean-field and full-rank) on both backends")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for the runs and comparison.csv (default runs/MODEL)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--all-columns", action="store_true", help="show every parameter's errors")
+
+    p = sub.add_parser("download", help="fetch posteriordb files (needs a network)")
+    p.add_argument("--data-dir", help="target folder (default: the data directory)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    options = {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_")}
+    try:
+        with warnings.catch_warnings():
+            # diagnostics are printed by the commands themselves
+            from inference.api import InferenceWarning
+
+            warnings.simplefilter("ignore", InferenceWarning)
+            if args.command == "models":
+                return cmd_models(args)
+            if args.command == "fit":
+                return cmd_fit(args, options)
+            if args.command == "compare":
+                return cmd_compare(args)
+            return cmd_download(args)
+    except (PPLError, ValueError, TypeError) as e:
+        print(f"ppl: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

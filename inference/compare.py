@@ -1,0 +1,94 @@
+"""``inference.compare``: several (backend, method, options) on one model, scored against its reference."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from inference.api import resolve_model, run
+from inference.diagnostics import score, summarize
+from inference.options import resolve_options
+from inference.result import InferenceResult
+from ppl_models.atomic import atomic_write
+from ppl_models.errors import UnknownChoiceError
+
+MethodSpec = tuple[str, str, dict]
+DEFAULT_METHODS: tuple[MethodSpec, ...] = (
+    ("numpyro", "nuts", {}),
+    ("pyro", "nuts", {}),
+    ("numpyro", "svi", {"guide": "normal"}),
+    ("numpyro", "svi", {"guide": "mvn"}),
+    ("pyro", "svi", {"guide": "normal"}),
+    ("pyro", "svi", {"guide": "mvn"}),
+)
+
+
+def method_label(backend: str, method: str, options: dict) -> str:
+    return " ".join([backend, method, *(f"{k}={v}" for k, v in sorted(options.items()))])
+
+
+def score_row(result: InferenceResult, reference) -> dict:
+    """One row of the comparison table: cost, MCMC diagnostics and errors against the reference."""
+    scores = score(result.samples, reference)
+    mcmc = result.method in ("nuts", "hmc")
+    summary = summarize({k: v for k, v in result.samples.items() if k in reference.names}) if mcmc else None
+    ess_min = float(summary["ess_bulk"].min()) if mcmc else math.nan
+    abs_z = scores["z_mean"].abs().fillna(np.inf)
+    row = {
+        "backend": result.backend, "method": result.method, "wall_s": result.timing["wall"],
+        "ess_bulk_min": ess_min, "ess_per_s": ess_min / result.timing["wall"],
+        "divergences": int(result.sample_stats["diverging"].sum()) if "diverging" in result.sample_stats else math.nan,
+        "max_r_hat": float(summary["r_hat"].max()) if mcmc else math.nan,
+        "max_abs_z_mean": float(abs_z.max()), "max_abs_z_sd": float(scores["z_sd"].abs().max()),
+        "worst_param": str(abs_z.idxmax()),
+        "means_within_mcse": bool(scores["mean_ok"].all()), "sds_within_mcse": bool(scores["sd_ok"].all()),
+        "num_warnings": len(result.warnings),
+    }
+    row |= {f"z_mean[{p}]": z for p, z in scores["z_mean"].items()}
+    row |= {f"z_sd[{p}]": z for p, z in scores["z_sd"].items()}
+    return row
+
+
+def compare(model, methods: Sequence[MethodSpec] = DEFAULT_METHODS, seed: int = 0, *,
+            out: str | os.PathLike | None = None, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Run each ``(backend, method, options)`` on ``model`` and score it against the reference.
+
+    Returns a table with one row per method (indexed by a label such as
+    ``"numpyro svi guide=mvn"``): wall time, ESS per second (MCMC), divergences,
+    max R-hat, the standardized error of each parameter's posterior mean
+    (``z_mean[p] = (mean - ref_mean) / ref_sd``) and sd (``z_sd[p] = (sd - ref_sd) / ref_sd``),
+    their worst cases, and whether all errors are within 4 Monte Carlo standard errors.
+    With ``out``, every run is saved there as ``<label>.npz`` and the table as ``comparison.csv``.
+    All methods are validated before the first one runs.
+    """
+    spec = resolve_model(model)
+    if spec.reference is None:
+        raise ValueError(f"model {spec.name!r} has no reference posterior to compare against")
+    labels = []
+    for backend, method, options in methods:
+        if backend not in spec.backends:
+            raise UnknownChoiceError(f"backend for model {spec.name!r}", backend, spec.backends)
+        resolve_options(method, backend, options)
+        label = method_label(backend, method, options)
+        labels.append(label if label not in labels else f"{label} #{labels.count(label) + 1}")
+    out = Path(out) if out is not None else None
+    rows = []
+    for i, (label, (backend, method, options)) in enumerate(zip(labels, methods), 1):
+        if progress:
+            progress(f"[{i}/{len(methods)}] {spec.name}: {label}")
+        result = run(spec, method=method, backend=backend, seed=seed, **options)
+        if out is not None:
+            result.save(out / (label.replace(" ", "_").replace("=", "-") + ".npz"))
+        rows.append({"label": label, **score_row(result, spec.reference)})
+        if progress:
+            progress(f"      done in {result.timing['wall']:.1f} s")
+    table = pd.DataFrame(rows).set_index("label")
+    if out is not None:
+        with atomic_write(out / "comparison.csv", "w") as f:
+            table.to_csv(f)
+    return table
+

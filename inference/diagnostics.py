@@ -1,0 +1,120 @@
+"""Diagnostics of draws, and scores of draws against a reference posterior.
+
+All statistics come from ArviZ (through ``inference.arviz_compat``): rank-normalized
+R-hat, bulk/tail ESS and Monte Carlo standard errors (Vehtari et al. 2021).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from inference import arviz_compat as az
+from ppl_models.reference import Reference
+
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100  # Stan's and ArviZ's rule of thumb: bulk and tail ESS >= 100 per chain
+
+
+def scalar_draws(samples: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each scalar component of each site as a ``(chain, draw)`` array, named ``theta[0]``, ``L[1,0]``, ..."""
+    out = {}
+    for name, arr in samples.items():
+        arr = np.asarray(arr, dtype=float)
+        if arr.ndim == 2:
+            out[name] = arr
+            continue
+        for index in np.ndindex(*arr.shape[2:]):
+            out[f"{name}[{','.join(map(str, index))}]"] = arr[(slice(None), slice(None), *index)]
+    return out
+
+
+def _scalar_values(values: Mapping[str, np.ndarray]) -> dict[str, float]:
+    out = {}
+    for name, arr in values.items():
+        arr = np.asarray(arr, dtype=float)
+        if arr.ndim == 0:
+            out[name] = float(arr)
+        else:
+            for index in np.ndindex(*arr.shape):
+                out[f"{name}[{','.join(map(str, index))}]"] = float(arr[index])
+    return out
+
+
+def _safe(f, x) -> float:
+    """A diagnostic that is undefined (constant draws, a single draw) is NaN, not an error."""
+    if x.shape[1] < 4 or np.ptp(x) == 0:
+        return math.nan
+    return f(x)
+
+
+def summarize(samples: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """mean, sd, mcse_mean, mcse_sd, ess_bulk, ess_tail and r_hat of every scalar parameter."""
+    rows = {}
+    for name, x in scalar_draws(samples).items():
+        rows[name] = {
+            "mean": x.mean(), "sd": x.std(ddof=1) if x.size > 1 else math.nan,
+            "mcse_mean": _safe(lambda v: az.mcse(v, "mean"), x), "mcse_sd": _safe(lambda v: az.mcse(v, "sd"), x),
+            "ess_bulk": _safe(lambda v: az.ess(v, "bulk"), x), "ess_tail": _safe(lambda v: az.ess(v, "tail"), x),
+            "r_hat": _safe(az.rhat, x) if x.shape[0] > 1 else math.nan,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def reference_summary(reference: Reference) -> pd.DataFrame:
+    """mean, sd and their Monte Carlo errors (zero for exact moments) per scalar parameter."""
+    if reference.is_exact:
+        mean, sd = _scalar_values(reference.mean), _scalar_values(reference.sd)
+        return pd.DataFrame({"mean": mean, "sd": sd, "mcse_mean": 0.0, "mcse_sd": 0.0})
+    return summarize(reference.draws)[["mean", "sd", "mcse_mean", "mcse_sd"]]
+
+
+def score(samples: Mapping[str, np.ndarray], reference: Reference, num_mcse: float = 4.0) -> pd.DataFrame:
+    """Per-parameter error of posterior mean and sd against ``reference``.
+
+    ``z_mean = (mean - ref_mean) / ref_sd`` and ``z_sd = (sd - ref_sd) / ref_sd`` are the
+    standardized errors; ``mean_ok``/``sd_ok`` say whether each error is within
+    ``num_mcse`` combined Monte Carlo standard errors, sqrt(mcse^2 + mcse_ref^2).
+    Only parameters present in both are scored.
+    """
+    ours = summarize({k: v for k, v in samples.items() if k in reference.names})
+    ref = reference_summary(reference)
+    common = [n for n in ref.index if n in ours.index]
+    ours, ref = ours.loc[common], ref.loc[common]
+    tol_mean = num_mcse * np.sqrt(ours["mcse_mean"].fillna(0) ** 2 + ref["mcse_mean"] ** 2)
+    tol_sd = num_mcse * np.sqrt(ours["mcse_sd"].fillna(0) ** 2 + ref["mcse_sd"] ** 2)
+    return pd.DataFrame({
+        "mean": ours["mean"], "ref_mean": ref["mean"], "sd": ours["sd"], "ref_sd": ref["sd"],
+        "z_mean": (ours["mean"] - ref["mean"]) / ref["sd"], "z_sd": (ours["sd"] - ref["sd"]) / ref["sd"],
+        "tol_mean": tol_mean, "tol_sd": tol_sd,
+        "mean_ok": (ours["mean"] - ref["mean"]).abs() <= tol_mean,
+        "sd_ok": (ours["sd"] - ref["sd"]).abs() <= tol_sd,
+    })
+
+
+def mcmc_warnings(summary: pd.DataFrame, sample_stats: Mapping[str, np.ndarray]) -> list[str]:
+    """Warnings a careful user wants after MCMC: divergences, R-hat > 1.01, low ESS."""
+    out = []
+    if "diverging" in sample_stats:
+        n = int(np.sum(sample_stats["diverging"]))
+        if n:
+            total = np.size(sample_stats["diverging"])
+            out.append(f"{n} of {total} post-warmup transitions diverged; the posterior may be biased "
+                       "(try a non-centered parameterization or a higher target_accept_prob)")
+    high = summary.index[summary["r_hat"] > RHAT_MAX].tolist()
+    if high:
+        out.append(f"R-hat > {RHAT_MAX} for {_names(high)} (max {summary['r_hat'].max():.3f}): chains have not mixed")
+    num_chains = next(iter(sample_stats.values())).shape[0] if sample_stats else 1
+    min_ess = ESS_PER_CHAIN_MIN * num_chains
+    low = summary.index[(summary[["ess_bulk", "ess_tail"]].min(axis=1) < min_ess)].tolist()
+    if low:
+        out.append(f"bulk or tail ESS < {min_ess} for {_names(low)} "
+                   f"(min {summary[['ess_bulk', 'ess_tail']].min().min():.0f}): run longer chains")
+    return out
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

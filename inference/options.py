@@ -1,0 +1,117 @@
+"""Options of each inference method: defaults, valid values, and validation.
+
+Every option ``inference.run`` accepts is declared here. An option a method does
+not know, or a value outside its valid set, is an error that lists the choices;
+nothing is silently ignored.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ppl_models.errors import UnknownChoiceError
+
+
+@dataclass(frozen=True)
+class Option:
+    default: object
+    doc: str
+    valid: Callable[[object], bool] = lambda v: True
+    expect: str = "any value"
+    backends: tuple[str, ...] = ("pyro", "numpyro")
+
+
+def _int(low: int) -> tuple[Callable, str]:
+    return (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low), f"an integer >= {low}"
+
+
+def _positive() -> tuple[Callable, str]:
+    return (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0), "a number > 0"
+
+
+def _open_unit() -> tuple[Callable, str]:
+    return (lambda v: isinstance(v, numbers.Real) and 0 < v < 1), "a number in (0, 1)"
+
+
+def _one_of(*choices) -> tuple[Callable, str]:
+    return (lambda v: v in choices), "one of " + ", ".join(map(repr, choices))
+
+
+def _bool() -> tuple[Callable, str]:
+    return (lambda v: isinstance(v, bool)), "True or False"
+
+
+def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
+    return Option(default, doc, check[0], check[1], backends)
+
+
+GUIDES = ("normal", "mvn", "lowrank", "iaf", "delta", "spec")
+ELBOS = ("trace", "meanfield", "graph", "renyi")
+CHAIN_METHODS = {"numpyro": ("parallel", "sequential", "vectorized"), "pyro": ("sequential",)}
+
+COMMON = {
+    "device": _opt("cpu", "where to run: 'cpu' or 'cuda'", _one_of("cpu", "cuda")),
+    "dtype": _opt(None, "floating point precision; default: the model's own", _one_of(None, "float32", "float64")),
+    "progress_bar": _opt(False, "show a progress bar on stderr", _bool()),
+}
+
+_MCMC = {
+    "num_warmup": _opt(1000, "warmup (adaptation) iterations per chain", _int(1)),
+    "num_samples": _opt(1000, "draws kept per chain", _int(1)),
+    "num_chains": _opt(4, "independent chains", _int(1)),
+    "target_accept_prob": _opt(0.8, "step-size adaptation target", _open_unit()),
+    "chain_method": _opt(None, "numpyro: parallel (default when there are enough host devices), "
+                               "sequential or vectorized; pyro: sequential", _one_of(None, "parallel", "sequential", "vectorized")),
+    "jit_compile": _opt(True, "pyro only: compile the potential energy with the PyTorch JIT", _bool(), ("pyro",)),
+}
+
+METHODS: dict[str, dict[str, Option]] = {
+    "nuts": {**_MCMC, "max_tree_depth": _opt(10, "maximum NUTS tree depth", _int(1))},
+    "hmc": {**_MCMC, "num_steps": _opt(None, "leapfrog steps per iteration (default: from trajectory_length)",
+                                         (lambda v: v is None or (isinstance(v, int) and v >= 1), "None or an integer >= 1")),
+            "trajectory_length": _opt(6.283185307179586, "integration time per iteration", _positive())},
+    "svi": {
+        "guide": _opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
+                                "or spec: the model's own guide", _one_of(*GUIDES)),
+        "elbo": _opt("trace", "trace (Trace_ELBO), meanfield (TraceMeanField_ELBO), graph (TraceGraph_ELBO, "
+                              "score function), renyi (RenyiELBO; needs alpha)", _one_of(*ELBOS)),
+        "alpha": _opt(None, "Renyi divergence order, for elbo='renyi' (alpha=0 is the IWAE bound)",
+                      (lambda v: v is None or (isinstance(v, numbers.Real) and v != 1), "a number other than 1")),
+        "rank": _opt(None, "rank of the lowrank guide", (lambda v: v is None or (isinstance(v, int) and v >= 1), "an integer >= 1")),
+        "num_steps": _opt(5000, "optimization steps", _int(1)),
+        "num_particles": _opt(1, "Monte Carlo samples per ELBO estimate", _int(1)),
+        "learning_rate": _opt(0.01, "Adam step size", _positive()),
+        "num_samples": _opt(1000, "posterior draws from the fitted guide", _int(1)),
+        "jit_compile": _opt(False, "pyro only: use Pyro's JIT ELBO", _bool(), ("pyro",)),
+    },
+}
+
+
+def method_options(method: str) -> dict[str, Option]:
+    if method not in METHODS:
+        raise UnknownChoiceError("method", method, METHODS)
+    return {**METHODS[method], **COMMON}
+
+
+def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> dict[str, object]:
+    """``given`` checked against ``method``'s options and completed with defaults."""
+    table = method_options(method)
+    for name, value in given.items():
+        if name not in table:
+            raise UnknownChoiceError(f"option for method {method!r}", name, table)
+        opt = table[name]
+        if backend not in opt.backends:
+            raise ValueError(f"option {name!r} applies to backend(s) {', '.join(opt.backends)} only, not {backend!r}")
+        if not opt.valid(value):
+            raise ValueError(f"option {name}={value!r} for method {method!r} is invalid: expected {opt.expect}")
+    options = {k: given.get(k, o.default) for k, o in table.items() if backend in o.backends}
+    if method in ("nuts", "hmc") and options["chain_method"] not in (None, *CHAIN_METHODS[backend]):
+        raise UnknownChoiceError(f"chain_method for backend {backend!r}", options["chain_method"], CHAIN_METHODS[backend])
+    if method == "svi":
+        if (options["elbo"] == "renyi") != (options["alpha"] is not None):
+            raise ValueError("option alpha goes with elbo='renyi', and elbo='renyi' needs alpha "
+                             f"(got elbo={options['elbo']!r}, alpha={options['alpha']!r})")
+        if options["rank"] is not None and options["guide"] != "lowrank":
+            raise ValueError(f"option rank applies to guide='lowrank' only, not guide={options['guide']!r}")
+    return options

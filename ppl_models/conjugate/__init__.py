@@ -1,0 +1,1 @@
+"""Conjugate models on real data: exact posteriors for testing approximate inference."""

@@ -1,0 +1,38 @@
+"""Where data lives: resolved once, from ``PPL_DATA_DIR``, else a user cache folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ppl_models.errors import DataNotFoundError
+
+DATA_DIR_ENV = "PPL_DATA_DIR"
+_override: Path | None = None
+
+
+def set_data_dir(path: str | os.PathLike | None) -> None:
+    """Point every loader at ``path`` for the rest of the process (``None`` undoes it)."""
+    global _override
+    _override = None if path is None else Path(path).expanduser().resolve()
+
+
+def data_dir() -> Path:
+    """The data directory: ``set_data_dir``, then ``$PPL_DATA_DIR``, then ``~/.cache/ppl_models/data``."""
+    if _override is not None:
+        return _override
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser().resolve()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "ppl_models" / "data"
+
+
+def resolve(relpath: str) -> Path:
+    """The path of ``relpath`` inside the data directory; a clear error if it is missing."""
+    path = data_dir() / relpath
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"data file {relpath!r} not found in the data directory {data_dir()}. "
+            f"Set {DATA_DIR_ENV} to the folder holding it (for example ../shared/data), "
+            "or, on a machine with a network, fetch it with `ppl download`."
+        )
+    return path

@@ -1,0 +1,41 @@
+"""Error types shared by the model and inference layers.
+
+Every error names its culprit (the key, site, option or device at fault) and,
+where there is a fixed set of valid values, lists them.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class PPLError(Exception):
+    """Base class for the errors this project raises on bad input."""
+
+
+class UnknownChoiceError(PPLError, ValueError):
+    """A name (model, method, backend, option, guide, ...) that is not one of the valid choices."""
+
+    def __init__(self, kind: str, value: object, choices: Iterable[str]):
+        self.kind, self.value, self.choices = kind, value, sorted(choices)
+        msg = f"unknown {kind} {value!r}; valid choices: {', '.join(self.choices) or '(none)'}"
+        close = difflib.get_close_matches(str(value), self.choices, n=1)
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
+        super().__init__(msg)
+
+
+class DataError(PPLError, ValueError):
+    """Data missing a key, with the wrong shape, or holding NaN/inf; the message names the key."""
+
+
+class SiteMismatchError(PPLError, ValueError):
+    """Model and guide disagree on their latent sample sites; the message names the sites."""
+
+
+class DeviceError(PPLError, RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
+class DataNotFoundError(PPLError, FileNotFoundError):
+    """A data file is missing from the data directory."""

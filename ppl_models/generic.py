@@ -1,0 +1,83 @@
+"""Write a model once, run it on Pyro and on NumPyro.
+
+Pyro and NumPyro share their modeling primitives (``sample``, ``plate``,
+``deterministic``, ``param``, ``factor``) and distribution names. A model that
+uses only those, through ``ppl_models.generic.pyro`` and ``ppl_models.generic.dist``,
+and array arithmetic that torch and jax.numpy spell the same way, runs on both.
+:func:`for_backends` binds such a model to each backend::
+
+    from ppl_models.generic import dist, pyro, for_backends
+
+    def model(J, sigma, y=None):
+        mu = pyro.sample("mu", dist.Normal(0.0, 5.0))
+        ...
+
+    spec = ModelSpec("my-model", data, model=for_backends(model))
+
+The idea is pyroapi's; pyroapi's own ``pyro_backend`` also installs a global
+``seed`` handler, which leaks JAX tracers under NumPyro's jit, hence this small
+dispatch on a context variable.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import importlib
+
+from ppl_models.spec import BACKENDS
+
+_MODULES = {
+    "pyro": {"pyro": "pyro", "dist": "pyro.distributions"},
+    "numpyro": {"pyro": "numpyro", "dist": "numpyro.distributions"},
+}
+_active: contextvars.ContextVar[str | None] = contextvars.ContextVar("ppl_backend", default=None)
+
+
+class _Dispatch:
+    """Forwards attribute access to the active backend's module."""
+
+    def __init__(self, role: str):
+        self._role = role
+
+    def __getattr__(self, name: str):
+        backend = _active.get()
+        if backend is None:
+            raise RuntimeError(
+                f"generic model code used {self._role}.{name} outside a backend; bind the model with "
+                "for_backends(model) or call it inside ppl_models.generic.use_backend('pyro' | 'numpyro')"
+            )
+        return getattr(importlib.import_module(_MODULES[backend][self._role]), name)
+
+
+pyro = _Dispatch("pyro")
+dist = _Dispatch("dist")
+
+
+@contextlib.contextmanager
+def use_backend(backend: str):
+    """Make ``pyro`` and ``dist`` of this module stand for ``backend``'s inside the block."""
+    if backend not in _MODULES:
+        raise ValueError(f"unknown backend {backend!r}; valid choices: {', '.join(_MODULES)}")
+    token = _active.set(backend)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def bind(fn, backend: str):
+    """``fn`` as a function of ``backend``: each call runs inside ``use_backend(backend)``."""
+
+    @functools.wraps(fn)
+    def bound(*args, **kwargs):
+        with use_backend(backend):
+            return fn(*args, **kwargs)
+
+    bound.backend = backend
+    return bound
+
+
+def for_backends(fn, backends=BACKENDS) -> dict:
+    """The ``{backend: function}`` dict a ``ModelSpec`` takes, for a generic ``fn``."""
+    return {b: bind(fn, b) for b in backends}

@@ -1,0 +1,1 @@
+"""Hierarchical (multilevel) models: eight schools, radon."""

@@ -1,0 +1,160 @@
+"""``ModelSpec``: a generative process, its data binding and its ground truth.
+
+A spec holds model (and optionally guide) functions per backend, the data they
+are called with, and the reference posterior used to score inference. Model
+functions take the data as keyword arguments; an observed site takes its value
+from the data entry of the same name (``numpyro.sample("y", ..., obs=y)``).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ppl_models.errors import DataError, UnknownChoiceError
+from ppl_models.reference import Reference
+
+BACKENDS = ("pyro", "numpyro")
+DTYPES = ("float32", "float64")
+FunctionRef = Callable | str  # a function, or "package.module:function" imported on first use
+
+
+def resolve_function(ref: FunctionRef) -> Callable:
+    """A callable from a function or a ``"module:attribute"`` string.
+
+    Strings keep ``import ppl_models`` free of torch and jax: a backend's model
+    module is imported only when that backend runs.
+    """
+    if callable(ref):
+        return ref
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _check_array(key: str, value) -> np.ndarray | numbers.Number:
+    if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.ndarray):
+        if isinstance(value, float) and not np.isfinite(value):
+            raise DataError(f"data[{key!r}] is {value}; data must be finite")
+        return value
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise DataError(f"data[{key!r}] is not an array: {e}") from e
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"data[{key!r}] has dtype {arr.dtype}; data must be numeric arrays or scalars")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise DataError(f"data[{key!r}] holds NaN or inf (first at index {tuple(bad.tolist())})")
+    return arr
+
+
+def check_dims(data: Mapping, dims: Mapping[str, tuple]) -> None:
+    """Check array shapes against declared dims.
+
+    ``dims`` maps a data key to a tuple of sizes: an int, or a name. A name that is
+    a scalar in ``data`` (``"J"``) must equal it; any other name is bound by its
+    first use and must agree everywhere after.
+    """
+    bound: dict[str, int] = {}
+    for key, want in dims.items():
+        if key not in data:
+            raise DataError(f"data is missing key {key!r} (expected shape {want})")
+        shape = np.shape(data[key])
+        if len(shape) != len(want):
+            raise DataError(f"data[{key!r}] has shape {shape}; expected {len(want)} dimension(s) {want}")
+        for size, dim in zip(shape, want):
+            if isinstance(dim, str) and dim in data and np.ndim(data[dim]) == 0:
+                expected = int(data[dim])
+            elif isinstance(dim, str):
+                expected = bound.setdefault(dim, size)
+            else:
+                expected = dim
+            if size != expected:
+                raise DataError(f"data[{key!r}] has shape {shape}; expected {want} with {dim} = {expected}")
+
+
+def check_call(fn: Callable, data: Mapping, role: str) -> None:
+    """Check that ``fn(**data)`` binds: no missing key, no key the function does not take."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    missing = [p.name for p in params if p.default is p.empty and p.name not in data
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise DataError(f"data is missing key(s) {missing} that the {role} {fn.__qualname__} needs")
+    extra = sorted(set(data) - names)
+    if extra:
+        raise DataError(f"data has key(s) {extra} that the {role} {fn.__qualname__} does not take "
+                        f"(it takes {sorted(names)})")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model, its data and its ground truth, runnable on one or both backends.
+
+    Args:
+        name: registry name, posteriordb style ``<data>-<model>``.
+        data: keyword arguments of the model and guide: numpy arrays and Python scalars.
+        model: backend name (``"pyro"``, ``"numpyro"``) -> model function (or ``"module:function"``).
+        guide: backend name -> guide function, for models with a hand-written guide.
+        reference: ground truth for scoring inference, if known.
+        data_dims: data key -> expected shape (ints or dimension names), checked up front.
+        dtype: floating point precision the model runs in by default.
+        description: the generative story in words.
+    """
+
+    name: str
+    data: Mapping[str, object]
+    model: Mapping[str, FunctionRef]
+    guide: Mapping[str, FunctionRef] | None = None
+    reference: Reference | None = None
+    data_dims: Mapping[str, tuple] = field(default_factory=dict)
+    dtype: str = "float64"
+    description: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("a ModelSpec needs a non-empty name")
+        if not isinstance(self.model, Mapping) or not self.model:
+            raise ValueError(f"model of {self.name!r} must be a dict backend -> function, e.g. {{'numpyro': model}}")
+        for role, fns in (("model", self.model), ("guide", self.guide or {})):
+            for backend in fns:
+                if backend not in BACKENDS:
+                    raise UnknownChoiceError(f"{role} backend", backend, BACKENDS)
+        missing_model = set(self.guide or {}) - set(self.model)
+        if missing_model:
+            raise ValueError(f"{self.name!r} has a guide but no model for backend(s) {sorted(missing_model)}")
+        if self.dtype not in DTYPES:
+            raise UnknownChoiceError("dtype", self.dtype, DTYPES)
+        if not isinstance(self.data, Mapping):
+            raise DataError(f"data of {self.name!r} must be a dict of arrays and scalars")
+        object.__setattr__(self, "data", {k: _check_array(k, v) for k, v in self.data.items()})
+        check_dims(self.data, self.data_dims)
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return tuple(b for b in BACKENDS if b in self.model)
+
+    def _fn(self, role: str, fns: Mapping | None, backend: str) -> Callable:
+        if backend not in BACKENDS:
+            raise UnknownChoiceError("backend", backend, BACKENDS)
+        if not fns or backend not in fns:
+            raise UnknownChoiceError(f"backend for the {role} of {self.name!r}", backend, fns or ())
+        return resolve_function(fns[backend])
+
+    def model_fn(self, backend: str) -> Callable:
+        """The model function for ``backend``, checked against the data."""
+        fn = self._fn("model", self.model, backend)
+        check_call(fn, self.data, "model")
+        return fn
+
+    def guide_fn(self, backend: str) -> Callable:
+        """The spec's own guide for ``backend``, checked against the data."""
+        fn = self._fn("guide", self.guide, backend)
+        check_call(fn, self.data, "guide")
+        return fn
