@@ -82,6 +82,8 @@ METHODS: dict[str, dict[str, Option]] = {
         "num_steps": _opt(5000, "optimization steps", _int(1)),
         "num_particles": _opt(1, "Monte Carlo samples per ELBO estimate", _int(1)),
         "learning_rate": _opt(0.01, "Adam step size", _positive()),
+        "lr_decay": _opt(1.0, "factor by which the step size decays, exponentially, over the run (1: constant)",
+                         (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]")),
         "num_samples": _opt(1000, "posterior draws from the fitted guide", _int(1)),
         "jit_compile": _opt(False, "pyro only: use Pyro's JIT ELBO", _bool(), ("pyro",)),
     },

@@ -8,11 +8,13 @@ from ppl_models.errors import SiteMismatchError
 
 @dataclass(frozen=True)
 class SiteInfo:
-    """Sites of one model run: latent sample sites (name -> shape), observed, deterministic."""
+    """Sites of one model run: latent sample sites (name -> shape), observed values,
+    deterministic sites (name -> shape), and how deeply plates nest."""
 
     latent: dict[str, tuple]
     observed: dict[str, object]
     deterministic: dict[str, tuple]
+    max_plate_nesting: int = 0
 
 
 def check_guide_matches(model: SiteInfo, guide: SiteInfo, guide_name: str) -> None:

@@ -14,7 +14,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from numpyro import handlers  # noqa: E402
+from numpyro.distributions.transforms import biject_to  # noqa: E402
 from numpyro.infer.initialization import init_to_sample  # noqa: E402
+from numpyro.infer.util import potential_energy  # noqa: E402
 
 from inference.sites import SiteInfo  # noqa: E402
 from ppl_models.errors import DeviceError  # noqa: E402
@@ -48,14 +50,32 @@ def to_numpy(tree: dict) -> dict:
     return {k: np.asarray(v) for k, v in tree.items()}
 
 
+def _prior_trace(fn, data: dict, seed: int):
+    """One run of ``fn`` with latent values drawn from the prior (uniform in unconstrained
+    space, as NumPyro's ``init_to_sample`` does, for improper priors)."""
+    return handlers.trace(handlers.substitute(handlers.seed(fn, seed), substitute_fn=init_to_sample)).get_trace(**data)
+
+
 def trace_sites(fn, data: dict, seed: int = 0) -> SiteInfo:
-    """Sites of one run of ``fn`` (model or guide), latent values drawn as initialization does."""
-    trace = handlers.trace(handlers.substitute(handlers.seed(fn, seed), substitute_fn=init_to_sample)).get_trace(**data)
+    """Sites of one run of ``fn`` (model or guide)."""
+    trace = _prior_trace(fn, data, seed)
     return SiteInfo(
         latent={n: tuple(s["value"].shape) for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]},
         observed={n: np.asarray(s["value"]) for n, s in trace.items() if s["type"] == "sample" and s["is_observed"]},
         deterministic={n: tuple(jnp.shape(s["value"])) for n, s in trace.items() if s["type"] == "deterministic"},
     )
+
+
+def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
+    """A prior draw of every latent site, mapped to unconstrained space."""
+    trace = _prior_trace(model, data, seed)
+    return {n: np.asarray(biject_to(s["fn"].support).inv(s["value"])) for n, s in trace.items()
+            if s["type"] == "sample" and not s["is_observed"]}
+
+
+def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
+    """Log joint density at an unconstrained point, Jacobians of the transforms included."""
+    return -float(potential_energy(model, (), data, {k: jnp.asarray(v) for k, v in point.items()}))
 
 
 def versions() -> dict:

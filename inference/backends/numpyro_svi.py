@@ -26,6 +26,13 @@ def make_guide(spec, model, guide: str, rank):
     return getattr(autoguide, AUTOGUIDES[guide])(model, **autoguide_kwargs(guide, rank))
 
 
+def exponential_decay(learning_rate: float, decay: float, num_steps: int):
+    """A constant step size, or a schedule falling by ``decay`` over ``num_steps``."""
+    if decay == 1.0:
+        return learning_rate
+    return lambda step: learning_rate * decay ** (step / num_steps)
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     train_key, draw_key = jax.random.split(jax.random.PRNGKey(seed))
     with backend_context(device, dtype):
@@ -35,7 +42,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         if opts["guide"] == "spec":
             check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
         elbo = getattr(infer, ELBOS[opts["elbo"]])(**elbo_kwargs(opts["elbo"], opts["num_particles"], opts["alpha"]))
-        svi = SVI(model, guide, Adam(opts["learning_rate"]), elbo)
+        svi = SVI(model, guide, Adam(exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])), elbo)
         t0 = time.perf_counter()
         fit = svi.run(train_key, opts["num_steps"], progress_bar=progress_bar, **data)
         losses = np.asarray(fit.losses)

@@ -7,7 +7,9 @@ import numpy as np
 import pyro
 import torch
 from pyro import poutine
-from pyro.infer.autoguide.initialization import InitMessenger, init_to_sample
+from pyro.distributions.transforms import biject_to
+from pyro.infer.mcmc.util import initialize_model
+from pyro.infer.autoguide.initialization import InitMessenger
 from pyro.poutine.util import site_is_subsample
 
 from inference.sites import SiteInfo
@@ -30,7 +32,9 @@ def backend_context(device: str, dtype: str):
     old = torch.get_default_dtype()
     torch.set_default_dtype(getattr(torch, dtype))
     try:
-        with torch.device(dev):
+        # A default-device context intercepts every torch call (a TorchFunctionMode), which
+        # costs Pyro's Python-heavy steps 20-50% on small models: enter it only off the CPU.
+        with torch.device(dev) if dev.type != "cpu" else contextlib.nullcontext():
             yield dev
     finally:
         torch.set_default_dtype(old)
@@ -58,20 +62,51 @@ def to_numpy(tree: dict) -> dict:
     return {k: v.detach().cpu().numpy() for k, v in tree.items()}
 
 
+def init_to_uniform(site, radius: float = 2.0):
+    """Initialize uniformly on (-radius, radius) in unconstrained space, as NumPyro does by default.
+
+    Pyro's own ``init_to_uniform`` and ``init_to_feasible`` draw a sample to learn
+    the site's shape, which an improper prior (``ImproperUniform``) cannot give;
+    this one takes the shape from the distribution. Used by every Pyro backend
+    for MCMC initialization and autoguide locations.
+    """
+    t = biject_to(site["fn"].support)
+    value = t(torch.rand(t.inverse_shape(site["fn"].shape())) * (2 * radius) - radius).detach()
+    value._pyro_custom_init = False
+    return value
+
+
+def _prior_draw(site):
+    """A prior draw; for an improper prior, uniform on (-2, 2) in unconstrained space
+    (what NumPyro's ``init_to_sample`` does)."""
+    try:
+        value = site["fn"].sample().detach()
+    except NotImplementedError:
+        return init_to_uniform(site)
+    value._pyro_custom_init = False
+    return value
+
+
+def _prior_trace(fn, data: dict):
+    """One run of ``fn`` with latent values drawn from the prior."""
+    with torch.no_grad():
+        return poutine.trace(InitMessenger(_prior_draw)(fn)).get_trace(**data)
+
+
 def trace_sites(fn, data: dict) -> SiteInfo:
     """Sites of one run of ``fn`` (model or guide), latent values drawn as initialization does.
 
     Pyro records ``pyro.deterministic`` as an observed sample site marked
     ``infer["_deterministic"]``; those count as deterministic here, not observed.
     """
-    with torch.no_grad():
-        trace = poutine.trace(InitMessenger(init_to_sample)(fn)).get_trace(**data)
+    trace = _prior_trace(fn, data)
     nodes = {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
     return SiteInfo(
         latent={n: tuple(s["value"].shape) for n, s in nodes.items() if not s["is_observed"]},
         observed={n: s["value"].detach().cpu().numpy() for n, s in nodes.items()
                   if s["is_observed"] and not s["infer"].get("_deterministic")},
         deterministic={n: tuple(s["value"].shape) for n, s in nodes.items() if s["infer"].get("_deterministic")},
+        max_plate_nesting=max((len(s["cond_indep_stack"]) for s in nodes.values()), default=0),
     )
 
 
@@ -84,6 +119,23 @@ def predictive_draws(predictive, data: dict, shapes: dict, lead: tuple) -> dict:
     with torch.no_grad():
         values = to_numpy(predictive(**data))
     return {k: v.reshape(*lead, *shapes[k]) for k, v in values.items()}
+
+
+def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
+    """A prior draw of every latent site, mapped to unconstrained space."""
+    pyro.set_rng_seed(seed)
+    trace = _prior_trace(model, data)
+    return {n: biject_to(s["fn"].support).inv(s["value"]).detach().cpu().numpy() for n, s in trace.nodes.items()
+            if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)}
+
+
+def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
+    """Log joint density at an unconstrained point, Jacobians of the transforms included."""
+    # max_plate_nesting given, so that Pyro need not guess it by sampling (improper priors cannot)
+    _, potential_fn, _, _ = initialize_model(model, model_kwargs=data, init_strategy=init_to_uniform,
+                                             max_plate_nesting=trace_sites(model, data).max_plate_nesting)
+    with torch.no_grad():
+        return -float(potential_fn({k: torch.tensor(v, dtype=torch.get_default_dtype()) for k, v in point.items()}))
 
 
 def versions() -> dict:

@@ -15,21 +15,23 @@ import torch
 from pyro.infer import HMC, MCMC, NUTS, Predictive
 
 from inference.backends import chain_seeds
-from inference.backends.pyro_common import backend_context, predictive_draws, start, to_backend, to_numpy, trace_sites
+from inference.backends.pyro_common import (backend_context, init_to_uniform, predictive_draws, start, to_backend,
+                                             to_numpy, trace_sites)
 from inference.result import InferenceResult
 
 
-def make_kernel(method: str, model, opts: dict):
+def make_kernel(method: str, model, opts: dict, max_plate_nesting: int):
+    # max_plate_nesting given, so that Pyro need not guess it by sampling (improper priors cannot)
     common = dict(target_accept_prob=opts["target_accept_prob"], jit_compile=opts["jit_compile"],
-                  ignore_jit_warnings=True)
+                  ignore_jit_warnings=True, init_strategy=init_to_uniform, max_plate_nesting=max_plate_nesting)
     if method == "nuts":
         return NUTS(model, max_tree_depth=opts["max_tree_depth"], **common)
     return HMC(model, num_steps=opts["num_steps"], trajectory_length=opts["trajectory_length"], **common)
 
 
-def _run_chain(method, model, data, opts, progress_bar):
+def _run_chain(method, model, data, opts, progress_bar, max_plate_nesting):
     """One chain; returns latent draws, per-draw divergences, step size and (warmup, sampling) seconds."""
-    kernel = make_kernel(method, model, opts)
+    kernel = make_kernel(method, model, opts, max_plate_nesting)
     marks = {}
 
     def hook(kernel, params, stage, i):
@@ -55,7 +57,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         sites = trace_sites(model, data)
         for chain_seed in chain_seeds(seed, opts["num_chains"]):
             start(chain_seed)
-            draws, div, eps, (t_warm, t_samp) = _run_chain(method, model, data, opts, progress_bar)
+            draws, div, eps, (t_warm, t_samp) = _run_chain(method, model, data, opts, progress_bar,
+                                                            sites.max_plate_nesting)
             chains.append(draws), diverging.append(div), step_size.append(eps)
             warmup, sampling = warmup + t_warm, sampling + t_samp
         samples = {k: np.stack([c[k] for c in chains]) for k in sites.latent}

@@ -12,11 +12,14 @@ import numpy as np
 import pyro
 import pyro.infer as infer
 from pyro.infer import SVI, Predictive, autoguide
-from pyro.optim import Adam
+import torch
+from pyro.optim import Adam, ExponentialLR
+from pyro.optim.lr_scheduler import PyroLRScheduler
 from tqdm.auto import tqdm
 
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs
-from inference.backends.pyro_common import backend_context, predictive_draws, start, to_backend, trace_sites
+from inference.backends.pyro_common import (backend_context, init_to_uniform, predictive_draws, start, to_backend,
+                                             trace_sites)
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 
@@ -24,7 +27,7 @@ from inference.sites import check_guide_matches
 def make_guide(spec, model, guide: str, rank):
     if guide == "spec":
         return spec.guide_fn("pyro")
-    return getattr(autoguide, AUTOGUIDES[guide])(model, **autoguide_kwargs(guide, rank))
+    return getattr(autoguide, AUTOGUIDES[guide])(model, init_loc_fn=init_to_uniform, **autoguide_kwargs(guide, rank))
 
 
 def make_elbo(elbo: str, num_particles: int, alpha, jit_compile: bool):
@@ -36,6 +39,14 @@ def make_elbo(elbo: str, num_particles: int, alpha, jit_compile: bool):
     return getattr(infer, name)(**elbo_kwargs(elbo, num_particles, alpha))
 
 
+def make_optimizer(learning_rate: float, decay: float, num_steps: int):
+    """Adam, with its step size falling by ``decay`` over ``num_steps`` when decay < 1."""
+    if decay == 1.0:
+        return Adam({"lr": learning_rate})
+    return ExponentialLR({"optimizer": torch.optim.Adam, "optim_args": {"lr": learning_rate},
+                          "gamma": decay ** (1 / num_steps)})
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     with backend_context(device, dtype) as dev:
         data = to_backend(spec.data, dev)
@@ -45,12 +56,14 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         if opts["guide"] == "spec":
             check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
         start(seed)
-        svi = SVI(model, guide, Adam({"lr": opts["learning_rate"]}),
-                  make_elbo(opts["elbo"], opts["num_particles"], opts["alpha"], opts["jit_compile"]))
+        optim = make_optimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
+        svi = SVI(model, guide, optim, make_elbo(opts["elbo"], opts["num_particles"], opts["alpha"], opts["jit_compile"]))
         losses = np.empty(opts["num_steps"])
         t0 = time.perf_counter()
         for step in tqdm(range(opts["num_steps"]), disable=not progress_bar, desc="SVI"):
             losses[step] = svi.step(**data)
+            if isinstance(optim, PyroLRScheduler):
+                optim.step()
         t1 = time.perf_counter()
         predictive = Predictive(model, guide=guide, num_samples=opts["num_samples"],
                                 return_sites=[*sites.latent, *sites.deterministic])

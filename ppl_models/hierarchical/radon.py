@@ -29,17 +29,21 @@ from ppl_models.spec import ModelSpec
 REFERENCE_DIR = Path(__file__).with_name("reference")
 
 
-def _county_effect(name, J, mu_scale=10.0):
-    """A county-varying coefficient, non-centered: mu + sigma * raw, raw ~ Normal(0, 1)."""
+def _county_effect(name, county, mu_scale=10.0):
+    """A county-varying coefficient, non-centered: mu + sigma * raw, raw ~ Normal(0, 1).
+
+    ``county`` is the model's one county plate: Pyro, unlike NumPyro, refuses two
+    plates of the same name in one trace, so the plate is made once and reused.
+    """
     mu = pyro.sample(f"mu_{name}", dist.Normal(0.0, mu_scale))
     sigma = pyro.sample(f"sigma_{name}", dist.HalfNormal(1.0))
-    with pyro.plate("county", J):
+    with county:
         raw = pyro.sample(f"{name}_raw", dist.Normal(0.0, 1.0))
     return pyro.deterministic(name, mu + sigma * raw)
 
 
 def radon_hierarchical_intercept_noncentered(J, county_idx, log_uppm, floor_measure, log_radon=None):
-    alpha = _county_effect("alpha", J)
+    alpha = _county_effect("alpha", pyro.plate("county", J))
     beta = pyro.sample("beta", dist.Normal(0.0, 10.0).expand([2]).to_event(1))
     sigma_y = pyro.sample("sigma_y", dist.HalfNormal(1.0))
     mu = alpha[county_idx] + log_uppm * beta[0] + floor_measure * beta[1]
@@ -60,8 +64,9 @@ def radon_hierarchical_intercept_centered(J, county_idx, log_uppm, floor_measure
 
 
 def radon_variable_intercept_slope_noncentered(J, county_idx, floor_measure, log_radon=None):
-    alpha = _county_effect("alpha", J)
-    beta = _county_effect("beta", J)
+    county = pyro.plate("county", J)
+    alpha = _county_effect("alpha", county)
+    beta = _county_effect("beta", county)
     sigma_y = pyro.sample("sigma_y", dist.HalfNormal(1.0))
     mu = alpha[county_idx] + floor_measure * beta[county_idx]
     with pyro.plate("house", county_idx.shape[0]):
