@@ -20,6 +20,7 @@ class Option:
     valid: Callable[[object], bool] = lambda v: True
     expect: str = "any value"
     backends: tuple[str, ...] = ("pyro", "numpyro")
+    choices: tuple | None = None  # a fixed set of valid values, listed when another is given
 
 
 def _int(low: int) -> tuple[Callable, str]:
@@ -34,8 +35,8 @@ def _open_unit() -> tuple[Callable, str]:
     return (lambda v: isinstance(v, numbers.Real) and 0 < v < 1), "a number in (0, 1)"
 
 
-def _one_of(*choices) -> tuple[Callable, str]:
-    return (lambda v: v in choices), "one of " + ", ".join(map(repr, choices))
+def _one_of(*choices) -> tuple[Callable, str, tuple]:
+    return (lambda v: v in choices), "one of " + ", ".join(map(repr, choices)), choices
 
 
 def _bool() -> tuple[Callable, str]:
@@ -43,7 +44,7 @@ def _bool() -> tuple[Callable, str]:
 
 
 def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
-    return Option(default, doc, check[0], check[1], backends)
+    return Option(default, doc, *check[:2], backends, *check[2:])
 
 
 GUIDES = ("normal", "mvn", "lowrank", "iaf", "delta", "spec")
@@ -62,7 +63,8 @@ _MCMC = {
     "num_chains": _opt(4, "independent chains", _int(1)),
     "target_accept_prob": _opt(0.8, "step-size adaptation target", _open_unit()),
     "chain_method": _opt(None, "numpyro: parallel (default when there are enough host devices), "
-                               "sequential or vectorized; pyro: sequential", _one_of(None, "parallel", "sequential", "vectorized")),
+                               "sequential or vectorized; pyro: sequential (checked per backend below)",
+                          (lambda v: v is None or isinstance(v, str), "None or a chain method name")),
     "jit_compile": _opt(True, "pyro only: compile the potential energy with the PyTorch JIT", _bool(), ("pyro",)),
 }
 
@@ -105,6 +107,8 @@ def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> d
         opt = table[name]
         if backend not in opt.backends:
             raise ValueError(f"option {name!r} applies to backend(s) {', '.join(opt.backends)} only, not {backend!r}")
+        if not opt.valid(value) and opt.choices:
+            raise UnknownChoiceError(f"{name} for method {method!r}", value, [c for c in opt.choices if c is not None])
         if not opt.valid(value):
             raise ValueError(f"option {name}={value!r} for method {method!r} is invalid: expected {opt.expect}")
     options = {k: given.get(k, o.default) for k, o in table.items() if backend in o.backends}

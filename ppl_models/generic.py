@@ -47,7 +47,19 @@ class _Dispatch:
                 f"generic model code used {self._role}.{name} outside a backend; bind the model with "
                 "for_backends(model) or call it inside ppl_models.generic.use_backend('pyro' | 'numpyro')"
             )
+        if backend == "pyro" and self._role == "pyro" and name == "param":
+            return _pyro_param
         return getattr(importlib.import_module(_MODULES[backend][self._role]), name)
+
+
+def _pyro_param(name, init_value=None, *args, **kwargs):
+    """``pyro.param`` that also takes a number or array as initial value, as ``numpyro.param`` does."""
+    import pyro as _pyro
+    import torch
+
+    if init_value is not None and not callable(init_value) and not isinstance(init_value, torch.Tensor):
+        init_value = torch.as_tensor(init_value, dtype=torch.get_default_dtype())
+    return _pyro.param(name, init_value, *args, **kwargs)
 
 
 pyro = _Dispatch("pyro")

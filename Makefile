@@ -1,0 +1,32 @@
+# One command to set up and run the main job (`make demo`), one for the tests (`make test`).
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip
+# Data: the shared folder beside the repository unless PPL_DATA_DIR says otherwise.
+export PPL_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: install install-dev demo test lint bench radon-reference
+
+# torch is pinned and installed first: on the project's machines this takes the local
+# CPU wheel; an unpinned torch would pull several GB of CUDA packages.
+install:
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e .
+
+install-dev:
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[dev]"
+
+demo: install
+	$(PYTHON) -m inference.cli compare eight_schools-eight_schools_noncentered
+
+test: install-dev
+	$(PYTHON) -m pytest
+
+lint:
+	$(PYTHON) -m ruff check ppl_models inference benchmarks tests
+
+bench: install
+	$(PYTHON) benchmarks/overhead.py
+
+radon-reference: install
+	$(PYTHON) benchmarks/make_radon_reference.py

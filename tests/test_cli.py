@@ -1,0 +1,71 @@
+"""The ``ppl`` command: models, fit, compare; readable tables, --json, clear errors and exit codes."""
+import json
+
+import pytest
+
+from inference.cli import main, parse_method, parse_value
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_models(capsys):
+    code, out, _ = run_cli(capsys, "models", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {r["model"] for r in rows} >= {"eight_schools-eight_schools_noncentered",
+                                                          "radon_mn-radon_hierarchical_intercept_centered"}
+    assert all(r["backends"] == "pyro,numpyro" for r in rows)
+
+
+def test_fit_json_and_saved_result(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "fit", "kidiq-conjugate_regression", "--backend", "numpyro", "--method", "svi",
+                           "--guide", "mvn", "--num-steps", "300", "--num-samples", "50", "--learning-rate", "0.1",
+                           "--out", str(tmp_path), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["info"]["options"]["guide"] == "mvn" and report["info"]["options"]["num_steps"] == 300
+    assert set(report["summary"]) == {"beta[0]", "beta[1]"}
+    from inference import load_result
+
+    assert load_result(report["saved"]).samples["beta"].shape == (1, 50, 2)
+
+
+def test_fit_table_and_warnings(capsys):
+    code, out, err = run_cli(capsys, "fit", "eight_schools-eight_schools_centered", "--backend", "numpyro",
+                             "--method", "nuts", "--num-warmup", "100", "--num-samples", "100", "--num-chains", "2",
+                             "--target-accept-prob", "0.6")
+    assert code == 0 and "r_hat" in out and "theta[7]" in out
+    assert "WARNING: R-hat > 1.01" in err  # 200 draws of the funnel: the chains have not mixed
+
+
+def test_compare_writes_runs_and_table(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "compare", "kidiq-conjugate_regression", "--out", str(tmp_path), "--methods",
+                             "numpyro:nuts:num_warmup=200,num_samples=200,num_chains=2",
+                             "numpyro:svi:guide=normal,num_steps=500,learning_rate=0.1")
+    assert code == 0
+    assert "numpyro nuts" in out and "numpyro svi guide=normal" in out and "max_abs_z_sd" in out
+    assert "[1/2]" in err and "[2/2]" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "comparison.csv", "numpyro_nuts_num_chains-2_num_samples-200_num_warmup-200.npz",
+        "numpyro_svi_guide-normal_learning_rate-0.1_num_steps-500.npz"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["fit", "nope", "--backend", "numpyro", "--method", "nuts"], "unknown model 'nope'; valid choices"),
+    (["fit", "kidiq-kidscore_momiq", "--backend", "numpyro", "--method", "svi", "--num-warmup", "3"],
+     "unknown option for method 'svi' 'num_warmup'"),
+    (["compare", "kidiq-kidscore_momiq", "--methods", "numpyro"], "must look like backend:method"),
+    (["compare", "radon_mn-radon_hierarchical_intercept_centered", "--methods", "numpyro:nuts",
+      "numpyro:svi:guide=bad"], "unknown"),
+])
+def test_bad_input_exits_2_with_message(capsys, tmp_path, argv, message):
+    code, out, err = run_cli(capsys, *argv, *(["--out", str(tmp_path / "o")] if argv[0] == "compare" else []))
+    assert code == 2 and message in err and out == ""
+    assert not (tmp_path / "o").exists()  # compare validates every method before running any
+
+
+def test_parsing():
+    assert [parse_value(v) for v in ("3", "0.5", "true", "None", "mvn")] == [3, 0.5, True, None, "mvn"]
+    assert parse_method("pyro:svi:guide=mvn,num_steps=10") == ("pyro", "svi", {"guide": "mvn", "num_steps": 10})
