@@ -116,7 +116,10 @@ def cmd_compare(args) -> int:
         return 0
     print(f"\n{args.model}: each method against the reference posterior "
           "(z = standardized error, in reference sds; 'within mcse' = within 4 Monte Carlo standard errors)")
-    _print_table(table[SUMMARY_COLUMNS] if not args.all_columns else table)
+    _print_table(table[SUMMARY_COLUMNS] if not args.all_columns else table.drop(columns="warnings"))
+    for label, text in table["warnings"].items():
+        for message in filter(None, text.split(" | ")):
+            print(f"WARNING ({label}): {message}", file=sys.stderr)
     print(f"\nruns and comparison.csv written to {out}/")
     return 0
 

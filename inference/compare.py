@@ -46,7 +46,7 @@ def score_row(result: InferenceResult, reference) -> dict:
         "max_abs_z_mean": float(abs_z.max()), "max_abs_z_sd": float(scores["z_sd"].abs().max()),
         "worst_param": str(abs_z.idxmax()),
         "means_within_mcse": bool(scores["mean_ok"].all()), "sds_within_mcse": bool(scores["sd_ok"].all()),
-        "num_warnings": len(result.warnings),
+        "warnings": " | ".join(result.warnings),
     }
     row |= {f"z_mean[{p}]": z for p, z in scores["z_mean"].items()}
     row |= {f"z_sd[{p}]": z for p, z in scores["z_sd"].items()}

@@ -47,6 +47,7 @@ def test_compare_writes_runs_and_table(capsys, tmp_path):
     assert code == 0
     assert "numpyro nuts" in out and "numpyro svi guide=normal" in out and "max_abs_z_sd" in out
     assert "[1/2]" in err and "[2/2]" in err
+    assert "num_warmup=200): bulk or tail ESS < 200" in err  # 2 x 200 draws are too few, and the user is told
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "comparison.csv", "numpyro_nuts_num_chains-2_num_samples-200_num_warmup-200.npz",
         "numpyro_svi_guide-normal_learning_rate-0.1_num_steps-500.npz"]

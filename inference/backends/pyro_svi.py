@@ -36,7 +36,8 @@ def make_elbo(elbo: str, num_particles: int, alpha, jit_compile: bool):
         if not hasattr(infer, "Jit" + name):
             raise ValueError(f"Pyro has no JIT version of {name}; use jit_compile=False with elbo={elbo!r}")
         name = "Jit" + name
-    return getattr(infer, name)(**elbo_kwargs(elbo, num_particles, alpha))
+    extra = {"ignore_jit_warnings": True} if jit_compile else {}
+    return getattr(infer, name)(**elbo_kwargs(elbo, num_particles, alpha), **extra)
 
 
 def make_optimizer(learning_rate: float, decay: float, num_steps: int):
