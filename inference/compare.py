@@ -77,7 +77,7 @@ def compare(model, methods: Sequence[MethodSpec] = DEFAULT_METHODS, seed: int = 
         labels.append(label if label not in labels else f"{label} #{labels.count(label) + 1}")
     out = Path(out) if out is not None else None
     rows = []
-    for i, (label, (backend, method, options)) in enumerate(zip(labels, methods), 1):
+    for i, (label, (backend, method, options)) in enumerate(zip(labels, methods, strict=True), 1):
         if progress:
             progress(f"[{i}/{len(methods)}] {spec.name}: {label}")
         result = run(spec, method=method, backend=backend, seed=seed, **options)

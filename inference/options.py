@@ -70,8 +70,9 @@ _MCMC = {
 
 METHODS: dict[str, dict[str, Option]] = {
     "nuts": {**_MCMC, "max_tree_depth": _opt(10, "maximum NUTS tree depth", _int(1))},
-    "hmc": {**_MCMC, "num_steps": _opt(None, "leapfrog steps per iteration (default: from trajectory_length)",
-                                         (lambda v: v is None or (isinstance(v, int) and v >= 1), "None or an integer >= 1")),
+    "hmc": {**_MCMC,
+            "num_steps": _opt(None, "leapfrog steps per iteration (default: from trajectory_length)",
+                              (lambda v: v is None or (isinstance(v, int) and v >= 1), "None or an integer >= 1")),
             "trajectory_length": _opt(6.283185307179586, "integration time per iteration", _positive())},
     "svi": {
         "guide": _opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
@@ -80,7 +81,8 @@ METHODS: dict[str, dict[str, Option]] = {
                               "score function), renyi (RenyiELBO; needs alpha)", _one_of(*ELBOS)),
         "alpha": _opt(None, "Renyi divergence order, for elbo='renyi' (alpha=0 is the IWAE bound)",
                       (lambda v: v is None or (isinstance(v, numbers.Real) and v != 1), "a number other than 1")),
-        "rank": _opt(None, "rank of the lowrank guide", (lambda v: v is None or (isinstance(v, int) and v >= 1), "an integer >= 1")),
+        "rank": _opt(None, "rank of the lowrank guide",
+                     (lambda v: v is None or (isinstance(v, int) and v >= 1), "an integer >= 1")),
         "num_steps": _opt(5000, "optimization steps", _int(1)),
         "num_particles": _opt(1, "Monte Carlo samples per ELBO estimate", _int(1)),
         "learning_rate": _opt(0.01, "Adam step size", _positive()),
@@ -113,7 +115,8 @@ def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> d
             raise ValueError(f"option {name}={value!r} for method {method!r} is invalid: expected {opt.expect}")
     options = {k: given.get(k, o.default) for k, o in table.items() if backend in o.backends}
     if method in ("nuts", "hmc") and options["chain_method"] not in (None, *CHAIN_METHODS[backend]):
-        raise UnknownChoiceError(f"chain_method for backend {backend!r}", options["chain_method"], CHAIN_METHODS[backend])
+        raise UnknownChoiceError(f"chain_method for backend {backend!r}", options["chain_method"],
+                                 CHAIN_METHODS[backend])
     if method == "svi":
         if (options["elbo"] == "renyi") != (options["alpha"] is not None):
             raise ValueError("option alpha goes with elbo='renyi', and elbo='renyi' needs alpha "

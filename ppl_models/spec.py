@@ -66,7 +66,7 @@ def check_dims(data: Mapping, dims: Mapping[str, tuple]) -> None:
         shape = np.shape(data[key])
         if len(shape) != len(want):
             raise DataError(f"data[{key!r}] has shape {shape}; expected {len(want)} dimension(s) {want}")
-        for size, dim in zip(shape, want):
+        for size, dim in zip(shape, want, strict=True):
             if isinstance(dim, str) and dim in data and np.ndim(data[dim]) == 0:
                 expected = int(data[dim])
             elif isinstance(dim, str):

@@ -42,7 +42,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         if opts["guide"] == "spec":
             check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
         elbo = getattr(infer, ELBOS[opts["elbo"]])(**elbo_kwargs(opts["elbo"], opts["num_particles"], opts["alpha"]))
-        svi = SVI(model, guide, Adam(exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])), elbo)
+        step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
+        svi = SVI(model, guide, Adam(step_size), elbo)
         t0 = time.perf_counter()
         fit = svi.run(train_key, opts["num_steps"], progress_bar=progress_bar, **data)
         losses = np.asarray(fit.losses)

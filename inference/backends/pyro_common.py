@@ -8,8 +8,8 @@ import pyro
 import torch
 from pyro import poutine
 from pyro.distributions.transforms import biject_to
-from pyro.infer.mcmc.util import initialize_model
 from pyro.infer.autoguide.initialization import InitMessenger
+from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 
 from inference.sites import SiteInfo

@@ -15,8 +15,15 @@ import torch
 from pyro.infer import HMC, MCMC, NUTS, Predictive
 
 from inference.backends import chain_seeds
-from inference.backends.pyro_common import (backend_context, init_to_uniform, predictive_draws, start, to_backend,
-                                             to_numpy, trace_sites)
+from inference.backends.pyro_common import (
+    backend_context,
+    init_to_uniform,
+    predictive_draws,
+    start,
+    to_backend,
+    to_numpy,
+    trace_sites,
+)
 from inference.result import InferenceResult
 
 

@@ -11,15 +11,21 @@ import time
 import numpy as np
 import pyro
 import pyro.infer as infer
-from pyro.infer import SVI, Predictive, autoguide
 import torch
+from pyro.infer import SVI, Predictive, autoguide
 from pyro.optim import Adam, ExponentialLR
 from pyro.optim.lr_scheduler import PyroLRScheduler
 from tqdm.auto import tqdm
 
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs
-from inference.backends.pyro_common import (backend_context, init_to_uniform, predictive_draws, start, to_backend,
-                                             trace_sites)
+from inference.backends.pyro_common import (
+    backend_context,
+    init_to_uniform,
+    predictive_draws,
+    start,
+    to_backend,
+    trace_sites,
+)
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 
@@ -58,7 +64,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
             check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
         start(seed)
         optim = make_optimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
-        svi = SVI(model, guide, optim, make_elbo(opts["elbo"], opts["num_particles"], opts["alpha"], opts["jit_compile"]))
+        elbo = make_elbo(opts["elbo"], opts["num_particles"], opts["alpha"], opts["jit_compile"])
+        svi = SVI(model, guide, optim, elbo)
         losses = np.empty(opts["num_steps"])
         t0 = time.perf_counter()
         for step in tqdm(range(opts["num_steps"]), disable=not progress_bar, desc="SVI"):

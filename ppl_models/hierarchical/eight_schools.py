@@ -48,7 +48,8 @@ def _spec(name: str, model) -> ModelSpec:
         name=name,
         data={"J": int(data["J"]), "sigma": data["sigma"].astype(float), "y": data["y"].astype(float)},
         model=for_backends(model),
-        reference=Reference(draws=load_reference_draws(REFERENCE_POSTERIOR), source=f"posteriordb {REFERENCE_POSTERIOR}"),
+        reference=Reference(draws=load_reference_draws(REFERENCE_POSTERIOR),
+                            source=f"posteriordb {REFERENCE_POSTERIOR}"),
         data_dims={"sigma": ("J",), "y": ("J",)},
         description=__doc__.split("\n\n")[1],
     )
