@@ -13,8 +13,10 @@
    Pyro: one step, as the difference between a long and a short ``svi.step`` loop divided
    by the difference in steps, so that setup cancels out.
 
-Rounds alternate layer and hand-written runs with the same seeds; medians are reported,
-with the ratio layer / hand-written (1.00 = no overhead).
+Each round runs the layer and the hand-written code with the same seed, in alternating order
+(layer first in even rounds); a first warm-up round is discarded. Reported: the median over
+rounds of each time, and the median of the per-round ratios layer / hand-written
+(1.00 = no overhead), which cancels the machine's slow drifts better than a ratio of medians.
 """
 from __future__ import annotations
 
@@ -135,31 +137,36 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
     warnings.simplefilter("ignore")
-    keys = ("nuts_layer", "nuts_hand", "np_svi_layer", "np_svi_hand", "np_call_layer", "np_call_hand",
-            "py_svi_layer", "py_svi_hand")
-    times = {k: [] for k in keys}
-    for seed in range(args.rounds):
-        t_layer, chain_method = layer_nuts(seed)
-        times["nuts_layer"].append(t_layer)
-        times["nuts_hand"].append(hand_nuts(seed, chain_method))
-        times["np_svi_layer"].append(layer_svi("numpyro", seed, NUMPYRO_STEPS))
-        times["np_svi_hand"].append(hand_numpyro_svi(seed, NUMPYRO_STEPS))
-        times["np_call_layer"].append(layer_svi("numpyro", seed, NUMPYRO_STEPS, whole_call=True))
-        times["np_call_hand"].append(times["np_svi_hand"][-1])
-        times["py_svi_layer"].append(per_step(lambda s, n: layer_svi("pyro", s, n), PYRO_SHORT, PYRO_LONG, seed))
-        times["py_svi_hand"].append(per_step(hand_pyro_svi, PYRO_SHORT, PYRO_LONG, seed))
-        print(f"round {seed + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in times.items()),
-              flush=True)
+    times = {f"{k}_{side}": [] for k in ("nuts", "np_svi", "np_call", "py_svi") for side in ("layer", "hand")}
+    chain_method = layer_nuts(0)[1]
+    pairs = {
+        "nuts": (lambda s: layer_nuts(s)[0], lambda s: hand_nuts(s, chain_method)),
+        "np_svi": (lambda s: layer_svi("numpyro", s, NUMPYRO_STEPS), lambda s: hand_numpyro_svi(s, NUMPYRO_STEPS)),
+        "np_call": (lambda s: layer_svi("numpyro", s, NUMPYRO_STEPS, whole_call=True),
+                    lambda s: hand_numpyro_svi(s, NUMPYRO_STEPS)),
+        "py_svi": (lambda s: per_step(lambda t, n: layer_svi("pyro", t, n), PYRO_SHORT, PYRO_LONG, s),
+                   lambda s: per_step(hand_pyro_svi, PYRO_SHORT, PYRO_LONG, s)),
+    }
+    for seed in range(args.rounds + 1):  # round 0 warms up caches and is discarded
+        for key, (layer, hand) in pairs.items():
+            first, second = (layer, hand) if seed % 2 == 0 else (hand, layer)
+            a, b = first(seed), second(seed)
+            if seed > 0:
+                times[f"{key}_layer"].append(a if seed % 2 == 0 else b)
+                times[f"{key}_hand"].append(b if seed % 2 == 0 else a)
+        if seed > 0:
+            print(f"round {seed}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in times.items()),
+                  flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\nchain_method: {chain_method}; medians over {args.rounds} rounds\n")
-    print("| what | layer | hand-written | ratio |\n|---|---|---|---|")
+    print(f"\nchain_method: {chain_method}; medians over {args.rounds} rounds after one warm-up round\n")
+    print("| what | layer | hand-written | median ratio (per round) |\n|---|---|---|---|")
     rows = [("NUTS eight schools, NumPyro, whole call (s)", "nuts", 1.0),
             (f"SVI, NumPyro, {NUMPYRO_STEPS} steps in one compiled loop (s)", "np_svi", 1.0),
             (f"SVI, NumPyro, {NUMPYRO_STEPS} steps, layer's whole call (s)", "np_call", 1.0),
             ("SVI step, Pyro (ms)", "py_svi", 1000.0)]
     for label, key, scale in rows:
-        layer, hand = med[f"{key}_layer"] * scale, med[f"{key}_hand"] * scale
-        print(f"| {label} | {layer:.4g} | {hand:.4g} | {layer / hand:.3f} |")
+        ratio = statistics.median(a / b for a, b in zip(times[f"{key}_layer"], times[f"{key}_hand"], strict=True))
+        print(f"| {label} | {med[f'{key}_layer'] * scale:.4g} | {med[f'{key}_hand'] * scale:.4g} | {ratio:.3f} |")
 
 
 if __name__ == "__main__":

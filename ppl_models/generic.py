@@ -49,7 +49,12 @@ class _Dispatch:
             )
         if backend == "pyro" and self._role == "pyro" and name == "param":
             return _pyro_param
-        return getattr(importlib.import_module(_MODULES[backend][self._role]), name)
+        return getattr(_module(backend, self._role), name)
+
+
+@functools.cache
+def _module(backend: str, role: str):
+    return importlib.import_module(_MODULES[backend][role])
 
 
 def _pyro_param(name, init_value=None, *args, **kwargs):
