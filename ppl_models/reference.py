@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ppl_models.atomic import atomic_write
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -51,8 +53,6 @@ class Reference:
 
 def save_reference_draws(path, draws: Mapping[str, np.ndarray], source: str, dtype=np.float32) -> None:
     """Write reference draws (and where they came from) to an ``.npz`` file, atomically."""
-    from ppl_models.atomic import atomic_write
-
     with atomic_write(path) as f:
         np.savez_compressed(f, __source__=np.array(source), **{k: np.asarray(v, dtype) for k, v in draws.items()})
 

@@ -47,15 +47,11 @@ def start(seed: int) -> None:
 
 
 def to_backend(data: dict, device: torch.device) -> dict:
-    """numpy arrays to tensors (floats in the default dtype, integers as long); scalars unchanged."""
-    out = {}
-    for k, v in data.items():
-        if isinstance(v, np.ndarray):
-            out[k] = torch.as_tensor(v, dtype=torch.get_default_dtype() if v.dtype.kind == "f" else torch.long,
-                                     device=device) if v.dtype.kind != "b" else torch.as_tensor(v, device=device)
-        else:
-            out[k] = v
-    return out
+    """numpy arrays to tensors (floats in the default dtype, integers as long, booleans as bool);
+    Python scalars unchanged."""
+    dtypes = {"f": torch.get_default_dtype(), "i": torch.long, "u": torch.long, "b": torch.bool}
+    return {k: torch.as_tensor(v, dtype=dtypes[v.dtype.kind], device=device) if isinstance(v, np.ndarray) else v
+            for k, v in data.items()}
 
 
 def to_numpy(tree: dict) -> dict:
