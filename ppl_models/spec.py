@@ -77,6 +77,26 @@ def check_dims(data: Mapping, dims: Mapping[str, tuple]) -> None:
                 raise DataError(f"data[{key!r}] has shape {shape}; expected {want} with {dim} = {expected}")
 
 
+def check_index_bounds(data: Mapping, bounds: Mapping[str, int | str]) -> None:
+    """Check that index arrays hold integers in ``[0, bound)``.
+
+    ``bounds`` maps a data key to its exclusive upper bound: an int, or the name of a
+    scalar in ``data`` (``{"county_idx": "J"}``). JAX clamps out-of-range indices
+    silently and PyTorch fails deep inside the model, so they are refused here.
+    """
+    for key, bound in bounds.items():
+        if key not in data:
+            raise DataError(f"data is missing key {key!r} (an index array bounded by {bound!r})")
+        arr = np.asarray(data[key])
+        if arr.dtype.kind not in "iu":
+            raise DataError(f"data[{key!r}] holds indices and must be integers, not {arr.dtype}")
+        upper = int(data[bound]) if isinstance(bound, str) else bound
+        bad = np.flatnonzero((arr < 0) | (arr >= upper))
+        if bad.size:
+            raise DataError(f"data[{key!r}] holds {arr.flat[bad[0]]} at index {bad[0]}, outside [0, {upper}) "
+                            f"({bad.size} such entries; the bound is {bound!r})")
+
+
 def check_call(fn: Callable, data: Mapping, role: str) -> None:
     """Check that ``fn(**data)`` binds: no missing key, no key the function does not take."""
     params = inspect.signature(fn).parameters.values()
@@ -104,6 +124,7 @@ class ModelSpec:
         guide: backend name -> guide function, for models with a hand-written guide.
         reference: ground truth for scoring inference, if known.
         data_dims: data key -> expected shape (ints or dimension names), checked up front.
+        index_bounds: data key of an index array -> exclusive upper bound (int or scalar data key).
         dtype: floating point precision the model runs in by default.
         description: the generative story in words.
     """
@@ -114,6 +135,7 @@ class ModelSpec:
     guide: Mapping[str, FunctionRef] | None = None
     reference: Reference | None = None
     data_dims: Mapping[str, tuple] = field(default_factory=dict)
+    index_bounds: Mapping[str, int | str] = field(default_factory=dict)
     dtype: str = "float64"
     description: str = ""
 
@@ -135,6 +157,7 @@ class ModelSpec:
             raise DataError(f"data of {self.name!r} must be a dict of arrays and scalars")
         object.__setattr__(self, "data", {k: _check_array(k, v) for k, v in self.data.items()})
         check_dims(self.data, self.data_dims)
+        check_index_bounds(self.data, self.index_bounds)
 
     @property
     def backends(self) -> tuple[str, ...]:

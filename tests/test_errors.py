@@ -101,6 +101,18 @@ def test_wrong_shape_is_named():
                   data_dims={"sigma": ("J",), "y": ("J",)})
 
 
+def test_index_out_of_range_is_named():
+    spec = ppl_models.get_model("radon_mn-radon_hierarchical_intercept_noncentered")
+    data = dict(spec.data)
+    data["county_idx"] = data["county_idx"].copy()
+    data["county_idx"][7] = 85
+    with pytest.raises(DataError, match=r"data\['county_idx'\] holds 85 at index 7, outside \[0, 85\)"):
+        ModelSpec("test-radon", data, model=spec.model, index_bounds=spec.index_bounds)
+    data["county_idx"] = data["county_idx"].astype(float)
+    with pytest.raises(DataError, match=r"data\['county_idx'\] holds indices and must be integers"):
+        ModelSpec("test-radon", data, model=spec.model, index_bounds=spec.index_bounds)
+
+
 def test_non_numeric_data_is_refused():
     with pytest.raises(DataError, match=r"data\['y'\] has dtype <U1"):
         spec(y=np.array(["a", "b", "c"]))

@@ -100,6 +100,7 @@ def _spec(name: str, model, with_uppm: bool, reference: str) -> ModelSpec:
         model=for_backends(model),
         reference=load_reference_draws_file(path) if path.is_file() else None,
         data_dims={k: ("N",) for k in data if k != "J"},
+        index_bounds={"county_idx": "J"},
         description=__doc__.split("\n\n")[1],
     )
 
