@@ -105,9 +105,7 @@ SUMMARY_COLUMNS = ["wall_s", "ess_per_s", "divergences", "max_r_hat", "max_abs_z
 
 def cmd_compare(args) -> int:
     import inference
-    from inference.compare import DEFAULT_METHODS
-
-    methods = [parse_method(m) for m in args.methods] if args.methods else list(DEFAULT_METHODS)
+    methods = [parse_method(m) for m in args.methods] if args.methods else None
     out = Path(args.out) if args.out else Path("runs") / args.model
     table = inference.compare(args.model, methods, seed=args.seed, out=out,
                               progress=None if args.json else lambda msg: print(msg, file=sys.stderr, flush=True))

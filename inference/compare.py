@@ -53,7 +53,7 @@ def score_row(result: InferenceResult, reference) -> dict:
     return row
 
 
-def compare(model, methods: Sequence[MethodSpec] = DEFAULT_METHODS, seed: int = 0, *,
+def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *,
             out: str | os.PathLike | None = None, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Run each ``(backend, method, options)`` on ``model`` and score it against the reference.
 
@@ -63,9 +63,12 @@ def compare(model, methods: Sequence[MethodSpec] = DEFAULT_METHODS, seed: int = 
     (``z_mean[p] = (mean - ref_mean) / ref_sd``) and sd (``z_sd[p] = (sd - ref_sd) / ref_sd``),
     their worst cases, and whether all errors are within 4 Monte Carlo standard errors.
     With ``out``, every run is saved there as ``<label>.npz`` and the table as ``comparison.csv``.
-    All methods are validated before the first one runs.
+    All methods are validated before the first one runs. ``methods=None`` runs
+    ``DEFAULT_METHODS`` on the backends the model has.
     """
     spec = resolve_model(model)
+    if methods is None:
+        methods = [m for m in DEFAULT_METHODS if m[0] in spec.backends]
     if spec.reference is None:
         raise ValueError(f"model {spec.name!r} has no reference posterior to compare against")
     labels = []

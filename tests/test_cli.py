@@ -67,6 +67,25 @@ def test_bad_input_exits_2_with_message(capsys, tmp_path, argv, message):
     assert not (tmp_path / "o").exists()  # compare validates every method before running any
 
 
+def test_compare_defaults_follow_the_models_backends(monkeypatch):
+    """A NumPyro-only model gets the NumPyro half of the default methods, not an error."""
+    import importlib
+
+    import inference
+    from ppl_models import ModelSpec, get_model
+
+    compare_module = importlib.import_module("inference.compare")  # the module, not the function
+
+    ran = []
+    monkeypatch.setattr(compare_module, "run", lambda spec, method, backend, seed, **o: ran.append(backend) or 1 / 0)
+    spec = get_model("kidiq-conjugate_regression")
+    numpyro_only = ModelSpec("test-numpyro_only", spec.data, model={"numpyro": spec.model["numpyro"]},
+                             reference=spec.reference)
+    with pytest.raises(ZeroDivisionError):
+        inference.compare(numpyro_only)
+    assert ran == ["numpyro"]  # the first default method ran, on NumPyro, after all were validated
+
+
 def test_parsing():
     assert [parse_value(v) for v in ("3", "0.5", "true", "None", "mvn")] == [3, 0.5, True, None, "mvn"]
     assert parse_method("pyro:svi:guide=mvn,num_steps=10") == ("pyro", "svi", {"guide": "mvn", "num_steps": 10})
