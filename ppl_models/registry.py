@@ -18,6 +18,7 @@ BUILTIN_MODULES = (
     "ppl_models.hierarchical.radon",
     "ppl_models.regression.linear",
     "ppl_models.conjugate.linear_regression",
+    "ppl_models.latent_gaussian.ppca",
 )
 _factories: dict[str, Callable[[], ModelSpec]] = {}
 _built: dict[tuple[str, str], ModelSpec] = {}
