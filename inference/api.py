@@ -10,6 +10,7 @@ import numbers
 import platform
 import time
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -28,6 +29,8 @@ _RUNNERS = {
     ("pyro", "nuts"): "inference.backends.pyro_mcmc:run",
     ("pyro", "hmc"): "inference.backends.pyro_mcmc:run",
     ("pyro", "svi"): "inference.backends.pyro_svi:run",
+    ("numpyro", "is"): "inference.backends.numpyro_importance:run",
+    ("pyro", "is"): "inference.backends.pyro_importance:run",
 }
 _VERSIONS = {"numpyro": "inference.backends.numpyro_common:versions", "pyro": "inference.backends.pyro_common:versions"}
 
@@ -45,7 +48,8 @@ def resolve_model(model: str | ModelSpec) -> ModelSpec:
 
 
 def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **options) -> InferenceResult:
-    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``) on ``model`` with ``backend`` (``"pyro"``, ``"numpyro"``).
+    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``, ``"is"``) on ``model`` with ``backend``
+    (``"pyro"``, ``"numpyro"``).
 
     ``model`` is a registered name or a ``ModelSpec``. ``options`` are the method's
     (see ``inference.options.METHODS``) plus ``device``, ``dtype`` and ``progress_bar``;
@@ -61,7 +65,9 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     opts = resolve_options(method, backend, options)
-    if method == "svi" and opts["guide"] == "spec":
+    if method == "is" and opts["guide"] is None:
+        opts["guide"] = "spec" if spec.guide and backend in spec.guide else "prior"
+    if method in ("svi", "is") and opts["guide"] == "spec":
         spec.guide_fn(backend)  # the model must have a guide for this backend, taking this data
     model_fn = spec.model_fn(backend)
     runner = resolve_function(_RUNNERS[backend, method])
@@ -71,7 +77,9 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     result = runner(spec, model_fn, method=method, seed=int(seed), dtype=dtype, **opts)
     result.timing["wall"] = time.perf_counter() - t0
     result.info.update(
-        seed=int(seed), options={**opts, "dtype": dtype}, device=opts["device"], dtype=dtype,
+        seed=int(seed), device=opts["device"], dtype=dtype,
+        # array-valued options (fitted params) are recorded by their names only
+        options={**{k: sorted(v) if isinstance(v, Mapping) else v for k, v in opts.items()}, "dtype": dtype},
         versions={"python": platform.python_version(), "numpy": np.__version__, "arviz": ARVIZ_VERSION,
                   **resolve_function(_VERSIONS[backend])()},
     )

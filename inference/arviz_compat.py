@@ -65,3 +65,15 @@ def rhat(x: np.ndarray, modern: bool = MODERN) -> float:
 def mcse(x: np.ndarray, method: str = "mean", modern: bool = MODERN) -> float:
     """Monte Carlo standard error of the mean (or ``method="sd"``) of a ``(chain, draw)`` array."""
     return _stat("mcse", x, modern, method=method)
+
+
+def psis_khat(log_weights: np.ndarray, modern: bool = MODERN) -> np.ndarray:
+    """Pareto k-hat of importance weights, draws along the last axis (one k-hat per leading index)."""
+    log_weights = np.asarray(log_weights, dtype=float)
+    if modern:
+        from arviz_stats.base import array_stats
+
+        return np.asarray(array_stats.psislw(log_weights, axis=-1)[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ warns when k-hat is high; callers report that themselves
+        return np.asarray(arviz.psislw(log_weights)[1])

@@ -91,6 +91,15 @@ METHODS: dict[str, dict[str, Option]] = {
         "num_samples": _opt(1000, "posterior draws from the fitted guide", _int(1)),
         "jit_compile": _opt(False, "pyro only: use Pyro's JIT ELBO", _bool(), ("pyro",)),
     },
+    "is": {
+        "num_samples": _opt(1000, "proposal draws (per data point when every latent is local to a data plate)",
+                            _int(1)),
+        "guide": _opt(None, "proposal: prior, or spec (the model's own guide); default spec if the model has one",
+                      _one_of(None, "prior", "spec")),
+        "params": _opt(None, "fitted parameters of the guide, e.g. an SVI result's .params",
+                       (lambda v: v is None or isinstance(v, Mapping), "a dict name -> array")),
+        "chunk_size": _opt(1000, "proposal draws evaluated at once (bounds memory)", _int(1)),
+    },
 }
 
 

@@ -22,7 +22,10 @@ class InferenceResult:
     chain. ``sample_stats`` holds per-draw sampler statistics under ArviZ's names
     (``diverging``, ``acceptance_rate``, ``step_size``, ``tree_depth``, ``n_steps``,
     ``energy``), ``losses`` the loss per optimization step, ``params`` the fitted
-    parameters (SVI), ``timing`` seconds (``wall``, ``warmup``, ``sampling``),
+    parameters (SVI), ``log_weights``, ``log_evidence`` and ``log_evidence_se`` the
+    importance weights and the estimate of log p(data) with its standard error (IS),
+    ``diagnostics`` method-level diagnostics (IS: ``ess``, ``khat``, per data point),
+    ``timing`` seconds (``wall``, ``warmup``, ``sampling``),
     ``info`` the seed, options, library versions and device, and ``warnings``
     the diagnostic warnings the run raised.
     """
@@ -35,6 +38,10 @@ class InferenceResult:
     observed_data: dict[str, np.ndarray] = field(default_factory=dict)
     losses: np.ndarray | None = None
     params: dict[str, np.ndarray] = field(default_factory=dict)
+    log_weights: np.ndarray | None = None
+    log_evidence: float | None = None
+    log_evidence_se: float | None = None
+    diagnostics: dict[str, np.ndarray] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -72,10 +79,13 @@ class InferenceResult:
         arrays |= {f"sample_stats/{k}": v for k, v in self.sample_stats.items()}
         arrays |= {f"observed_data/{k}": v for k, v in self.observed_data.items()}
         arrays |= {f"params/{k}": v for k, v in self.params.items()}
-        if self.losses is not None:
-            arrays["losses"] = self.losses
+        arrays |= {f"diagnostics/{k}": v for k, v in self.diagnostics.items()}
+        for name in ("losses", "log_weights"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
         meta = {"format_version": FORMAT_VERSION, "model": self.model, "backend": self.backend,
-                "method": self.method, "timing": self.timing, "info": self.info, "warnings": self.warnings}
+                "method": self.method, "timing": self.timing, "info": self.info, "warnings": self.warnings,
+                "log_evidence": self.log_evidence, "log_evidence_se": self.log_evidence_se}
         arrays["meta"] = np.array(json.dumps(meta, default=str))
         with atomic_write(path) as f:
             np.savez(f, **arrays)
@@ -88,11 +98,12 @@ def load_result(path: str | os.PathLike) -> InferenceResult:
         meta = json.loads(str(f["meta"]))
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path} has result format {meta.get('format_version')}, expected {FORMAT_VERSION}")
-        groups = {"samples": {}, "sample_stats": {}, "observed_data": {}, "params": {}}
+        groups = {"samples": {}, "sample_stats": {}, "observed_data": {}, "params": {}, "diagnostics": {}}
         for key in f.files:
             group, _, name = key.partition("/")
             if group in groups:
                 groups[group][name] = f[key]
-        losses = f["losses"] if "losses" in f.files else None
-    return InferenceResult(model=meta["model"], backend=meta["backend"], method=meta["method"], losses=losses,
-                           timing=meta["timing"], info=meta["info"], warnings=meta["warnings"], **groups)
+        arrays = {name: f[name] if name in f.files else None for name in ("losses", "log_weights")}
+    return InferenceResult(model=meta["model"], backend=meta["backend"], method=meta["method"], timing=meta["timing"],
+                           info=meta["info"], warnings=meta["warnings"], log_evidence=meta["log_evidence"],
+                           log_evidence_se=meta["log_evidence_se"], **arrays, **groups)

@@ -31,6 +31,15 @@ def ppca(W, b, sigma, N, x=None):
         pyro.sample("x", dist.Normal(z @ W.T + b, sigma).to_event(1), obs=x)
 
 
+def ppca_guide(W, b, sigma, N, x=None):
+    """q(z_n) = Normal(loc_n, diag(scale_n^2)) for each image. At the ML fit W^T W is
+    diagonal, so the exact posterior is in this family and SVI can reach it."""
+    loc = pyro.param("z_loc", np.zeros((N, W.shape[1])))
+    scale = pyro.param("z_scale", np.full((N, W.shape[1]), 0.1), constraint=dist.constraints.positive)
+    with pyro.plate("data", N):
+        pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+
+
 def fit_ppca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Maximum-likelihood W (D, k), b (D,), sigma^2 for PPCA (Tipping & Bishop, eq. 7-8)."""
     b = x.mean(0)
@@ -68,6 +77,7 @@ def _spec() -> ModelSpec:
         name=NAME,
         data={"W": W, "b": b, "sigma": float(np.sqrt(sigma2)), "N": NUM_TEST, "x": x},
         model=for_backends(ppca),
+        guide=for_backends(ppca_guide),
         reference=Reference(mean={"z": mean}, sd={"z": sd}, source="exact PPCA posterior",
                             extra={"z_cov": cov, "log_evidence": np.asarray(log_evidence.sum()),
                                    "log_evidence_per_point": log_evidence}),

@@ -1,0 +1,87 @@
+"""Importance sampling estimates from log weights: log evidence, its standard error, ESS, k-hat.
+
+Backend-neutral numpy. ``log_weights`` are shaped ``(K,)`` for a joint estimate, or
+``(K, N)`` when every latent site is local to a data plate of size N: then each data
+point gets its own estimate, log p(x) = sum_n log p(x_n), as in the IWAE paper.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+from inference.arviz_compat import psis_khat
+
+KHAT_MAX = 0.7  # above it, PSIS diagnoses an unreliable estimate (Vehtari et al. 2024)
+
+
+def estimate(log_weights: np.ndarray) -> dict:
+    """log p-hat per data point, the total, its delta-method standard error, ESS and k-hat.
+
+    se of log p-hat_n: sd(w_n) / (sqrt(K) mean(w_n)), from Var(log X) ~ Var(X) / E[X]^2.
+    """
+    lw = np.asarray(log_weights, dtype=float)
+    K = lw.shape[0]
+    per_point = logsumexp(lw, axis=0) - np.log(K)
+    w = np.exp(lw - lw.max(axis=0))
+    se = w.std(axis=0, ddof=1) / (np.sqrt(K) * w.mean(axis=0)) if K > 1 else np.full(per_point.shape, np.inf)
+    return {
+        "log_evidence": float(per_point.sum()),
+        "log_evidence_se": float(np.sqrt((se**2).sum())),
+        "log_evidence_per_point": per_point,
+        "ess": w.sum(axis=0) ** 2 / (w**2).sum(axis=0),
+        "khat": psis_khat(np.moveaxis(lw, 0, -1)),
+    }
+
+
+def resample(latents: dict, log_weights: np.ndarray, plate_axes: dict, rng: np.random.Generator) -> dict:
+    """K posterior draws by multinomial resampling, per data point when the weights are ``(K, N)``.
+
+    ``latents`` maps a site to its K proposal draws ``(K, *shape)``; ``plate_axes`` gives the
+    axis of the data plate in each site's shape. Returns arrays ``(1, K, *shape)``.
+    """
+    lw = np.asarray(log_weights, dtype=float)
+    p = np.exp(lw - logsumexp(lw, axis=0))
+    K = lw.shape[0]
+    if lw.ndim == 1:
+        idx = rng.choice(K, size=K, p=p / p.sum())
+        return {k: v[idx][None] for k, v in latents.items()}
+    idx = np.stack([rng.choice(K, size=K, p=p[:, n] / p[:, n].sum()) for n in range(lw.shape[1])], axis=1)
+    out = {}
+    for name, draws in latents.items():
+        moved = np.moveaxis(draws, 1 + plate_axes[name], 1)  # (K, N, ...)
+        picked = np.take_along_axis(moved, idx.reshape(idx.shape + (1,) * (moved.ndim - 2)), axis=0)
+        out[name] = np.moveaxis(picked, 1, 1 + plate_axes[name])[None]
+    return out
+
+
+def data_plate(latent_frames: dict, observed_frames: dict):
+    """The plate (name, dim) that holds every latent and observed site, if there is one."""
+    sets = [set(frames) for frames in (*latent_frames.values(), *observed_frames.values())]
+    common = set.intersection(*sets) if sets else set()
+    # if several, the first one entered: plates take dims from the right, so it has the largest
+    return max(common, key=lambda f: f[1]) if common else None
+
+
+def warnings_for(diagnostics: dict) -> list[str]:
+    khat = np.atleast_1d(diagnostics["khat"])
+    bad = int((khat > KHAT_MAX).sum())
+    if not bad:
+        return []
+    return [f"PSIS k-hat > {KHAT_MAX} for {bad} of {khat.size} estimate(s) (max {khat.max():.2f}): the proposal "
+            "is too far from the posterior and the evidence estimate and its standard error are unreliable"]
+
+
+def to_result(spec, backend: str, log_weights, latents: dict, plate_axes: dict, observed: dict, seed: int,
+              seconds: float):
+    """The ``InferenceResult`` of an importance-sampling run."""
+    from inference.result import InferenceResult
+
+    est = estimate(log_weights)
+    samples = resample(latents, log_weights, plate_axes, np.random.default_rng(seed))
+    return InferenceResult(
+        model=spec.name, backend=backend, method="is", samples=samples, observed_data=observed,
+        log_weights=np.asarray(log_weights), log_evidence=est["log_evidence"],
+        log_evidence_se=est["log_evidence_se"],
+        diagnostics={k: np.asarray(est[k]) for k in ("log_evidence_per_point", "ess", "khat")},
+        timing={"sampling": seconds}, warnings=warnings_for(est),
+    )
