@@ -33,6 +33,25 @@ def estimate(log_weights: np.ndarray) -> dict:
     }
 
 
+def iwae_bounds(log_weights: np.ndarray, ks) -> dict[int, tuple[float, float]]:
+    """Estimates of the IWAE bound E[sum_n log (1/k sum_{i<=k} w_in)] for each k, with standard errors.
+
+    The K draws are split into K // k independent groups of k; the bound's estimate is the
+    mean over groups, its standard error their sd over sqrt(groups). k = 1 gives the ELBO;
+    the bound rises with k towards log p(x) (Burda et al. 2016, Theorem 1).
+    """
+    lw = np.asarray(log_weights, dtype=float)
+    lw = lw.reshape(lw.shape[0], -1)
+    out = {}
+    for k in ks:
+        groups = lw.shape[0] // k
+        if groups < 2:
+            raise ValueError(f"k={k} needs at least {2 * k} draws for a standard error, not {lw.shape[0]}")
+        per_group = (logsumexp(lw[: groups * k].reshape(groups, k, -1), axis=1) - np.log(k)).sum(-1)
+        out[k] = (float(per_group.mean()), float(per_group.std(ddof=1) / np.sqrt(groups)))
+    return out
+
+
 def resample(latents: dict, log_weights: np.ndarray, plate_axes: dict, rng: np.random.Generator) -> dict:
     """K posterior draws by multinomial resampling, per data point when the weights are ``(K, N)``.
 

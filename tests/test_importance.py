@@ -9,7 +9,7 @@ from scipy import stats
 
 import inference
 import ppl_models
-from inference.importance import estimate
+from inference.importance import estimate, iwae_bounds
 from ppl_models import ModelSpec, Reference
 from ppl_models.generic import dist, for_backends, pyro
 
@@ -79,6 +79,19 @@ def test_joint_is_with_a_global_latent(backend):
     assert r.info["options"]["guide"] == "prior" and r.log_weights.shape == (4000,)
     assert abs(r.log_evidence - exact) < 3 * r.log_evidence_se and r.log_evidence_se < 0.05
     assert abs(r.samples["mu"].mean() - y.sum() / 5) < 4 * np.sqrt(1 / 5) * np.sqrt(2 / r.diagnostics["ess"])
+
+
+@pytest.mark.parametrize("backend", ["numpyro", "pyro"])
+def test_iwae_bound_rises_with_k_towards_the_evidence(ppca, fitted, backend):
+    """With an over-dispersed proposal (the fitted guide's scales tripled), ELBO < IWAE_5 < IWAE_50 < log p(x)."""
+    params = {**fitted[backend].params, "z_scale": 3 * np.asarray(fitted[backend].params["z_scale"])}
+    r = inference.run(ppca, method="is", backend=backend, params=params, num_samples=2000, seed=2)
+    bounds = iwae_bounds(r.log_weights, [1, 5, 50])
+    exact = float(ppca.reference.extra["log_evidence"])
+    (b1, se1), (b5, se5), (b50, se50) = bounds[1], bounds[5], bounds[50]
+    assert b1 + 3 * np.hypot(se1, se5) < b5 and b5 + 3 * np.hypot(se5, se50) < b50
+    assert b50 < exact + 3 * se50
+    assert exact - b1 > 10 * (exact - b50) > 0  # most of the ELBO's gap is closed by k = 50
 
 
 def test_chunks_do_not_change_the_answer(ppca, fitted):
