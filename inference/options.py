@@ -48,7 +48,7 @@ def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
 
 
 GUIDES = ("normal", "mvn", "lowrank", "iaf", "delta", "spec")
-ELBOS = ("trace", "meanfield", "graph", "renyi")
+ELBOS = ("trace", "meanfield", "graph", "renyi", "iwae")
 CHAIN_METHODS = {"numpyro": ("parallel", "sequential", "vectorized"), "pyro": ("sequential",)}
 
 COMMON = {
@@ -78,7 +78,8 @@ METHODS: dict[str, dict[str, Option]] = {
         "guide": _opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
                                 "or spec: the model's own guide", _one_of(*GUIDES)),
         "elbo": _opt("trace", "trace (Trace_ELBO), meanfield (TraceMeanField_ELBO), graph (TraceGraph_ELBO, "
-                              "score function), renyi (RenyiELBO; needs alpha)", _one_of(*ELBOS)),
+                              "score function), renyi (RenyiELBO; needs alpha), iwae (the importance-weighted "
+                              "bound with num_particles samples: RenyiELBO at alpha=0)", _one_of(*ELBOS)),
         "alpha": _opt(None, "Renyi divergence order, for elbo='renyi' (alpha=0 is the IWAE bound)",
                       (lambda v: v is None or (isinstance(v, numbers.Real) and v != 1), "a number other than 1")),
         "rank": _opt(None, "rank of the lowrank guide",

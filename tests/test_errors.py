@@ -55,6 +55,7 @@ def test_unknown_names_list_the_choices(kwargs, kind, culprit, valid):
 
 @pytest.mark.parametrize("options,text", [
     (dict(method="svi", guide="laplace"), "valid choices: delta, iaf, lowrank, mvn, normal, spec"),
+    (dict(method="svi", elbo="iwae", alpha=0.5), "alpha goes with elbo='renyi'"),
     (dict(method="svi", elbo="renyi"), "elbo='renyi' needs alpha"),
     (dict(method="svi", alpha=0.0), "alpha goes with elbo='renyi'"),
     (dict(method="svi", rank=2), "rank applies to guide='lowrank'"),

@@ -13,7 +13,10 @@ AUTOGUIDES = {
     "iaf": "AutoIAFNormal",
     "delta": "AutoDelta",
 }
-ELBOS = {"trace": "Trace_ELBO", "meanfield": "TraceMeanField_ELBO", "graph": "TraceGraph_ELBO", "renyi": "RenyiELBO"}
+# "iwae" is RenyiELBO at alpha = 0 (Burda et al. 2016); both libraries take the log-mean-exp over
+# particles per element of a data plate, i.e. the per-data-point bound (tests/test_iwae.py checks it).
+ELBOS = {"trace": "Trace_ELBO", "meanfield": "TraceMeanField_ELBO", "graph": "TraceGraph_ELBO", "renyi": "RenyiELBO",
+         "iwae": "RenyiELBO"}
 
 
 def chain_seeds(seed: int, num_chains: int) -> list[int]:
@@ -26,4 +29,5 @@ def autoguide_kwargs(guide: str, rank) -> dict:
 
 
 def elbo_kwargs(elbo: str, num_particles: int, alpha) -> dict:
-    return {"num_particles": num_particles, **({"alpha": alpha} if elbo == "renyi" else {})}
+    alphas = {"renyi": alpha, "iwae": 0.0}
+    return {"num_particles": num_particles, **({"alpha": alphas[elbo]} if elbo in alphas else {})}
