@@ -48,11 +48,11 @@ class InferenceResult:
 
     @property
     def num_chains(self) -> int:
-        return next(iter(self.samples.values())).shape[0]
+        return next(iter(self.samples.values())).shape[0] if self.samples else 0
 
     @property
     def num_draws(self) -> int:
-        return next(iter(self.samples.values())).shape[1]
+        return next(iter(self.samples.values())).shape[1] if self.samples else 0
 
     def to_arviz(self):
         """ArviZ's container (``InferenceData`` on ArviZ 0.x, ``DataTree`` on 1.x)."""

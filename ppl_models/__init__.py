@@ -3,12 +3,20 @@
 Importing this package imports neither torch nor jax; a backend's model code is
 imported when that backend runs.
 """
-from ppl_models.errors import DataError, DataNotFoundError, DeviceError, PPLError, SiteMismatchError, UnknownChoiceError
+from ppl_models.errors import (
+    DataError,
+    DataNotFoundError,
+    DeviceError,
+    PPLError,
+    SiteMismatchError,
+    TrainingError,
+    UnknownChoiceError,
+)
 from ppl_models.reference import Reference
 from ppl_models.registry import get_model, list_models, register_model
 from ppl_models.spec import BACKENDS, ModelSpec
 
 __all__ = [
     "BACKENDS", "DataError", "DataNotFoundError", "DeviceError", "ModelSpec", "PPLError", "Reference",
-    "SiteMismatchError", "UnknownChoiceError", "get_model", "list_models", "register_model",
+    "SiteMismatchError", "TrainingError", "UnknownChoiceError", "get_model", "list_models", "register_model",
 ]

@@ -39,3 +39,17 @@ class DeviceError(PPLError, RuntimeError):
 
 class DataNotFoundError(PPLError, FileNotFoundError):
     """A data file is missing from the data directory."""
+
+
+class TrainingError(PPLError, RuntimeError):
+    """Optimization produced a non-finite loss (or failed) at ``step``.
+
+    ``result`` holds what was learned before: the parameters that gave the last finite
+    loss (``last_loss``, at ``step - 1``) and the losses up to the failure (no draws).
+    """
+
+    def __init__(self, step: int, last_loss: float | None, result, cause: str = "the loss is not finite"):
+        self.step, self.last_loss, self.result = step, last_loss, result
+        last = f"{last_loss:.6g} at step {step - 1}" if last_loss is not None else "none"
+        super().__init__(f"training stopped at step {step}: {cause}; last finite loss: {last}. "
+                         "The parameters of the last good step are kept in this error's .result.params.")

@@ -18,6 +18,7 @@ from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
+from ppl_models.errors import TrainingError
 
 
 def make_guide(spec, model, guide: str, rank):
@@ -45,8 +46,19 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
         svi = SVI(model, guide, Adam(step_size), elbo)
         t0 = time.perf_counter()
-        fit = svi.run(train_key, opts["num_steps"], progress_bar=progress_bar, **data)
+        # stable_update: a step whose loss or gradient is not finite leaves the parameters as they were
+        fit = svi.run(train_key, opts["num_steps"], progress_bar=progress_bar, stable_update=True, **data)
         losses = np.asarray(fit.losses)
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            # The compiled loop cannot stop early. The parameters that gave the last finite loss
+            # (step - 1) are those after step - 1 updates: replay them (same keys, same trajectory).
+            step = int(bad[0])
+            good = svi.run(train_key, step - 1, progress_bar=False, stable_update=True, **data).params \
+                if step > 1 else svi.get_params(svi.init(train_key, **data))
+            partial = InferenceResult(model=spec.name, backend="numpyro", method=method, samples={},
+                                      losses=losses[:step + 1], params=to_numpy(good))
+            raise TrainingError(step, float(losses[step - 1]) if step else None, partial)
         t1 = time.perf_counter()
         predictive = Predictive(model, guide=guide, params=fit.params, num_samples=opts["num_samples"],
                                 return_sites=[*sites.latent, *sites.deterministic])

@@ -12,7 +12,9 @@ import numpy as np
 import pyro
 import pyro.infer as infer
 import torch
+from pyro import poutine
 from pyro.infer import SVI, Predictive, autoguide
+from pyro.infer.util import zero_grads
 from pyro.optim import Adam, ExponentialLR
 from pyro.optim.lr_scheduler import PyroLRScheduler
 from tqdm.auto import tqdm
@@ -28,6 +30,7 @@ from inference.backends.pyro_common import (
 )
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
+from ppl_models.errors import TrainingError
 
 
 def make_guide(spec, model, guide: str, rank):
@@ -44,6 +47,21 @@ def make_elbo(elbo: str, num_particles: int, alpha, jit_compile: bool):
         name = "Jit" + name
     extra = {"ignore_jit_warnings": True} if jit_compile else {}
     return getattr(infer, name)(**elbo_kwargs(elbo, num_particles, alpha), **extra)
+
+
+def guarded_step(svi: SVI, data: dict) -> float:
+    """``SVI.step``, except that the update is applied only when the loss and gradients are finite.
+
+    Pyro's ``SVI.step`` updates the parameters before the loss can be looked at, so a NaN
+    would overwrite the last good parameters; this is its body with the check in between.
+    """
+    with poutine.trace(param_only=True) as capture:
+        loss = float(svi.loss_and_grads(svi.model, svi.guide, **data))
+    params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
+    if np.isfinite(loss) and all(p.grad is None or torch.isfinite(p.grad).all() for p in params):
+        svi.optim(params)
+    zero_grads(params)
+    return loss
 
 
 def make_optimizer(learning_rate: float, decay: float, num_steps: int):
@@ -67,9 +85,22 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         elbo = make_elbo(opts["elbo"], opts["num_particles"], opts["alpha"], opts["jit_compile"])
         svi = SVI(model, guide, optim, elbo)
         losses = np.empty(opts["num_steps"])
+        store, last_good = pyro.get_param_store(), None
         t0 = time.perf_counter()
         for step in tqdm(range(opts["num_steps"]), disable=not progress_bar, desc="SVI"):
-            losses[step] = svi.step(**data)
+            before = {k: v.detach().clone() for k, v in store.items()}  # the parameters this step's loss is of
+            try:
+                losses[step] = guarded_step(svi, data)
+                cause = "the loss is not finite"
+            except (ValueError, RuntimeError) as e:  # e.g. distribution validation on a NaN parameter
+                losses[step], cause = np.nan, f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            if not np.isfinite(losses[step]):
+                good = last_good if last_good is not None else dict(store.items())
+                params = {k: v.detach().cpu().numpy() for k, v in good.items()}
+                partial = InferenceResult(model=spec.name, backend="pyro", method=method, samples={},
+                                          losses=losses[:step + 1], params=params)
+                raise TrainingError(step, float(losses[step - 1]) if step else None, partial, cause)
+            last_good = before
             if isinstance(optim, PyroLRScheduler):
                 optim.step()
         t1 = time.perf_counter()
