@@ -73,7 +73,8 @@ METHODS: dict[str, dict[str, Option]] = {
     "hmc": {**_MCMC,
             "num_steps": _opt(None, "leapfrog steps per iteration (default: from trajectory_length)",
                               (lambda v: v is None or (isinstance(v, int) and v >= 1), "None or an integer >= 1")),
-            "trajectory_length": _opt(6.283185307179586, "integration time per iteration", _positive())},
+            "trajectory_length": _opt(6.283185307179586, "integration time per iteration (when num_steps is None)",
+                                      _positive())},
     "svi": {
         "guide": _opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
                                 "or spec: the model's own guide", _one_of(*GUIDES)),

@@ -24,6 +24,17 @@ def chain_seeds(seed: int, num_chains: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_chains)]
 
 
+def hmc_path_length(opts: dict) -> dict:
+    """HMC's path length: a fixed number of leapfrog steps, or else an integration time.
+
+    Both libraries take one or the other; given both, step-size adaptation is switched off.
+    NumPyro's trajectory_length defaults to 2 pi, so it is set to None explicitly.
+    """
+    if opts["num_steps"] is not None:
+        return {"num_steps": opts["num_steps"], "trajectory_length": None}
+    return {"trajectory_length": opts["trajectory_length"]}
+
+
 def autoguide_kwargs(guide: str, rank) -> dict:
     return {"rank": rank} if guide == "lowrank" and rank is not None else {}
 

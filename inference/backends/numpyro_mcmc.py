@@ -7,6 +7,7 @@ import jax
 import numpy as np
 from numpyro.infer import HMC, MCMC, NUTS
 
+from inference.backends import hmc_path_length
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites
 from inference.result import InferenceResult
 
@@ -19,8 +20,7 @@ STAT_NAMES = {"diverging": "diverging", "accept_prob": "acceptance_rate", "num_s
 def make_kernel(method: str, model, opts: dict):
     if method == "nuts":
         return NUTS(model, target_accept_prob=opts["target_accept_prob"], max_tree_depth=opts["max_tree_depth"])
-    return HMC(model, target_accept_prob=opts["target_accept_prob"], num_steps=opts["num_steps"],
-               trajectory_length=opts["trajectory_length"])
+    return HMC(model, target_accept_prob=opts["target_accept_prob"], **hmc_path_length(opts))
 
 
 def default_chain_method(num_chains: int, device: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from pyro.infer import HMC, MCMC, NUTS, Predictive
 
-from inference.backends import chain_seeds
+from inference.backends import chain_seeds, hmc_path_length
 from inference.backends.pyro_common import (
     backend_context,
     init_to_uniform,
@@ -33,7 +33,7 @@ def make_kernel(method: str, model, opts: dict, max_plate_nesting: int):
                   ignore_jit_warnings=True, init_strategy=init_to_uniform, max_plate_nesting=max_plate_nesting)
     if method == "nuts":
         return NUTS(model, max_tree_depth=opts["max_tree_depth"], **common)
-    return HMC(model, num_steps=opts["num_steps"], trajectory_length=opts["trajectory_length"], **common)
+    return HMC(model, **hmc_path_length(opts), **common)
 
 
 def _run_chain(method, model, data, opts, progress_bar, max_plate_nesting):
