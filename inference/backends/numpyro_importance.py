@@ -28,7 +28,7 @@ def _reduce(site, plate) -> jnp.ndarray:
     return lp.reshape(lp.shape[0], -1).sum(-1)
 
 
-def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, guide, params, chunk_size, **_):
+def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, guide, params, chunk_size):
     with backend_context(device, dtype):
         data = to_backend(spec.data, dtype)
         sites = trace_sites(model, data, seed)

@@ -38,7 +38,7 @@ def _reduce(site, plate) -> torch.Tensor:
     return lp.reshape(lp.shape[0], -1).sum(-1)
 
 
-def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, guide, params, chunk_size, **_):
+def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, guide, params, chunk_size):
     with backend_context(device, dtype) as dev, torch.no_grad():
         data = to_backend(spec.data, dev)
         start(seed)
