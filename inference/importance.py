@@ -3,6 +3,10 @@
 Backend-neutral numpy. ``log_weights`` are shaped ``(K,)`` for a joint estimate, or
 ``(K, N)`` when every latent site is local to a data plate of size N: then each data
 point gets its own estimate, log p(x) = sum_n log p(x_n), as in the IWAE paper.
+
+Pyro's ``pyro.infer.Importance`` is not used: it weighs all latents jointly (no
+per-data-point estimate, which the IWAE bound and held-out likelihoods need), gives
+no standard error, and has no NumPyro counterpart.
 """
 from __future__ import annotations
 

@@ -44,7 +44,9 @@ def _bool() -> tuple[Callable, str]:
 
 
 def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
-    return Option(default, doc, *check[:2], backends, *check[2:])
+    """An option from a ``(valid, expect)`` or ``(valid, expect, choices)`` check."""
+    valid, expect, *choices = check
+    return Option(default, doc, valid, expect, backends, choices[0] if choices else None)
 
 
 GUIDES = ("normal", "mvn", "lowrank", "iaf", "delta", "spec")

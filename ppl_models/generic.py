@@ -47,9 +47,8 @@ class _Dispatch:
                 f"generic model code used {self._role}.{name} outside a backend; bind the model with "
                 "for_backends(model) or call it inside ppl_models.generic.use_backend('pyro' | 'numpyro')"
             )
-        if backend == "pyro" and self._role == "pyro" and name == "param":
-            return _pyro_param
-        return getattr(_module(backend, self._role), name)
+        adapter = _ADAPTERS.get((backend, self._role, name))
+        return adapter if adapter is not None else getattr(_module(backend, self._role), name)
 
 
 @functools.cache
@@ -66,6 +65,9 @@ def _pyro_param(name, init_value=None, *args, **kwargs):
         init_value = torch.as_tensor(init_value, dtype=torch.get_default_dtype())
     return _pyro.param(name, init_value, *args, **kwargs)
 
+
+# Where one backend's primitive takes what the other's does not: (backend, role, name) -> adapter.
+_ADAPTERS = {("pyro", "pyro", "param"): _pyro_param}
 
 pyro = _Dispatch("pyro")
 dist = _Dispatch("dist")

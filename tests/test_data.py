@@ -93,3 +93,14 @@ def test_result_save_failure_keeps_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         result.save(path)
     assert load_result(path).samples["mu"].sum() == 0 and sorted(Path(tmp_path).iterdir()) == [path]
+
+
+def test_mnist_loaders():
+    from ppl_models.data.mnist import load_binarized_mnist, load_mnist
+
+    x, y = load_mnist("test")
+    assert x.shape == (10000, 784) and x.dtype == np.uint8 and x.max() == 255 and set(np.unique(y)) == set(range(10))
+    binary = load_binarized_mnist("valid")
+    assert binary.shape == (10000, 784) and set(np.unique(binary)) == {0, 1}
+    with pytest.raises(UnknownChoiceError, match="'validation'.*valid"):
+        load_mnist("validation")

@@ -28,6 +28,7 @@ def sha256(path: Path) -> str:
 
 @functools.cache
 def _verified(path: Path, mtime_ns: int, expected: str) -> None:
+    # mtime_ns is only part of the cache key: a file rewritten in place is checked again
     actual = sha256(path)
     if actual != expected:
         raise DataError(f"checksum mismatch for {path}: sha256 {actual}, expected {expected}")
