@@ -16,6 +16,7 @@ import numpy as np
 
 from inference.arviz_compat import ARVIZ_VERSION
 from inference.diagnostics import mcmc_warnings, summarize
+from inference.minibatch import check_batch_size
 from inference.options import METHODS, resolve_options
 from inference.result import InferenceResult
 from ppl_models import BACKENDS, ModelSpec, get_model
@@ -29,6 +30,8 @@ _RUNNERS = {
     ("pyro", "nuts"): "inference.backends.pyro_mcmc:run",
     ("pyro", "hmc"): "inference.backends.pyro_mcmc:run",
     ("pyro", "svi"): "inference.backends.pyro_svi:run",
+    ("numpyro", "rws"): "inference.backends.numpyro_svi:run",
+    ("pyro", "rws"): "inference.backends.pyro_svi:run",
     ("numpyro", "is"): "inference.backends.numpyro_importance:run",
     ("pyro", "is"): "inference.backends.pyro_importance:run",
 }
@@ -48,7 +51,7 @@ def resolve_model(model: str | ModelSpec) -> ModelSpec:
 
 
 def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **options) -> InferenceResult:
-    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``, ``"is"``) on ``model`` with ``backend``
+    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``, ``"rws"``, ``"is"``) on ``model`` with ``backend``
     (``"pyro"``, ``"numpyro"``).
 
     ``model`` is a registered name or a ``ModelSpec``. ``options`` are the method's
@@ -67,8 +70,10 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     opts = resolve_options(method, backend, options)
     if method == "is" and opts["guide"] is None:
         opts["guide"] = "spec" if spec.guide and backend in spec.guide else "prior"
-    if method in ("svi", "is") and opts["guide"] == "spec":
+    if method in ("svi", "rws", "is") and opts["guide"] == "spec":
         spec.guide_fn(backend)  # the model must have a guide for this backend, taking this data
+    if opts.get("batch_size") is not None:
+        check_batch_size(spec, opts["batch_size"])
     model_fn = spec.model_fn(backend)
     runner = resolve_function(_RUNNERS[backend, method])
     dtype = opts.pop("dtype") or spec.dtype

@@ -6,7 +6,10 @@
 * the spec's own guide, if any, samples exactly the model's latent sites;
 * the log joint density is finite at prior draws;
 * Pyro and NumPyro give the same log joint density, to ``rtol``, at the same
-  unconstrained points (in float64, transforms' Jacobians included).
+  unconstrained points (in float64, transforms' Jacobians included), with the
+  same weights in the model's networks.
+
+Models written over minibatches are checked on their first minibatch.
 
 It raises ``AssertionError`` (``SiteMismatchError`` for a guide) naming what differs.
 """
@@ -22,26 +25,45 @@ from ppl_models.spec import ModelSpec
 _COMMON = {"pyro": "inference.backends.pyro_common", "numpyro": "inference.backends.numpyro_common"}
 
 
-class _Backend:
-    """A model's functions on one backend, run in float64 on the CPU."""
+def network_params(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights for the spec's networks, one set for both backends (built by the Pyro factory,
+    named ``<network>$$$<parameter>`` as ``pyro.module`` names them)."""
+    from ppl_models.nets import network_seed
 
-    def __init__(self, spec: ModelSpec, backend: str):
-        self.spec, self.name = spec, backend
+    return {f"{name}$$${k}": v.detach().numpy() for name, factory in spec.networks.items()
+            for k, v in factory.build("pyro", network_seed(seed, name), "float64").state_dict().items()}
+
+
+def contract_data(spec: ModelSpec, batch_size: int = 100) -> dict:
+    """The spec's data; for a model written over minibatches, its first minibatch, which the
+    model scales up to the full data as in training."""
+    if spec.minibatch is None:
+        return spec.data
+    return {k: v[:batch_size] if k in spec.minibatch.keys else v for k, v in spec.data.items()}
+
+
+class _Backend:
+    """A model's functions on one backend, run in float64 on the CPU, networks loaded with ``params``."""
+
+    def __init__(self, spec: ModelSpec, backend: str, params: dict):
+        self.spec, self.name, self.params = spec, backend, params
         self.lib = importlib.import_module(_COMMON[backend])
 
-    def _call(self, f, *args):
+    def _call(self, f, fn, *args):
         with self.lib.backend_context("cpu", "float64") as dev:
-            data = self.lib.to_backend(self.spec.data, dev if self.name == "pyro" else "float64")
-            return f(data, *args)
+            where = dev if self.name == "pyro" else "float64"
+            data = self.lib.to_backend(contract_data(self.spec), where)
+            (bound,) = self.lib.with_networks(self.spec, 0, where, fn, params=self.params)
+            return f(bound, data, *args)
 
     def sites(self, fn):
-        return self._call(lambda data: self.lib.trace_sites(fn, data))
+        return self._call(self.lib.trace_sites, fn)
 
     def prior_point(self, seed: int) -> dict:
-        return self._call(lambda data: self.lib.prior_point(self.spec.model_fn(self.name), data, seed))
+        return self._call(self.lib.prior_point, self.spec.model_fn(self.name), seed)
 
     def log_density(self, point: dict) -> float:
-        return self._call(lambda data: self.lib.log_density(self.spec.model_fn(self.name), data, point))
+        return self._call(self.lib.log_density, self.spec.model_fn(self.name), point)
 
 
 def _shapes(sites) -> dict:
@@ -51,14 +73,16 @@ def _shapes(sites) -> dict:
 
 def log_density_pairs(spec: ModelSpec, num_points: int = 3, seed: int = 0) -> list[tuple[float, float]]:
     """(Pyro, NumPyro) log joint densities at ``num_points`` prior draws (unconstrained)."""
-    pyro_side, numpyro_side = _Backend(spec, "pyro"), _Backend(spec, "numpyro")
+    params = network_params(spec)
+    pyro_side, numpyro_side = _Backend(spec, "pyro", params), _Backend(spec, "numpyro", params)
     points = [numpyro_side.prior_point(seed + i) for i in range(num_points)]
     return [(pyro_side.log_density(p), numpyro_side.log_density(p)) for p in points]
 
 
 def check_model(spec: ModelSpec, num_points: int = 3, rtol: float = 1e-5, seed: int = 0) -> None:
     """Check ``spec`` against the model contract; raise naming the first thing that fails."""
-    backends = {b: _Backend(spec, b) for b in spec.backends}
+    params = network_params(spec)
+    backends = {b: _Backend(spec, b, params) for b in spec.backends}
     shapes = {}
     for name, b in backends.items():
         sites = b.sites(spec.model_fn(name))

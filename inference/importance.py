@@ -65,6 +65,8 @@ def resample(latents: dict, log_weights: np.ndarray, plate_axes: dict, rng: np.r
     lw = np.asarray(log_weights, dtype=float)
     p = np.exp(lw - logsumexp(lw, axis=0))
     K = lw.shape[0]
+    if not latents:
+        return {}
     if lw.ndim == 1:
         idx = rng.choice(K, size=K, p=p / p.sum())
         return {k: v[idx][None] for k, v in latents.items()}
@@ -75,6 +77,17 @@ def resample(latents: dict, log_weights: np.ndarray, plate_axes: dict, rng: np.r
         picked = np.take_along_axis(moved, idx.reshape(idx.shape + (1,) * (moved.ndim - 2)), axis=0)
         out[name] = np.moveaxis(picked, 1, 1 + plate_axes[name])[None]
     return out
+
+
+def auto_chunk_size(floats_per_draw: int, itemsize: int, budget: int = 2**28) -> int:
+    """Proposal draws per chunk so that a chunk's site values and distribution parameters,
+    with room for intermediates (x4), stay within ``budget`` bytes."""
+    return max(1, budget // (4 * itemsize * max(floats_per_draw, 1)))
+
+
+def keeps_draws(spec, resample) -> bool:
+    """Whether to keep resampled posterior draws: as asked, else unless the model is minibatched."""
+    return resample if resample is not None else spec.minibatch is None
 
 
 def data_plate(latent_frames: dict, observed_frames: dict):

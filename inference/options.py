@@ -70,6 +70,24 @@ _MCMC = {
     "jit_compile": _opt(True, "pyro only: compile the potential energy with the PyTorch JIT", _bool(), ("pyro",)),
 }
 
+_GUIDE = _opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
+                         "or spec: the model's own guide", _one_of(*GUIDES))
+_TRAINING = {
+    "rank": _opt(None, "rank of the lowrank guide",
+                 (lambda v: v is None or (isinstance(v, int) and v >= 1), "an integer >= 1")),
+    "num_steps": _opt(5000, "optimization steps", _int(1)),
+    "batch_size": _opt(None, "data points per minibatch, for models that declare minibatch keys (None: all data)",
+                       (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                        "None or an integer >= 1")),
+    "learning_rate": _opt(0.01, "Adam step size", _positive()),
+    "lr_decay": _opt(1.0, "factor by which the step size decays, exponentially, over the run (1: constant)",
+                     (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]")),
+    "num_samples": _opt(None, "posterior draws from the fitted guide (default 1000; 0 for models trained on "
+                              "minibatches, whose local latents number one per data point)",
+                        (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                         "None or an integer >= 0")),
+}
+
 METHODS: dict[str, dict[str, Option]] = {
     "nuts": {**_MCMC, "max_tree_depth": _opt(10, "maximum NUTS tree depth", _int(1))},
     "hmc": {**_MCMC,
@@ -78,22 +96,21 @@ METHODS: dict[str, dict[str, Option]] = {
             "trajectory_length": _opt(6.283185307179586, "integration time per iteration (when num_steps is None)",
                                       _positive())},
     "svi": {
-        "guide": _opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
-                                "or spec: the model's own guide", _one_of(*GUIDES)),
+        "guide": _GUIDE,
         "elbo": _opt("trace", "trace (Trace_ELBO), meanfield (TraceMeanField_ELBO), graph (TraceGraph_ELBO, "
                               "score function), renyi (RenyiELBO; needs alpha), iwae (the importance-weighted "
-                              "bound with num_particles samples: RenyiELBO at alpha=0)", _one_of(*ELBOS)),
+                              "bound per data point with num_particles samples)", _one_of(*ELBOS)),
         "alpha": _opt(None, "Renyi divergence order, for elbo='renyi' (alpha=0 is the IWAE bound)",
                       (lambda v: v is None or (isinstance(v, numbers.Real) and v != 1), "a number other than 1")),
-        "rank": _opt(None, "rank of the lowrank guide",
-                     (lambda v: v is None or (isinstance(v, int) and v >= 1), "an integer >= 1")),
-        "num_steps": _opt(5000, "optimization steps", _int(1)),
+        "dreg": _opt(False, "elbo='iwae' only: the doubly reparameterized gradient (Tucker et al. 2019)", _bool()),
+        **_TRAINING,
         "num_particles": _opt(1, "Monte Carlo samples per ELBO estimate", _int(1)),
-        "learning_rate": _opt(0.01, "Adam step size", _positive()),
-        "lr_decay": _opt(1.0, "factor by which the step size decays, exponentially, over the run (1: constant)",
-                         (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]")),
-        "num_samples": _opt(1000, "posterior draws from the fitted guide", _int(1)),
         "jit_compile": _opt(False, "pyro only: use Pyro's JIT ELBO", _bool(), ("pyro",)),
+    },
+    "rws": {
+        "guide": _GUIDE,
+        **_TRAINING,
+        "num_particles": _opt(5, "importance samples per data point", _int(1)),
     },
     "is": {
         "num_samples": _opt(1000, "proposal draws (per data point when every latent is local to a data plate)",
@@ -102,7 +119,13 @@ METHODS: dict[str, dict[str, Option]] = {
                       _one_of(None, "prior", "spec")),
         "params": _opt(None, "fitted parameters of the guide, e.g. an SVI result's .params",
                        (lambda v: v is None or isinstance(v, Mapping), "a dict name -> array")),
-        "chunk_size": _opt(1000, "proposal draws evaluated at once (bounds memory)", _int(1)),
+        "resample": _opt(None, "keep num_samples posterior draws, resampled from the weighted proposals (default: "
+                               "yes, except for minibatched models, whose latents number one per data point)",
+                         (lambda v: v is None or isinstance(v, bool), "None, True or False")),
+        "chunk_size": _opt(None, "numpyro only: proposal draws evaluated at once (default: as many as fit in "
+                                 "about 256 MB); pyro evaluates one draw at a time",
+                           (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                            "None or an integer >= 1"), ("numpyro",)),
     },
 }
 
@@ -130,10 +153,12 @@ def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> d
     if method in ("nuts", "hmc") and options["chain_method"] not in (None, *CHAIN_METHODS[backend]):
         raise UnknownChoiceError(f"chain_method for backend {backend!r}", options["chain_method"],
                                  CHAIN_METHODS[backend])
+    if method in ("svi", "rws") and options["rank"] is not None and options["guide"] != "lowrank":
+        raise ValueError(f"option rank applies to guide='lowrank' only, not guide={options['guide']!r}")
     if method == "svi":
+        if options["dreg"] and options["elbo"] != "iwae":
+            raise ValueError(f"option dreg goes with elbo='iwae' only, not elbo={options['elbo']!r}")
         if (options["elbo"] == "renyi") != (options["alpha"] is not None):
             raise ValueError("option alpha goes with elbo='renyi', and elbo='renyi' needs alpha "
                              f"(got elbo={options['elbo']!r}, alpha={options['alpha']!r})")
-        if options["rank"] is not None and options["guide"] != "lowrank":
-            raise ValueError(f"option rank applies to guide='lowrank' only, not guide={options['guide']!r}")
     return options

@@ -66,8 +66,19 @@ def _pyro_param(name, init_value=None, *args, **kwargs):
     return _pyro.param(name, init_value, *args, **kwargs)
 
 
+def _numpyro_module(name, net):
+    """``pyro.module`` for NumPyro: each parameter of an Equinox network from ``ppl_models.nets``
+    becomes ``numpyro.param(f"{name}$$${param}")``, named as Pyro names a torch module's."""
+    import numpyro
+
+    from ppl_models.nets.equinox_nets import named_parameters, with_parameters
+
+    params = {k: numpyro.param(f"{name}$$${k}", v) for k, v in named_parameters(net).items()}
+    return with_parameters(net, params)
+
+
 # Where one backend's primitive takes what the other's does not: (backend, role, name) -> adapter.
-_ADAPTERS = {("pyro", "pyro", "param"): _pyro_param}
+_ADAPTERS = {("pyro", "pyro", "param"): _pyro_param, ("numpyro", "pyro", "module"): _numpyro_module}
 
 pyro = _Dispatch("pyro")
 dist = _Dispatch("dist")

@@ -19,6 +19,7 @@ BUILTIN_MODULES = (
     "ppl_models.regression.linear",
     "ppl_models.conjugate.linear_regression",
     "ppl_models.latent_gaussian.ppca",
+    "ppl_models.latent_gaussian.vae",
 )
 _factories: dict[str, Callable[[], ModelSpec]] = {}
 _built: dict[tuple[str, str], ModelSpec] = {}

@@ -7,6 +7,7 @@ from the data entry of the same name (``numpyro.sample("y", ..., obs=y)``).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import numbers
@@ -97,13 +98,44 @@ def check_index_bounds(data: Mapping, bounds: Mapping[str, int | str]) -> None:
                             f"({bad.size} such entries; the bound is {bound!r})")
 
 
-def check_call(fn: Callable, data: Mapping, role: str) -> None:
-    """Check that ``fn(**data)`` binds: no missing key, no key the function does not take."""
+SUPPORTS = {"binary": (lambda a: np.isin(a, (0, 1)), "0 or 1"),
+            "unit_interval": (lambda a: (a >= 0) & (a <= 1), "in [0, 1]")}
+
+
+def check_support(data: Mapping, support: Mapping[str, str], name: str) -> None:
+    """Check that data entries lie in the support their likelihood needs (``{"x": "binary"}``)."""
+    for key, kind in support.items():
+        if kind not in SUPPORTS:
+            raise UnknownChoiceError(f"support of data[{key!r}]", kind, SUPPORTS)
+        inside, words = SUPPORTS[kind]
+        bad = np.argwhere(~inside(np.asarray(data[key])))
+        if bad.size:
+            first = tuple(bad[0].tolist())
+            raise DataError(f"data[{key!r}] of {name!r} holds {np.asarray(data[key])[first]} at index {first}, but its "
+                            f"likelihood needs values {words} ({len(bad)} such entries)")
+
+
+def network_names(fn: Callable) -> set[str]:
+    return set(inspect.signature(fn).parameters)
+
+
+def bind_networks(fn: Callable, networks: Mapping[str, object]) -> Callable:
+    """``fn`` with the built networks it takes (by parameter name) bound as keyword arguments."""
+    taken = {k: v for k, v in networks.items() if k in network_names(fn)}
+    return functools.wraps(fn)(functools.partial(fn, **taken)) if taken else fn
+
+
+def check_call(fn: Callable, data: Mapping, role: str, networks: Mapping = ()) -> None:
+    """Check that ``fn(**data)`` binds: no missing key, no key the function does not take.
+
+    ``networks`` are bound to the functions that take them, so they may be missing from
+    the signature but count as given.
+    """
     params = inspect.signature(fn).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    missing = [p.name for p in params if p.default is p.empty and p.name not in data
+    missing = [p.name for p in params if p.default is p.empty and p.name not in data and p.name not in networks
                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     if missing:
         raise DataError(f"data is missing key(s) {missing} that the {role} {fn.__qualname__} needs")
@@ -111,6 +143,38 @@ def check_call(fn: Callable, data: Mapping, role: str) -> None:
     if extra:
         raise DataError(f"data has key(s) {extra} that the {role} {fn.__qualname__} does not take "
                         f"(it takes {sorted(names)})")
+
+
+@dataclass(frozen=True)
+class Minibatch:
+    """How training splits the data into minibatches.
+
+    For models written over a minibatch, ``pyro.plate("data", num_data, subsample_size=len(x))``:
+    the plate's size stays the full data size (a scalar data entry), so each minibatch's log
+    density is scaled by ``num_data / len(x)``, and the entries in ``keys`` are sliced along
+    their first axis.
+
+    ``binarize`` maps a key to grey levels (uint8, 0..255, the key's shape) for dynamic
+    binarization: each minibatch draws that key afresh, pixel by pixel, as Bernoulli(grey / 255).
+    """
+
+    keys: tuple[str, ...]
+    binarize: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def check(self, data: Mapping, name: str) -> None:
+        sizes = set()
+        for key in self.keys:
+            if key not in data or np.ndim(data[key]) == 0:
+                raise DataError(f"minibatch key {key!r} of {name!r} is not an array in its data")
+            sizes.add(np.shape(data[key])[0])
+        if len(sizes) > 1:
+            raise DataError(f"minibatch keys {self.keys} of {name!r} differ in length along axis 0: {sorted(sizes)}")
+        for key, grey in self.binarize.items():
+            if key not in self.keys:
+                raise DataError(f"binarize key {key!r} of {name!r} is not a minibatch key {self.keys}")
+            if np.asarray(grey).dtype != np.uint8 or np.shape(grey) != np.shape(data[key]):
+                raise DataError(f"binarize[{key!r}] of {name!r} must be uint8 grey levels of shape "
+                                f"{np.shape(data[key])}, not {np.asarray(grey).dtype} {np.shape(grey)}")
 
 
 @dataclass(frozen=True)
@@ -127,6 +191,11 @@ class ModelSpec:
         index_bounds: data key of an index array -> exclusive upper bound (int or scalar data key).
         dtype: floating point precision the model runs in by default.
         description: the generative story in words.
+        networks: name -> network factory (``ppl_models.nets``). Each run builds the networks
+            afresh from its seed and passes each to the model and guide functions that take a
+            parameter of that name.
+        minibatch: which data entries training may split into minibatches, if any.
+        data_support: data key -> ``"binary"`` or ``"unit_interval"``, checked up front.
     """
 
     name: str
@@ -138,6 +207,9 @@ class ModelSpec:
     index_bounds: Mapping[str, int | str] = field(default_factory=dict)
     dtype: str = "float64"
     description: str = ""
+    networks: Mapping[str, object] = field(default_factory=dict)
+    minibatch: Minibatch | None = None
+    data_support: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -158,6 +230,9 @@ class ModelSpec:
         object.__setattr__(self, "data", {k: _check_array(k, v) for k, v in self.data.items()})
         check_dims(self.data, self.data_dims)
         check_index_bounds(self.data, self.index_bounds)
+        check_support(self.data, self.data_support, self.name)
+        if self.minibatch is not None:
+            self.minibatch.check(self.data, self.name)
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -173,11 +248,11 @@ class ModelSpec:
     def model_fn(self, backend: str) -> Callable:
         """The model function for ``backend``, checked against the data."""
         fn = self._fn("model", self.model, backend)
-        check_call(fn, self.data, "model")
+        check_call(fn, self.data, "model", self.networks)
         return fn
 
     def guide_fn(self, backend: str) -> Callable:
         """The spec's own guide for ``backend``, checked against the data."""
         fn = self._fn("guide", self.guide, backend)
-        check_call(fn, self.data, "guide")
+        check_call(fn, self.data, "guide", self.networks)
         return fn

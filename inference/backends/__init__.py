@@ -13,10 +13,8 @@ AUTOGUIDES = {
     "iaf": "AutoIAFNormal",
     "delta": "AutoDelta",
 }
-# "iwae" is RenyiELBO at alpha = 0 (Burda et al. 2016); both libraries take the log-mean-exp over
-# particles per element of a data plate, i.e. the per-data-point bound (tests/test_iwae.py checks it).
-ELBOS = {"trace": "Trace_ELBO", "meanfield": "TraceMeanField_ELBO", "graph": "TraceGraph_ELBO", "renyi": "RenyiELBO",
-         "iwae": "RenyiELBO"}
+# "iwae" is ours (inference.objectives), not a library class.
+ELBOS = {"trace": "Trace_ELBO", "meanfield": "TraceMeanField_ELBO", "graph": "TraceGraph_ELBO", "renyi": "RenyiELBO"}
 
 
 def chain_seeds(seed: int, num_chains: int) -> list[int]:
@@ -40,5 +38,13 @@ def autoguide_kwargs(guide: str, rank) -> dict:
 
 
 def elbo_kwargs(elbo: str, num_particles: int, alpha) -> dict:
-    alphas = {"renyi": alpha, "iwae": 0.0}
-    return {"num_particles": num_particles, **({"alpha": alphas[elbo]} if elbo in alphas else {})}
+    return {"num_particles": num_particles, **({"alpha": alpha} if elbo == "renyi" else {})}
+
+
+def estimator(method: str, opts: dict) -> str | None:
+    """The importance-weighted estimator (``inference.objectives``) a run trains with, if any."""
+    if method == "rws":
+        return "rws"
+    if opts.get("elbo") == "iwae":
+        return "dreg" if opts["dreg"] else "iwae"
+    return None

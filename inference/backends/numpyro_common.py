@@ -20,6 +20,8 @@ from numpyro.infer.util import potential_energy  # noqa: E402
 
 from inference.sites import SiteInfo  # noqa: E402
 from ppl_models.errors import DeviceError  # noqa: E402
+from ppl_models.nets import network_seed  # noqa: E402
+from ppl_models.spec import bind_networks  # noqa: E402
 
 
 def jax_device(device: str):
@@ -44,6 +46,34 @@ def to_backend(data: dict, dtype: str) -> dict:
     """numpy arrays to JAX arrays (floats in ``dtype``); Python scalars stay as they are."""
     return {k: jnp.asarray(v, dtype=dtype if v.dtype.kind == "f" else None) if isinstance(v, np.ndarray) else v
             for k, v in data.items()}
+
+
+def with_networks(spec, seed: int, dtype: str, *fns, params: dict | None = None) -> list:
+    """``fns`` with the spec's networks, built afresh from ``seed``, bound to those that take them.
+    ``params`` named ``<network>$$$<parameter>`` are loaded into the networks."""
+    from ppl_models.nets.equinox_nets import with_parameters
+
+    nets = {}
+    for name, factory in spec.networks.items():
+        net = factory.build("numpyro", network_seed(seed, name), dtype)
+        prefix = name + "$$$"
+        given = {k.removeprefix(prefix): jnp.asarray(v, dtype=dtype) for k, v in (params or {}).items()
+                 if k.startswith(prefix)}
+        nets[name] = with_parameters(net, given) if given else net
+    return [bind_networks(fn, nets) for fn in fns]
+
+
+def frames(site) -> tuple:
+    return tuple((f.name, f.dim) for f in site["cond_indep_stack"])
+
+
+def reduce_log_prob(site, plate) -> jnp.ndarray:
+    """A site's log density, unscaled, summed to a scalar or to one value per element of ``plate``."""
+    lp = site["fn"].log_prob(site["value"])
+    if plate is None:
+        return jnp.sum(lp)
+    lp = jnp.moveaxis(lp, lp.ndim + plate[1], 0)
+    return lp.reshape(lp.shape[0], -1).sum(-1)
 
 
 def to_numpy(tree: dict) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 from numpyro.infer import HMC, MCMC, NUTS
 
 from inference.backends import hmc_path_length
-from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites
+from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.result import InferenceResult
 
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "adapt_state.step_size", "energy")
@@ -36,6 +36,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     chain_method = opts["chain_method"] or default_chain_method(opts["num_chains"], device)
     with backend_context(device, dtype):
         data = to_backend(spec.data, dtype)
+        (model,) = with_networks(spec, seed, dtype, model)  # networks, if any, at their initial weights
         sites = trace_sites(model, data, seed)
         mcmc = MCMC(make_kernel(method, model, opts), num_warmup=opts["num_warmup"], num_samples=opts["num_samples"],
                     num_chains=opts["num_chains"], chain_method=chain_method, progress_bar=progress_bar)

@@ -1,30 +1,42 @@
-"""SVI on NumPyro: ``numpyro.infer.SVI`` with an autoguide or the model's own guide.
+"""SVI and RWS on NumPyro: ``numpyro.infer.SVI`` with an autoguide or the model's own guide.
 
-Training runs in one compiled loop (``SVI.run``, a ``fori_loop`` without a
-progress bar); posterior draws come from ``Predictive`` over the fitted guide,
-so deterministic sites of the model are returned too.
+Training runs compiled: on the full data, ``SVI.run`` (a ``fori_loop``); on minibatches,
+one ``lax.scan`` over each epoch's batches, the batches gathered (and dynamically
+binarized) inside the compiled function. Posterior draws come from ``Predictive`` over
+the fitted guide, so deterministic sites of the model are returned too.
 """
 from __future__ import annotations
 
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import numpyro.infer as infer
 from numpyro.infer import SVI, Predictive, autoguide
 from numpyro.optim import Adam
+from tqdm.auto import tqdm
 
-from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs
-from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites
+from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
+from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
+from inference.backends.numpyro_objectives import ImportanceWeightedELBO
+from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
 
 
-def make_guide(spec, model, guide: str, rank):
+def make_guide(model, spec_guide, guide: str, rank):
     if guide == "spec":
-        return spec.guide_fn("numpyro")
+        return spec_guide
     return getattr(autoguide, AUTOGUIDES[guide])(model, **autoguide_kwargs(guide, rank))
+
+
+def make_elbo(method: str, opts: dict):
+    which = estimator(method, opts)
+    if which is not None:
+        return ImportanceWeightedELBO(opts["num_particles"], which)
+    return getattr(infer, ELBOS[opts["elbo"]])(**elbo_kwargs(opts["elbo"], opts["num_particles"], opts["alpha"]))
 
 
 def exponential_decay(learning_rate: float, decay: float, num_steps: int):
@@ -34,39 +46,114 @@ def exponential_decay(learning_rate: float, decay: float, num_steps: int):
     return lambda step: learning_rate * decay ** (step / num_steps)
 
 
+class MinibatchLoop:
+    """SVI steps over minibatches: each epoch a fresh permutation, batches of ``batch_size``
+    (the last incomplete one dropped), every step of an epoch inside one compiled ``lax.scan``.
+    Deterministic in ``key``: replaying steps [0, n) gives the same parameters."""
+
+    def __init__(self, svi: SVI, spec, data: dict, batch_size: int, key, dtype: str):
+        self.svi, self.data, self.batch_size, self.dtype = svi, data, batch_size, dtype
+        self.perm_key, self.binarize_key = jax.random.split(key)
+        self.keys = spec.minibatch.keys
+        self.grey = {k: jnp.asarray(v) for k, v in spec.minibatch.binarize.items()}
+        self.num_data = int(np.shape(spec.data[self.keys[0]])[0])
+        self.steps_per_epoch = check_batch_size(spec, batch_size)
+        self._epoch = jax.jit(self._scan)
+
+    def batch(self, data: dict, grey: dict, idx, key) -> dict:
+        """``data`` with the minibatch ``idx`` in place of each minibatch key (binarized afresh
+        from ``grey`` where the key has grey levels)."""
+        out = dict(data)
+        for i, k in enumerate(self.keys):
+            if k in grey:
+                u = jax.random.uniform(jax.random.fold_in(key, i), (idx.shape[0], *grey[k].shape[1:]))
+                out[k] = (u * 255.0 < grey[k][idx]).astype(self.dtype)
+            else:
+                out[k] = data[k][idx]
+        return out
+
+    def _scan(self, state, idx, keys, arrays, grey):
+        # arrays are arguments, not closed over: constants would be baked into the program;
+        # Python scalars (plate sizes) stay static
+        data = {**self.data, **arrays}
+
+        def step(state, batch):
+            return self.svi.stable_update(state, **self.batch(data, grey, *batch))
+
+        return jax.lax.scan(step, state, (idx, keys))
+
+    def init(self, key):
+        return self.svi.init(key, **self.batch(self.data, self.grey, jnp.arange(self.batch_size), self.binarize_key))
+
+    def run(self, state, start: int, stop: int, progress=None):
+        """Steps [start, stop) from ``state`` (which must be the state after ``start`` steps)."""
+        losses = []
+        for epoch, first, last in batch_plan(start, stop, self.steps_per_epoch):
+            perm = jax.random.permutation(jax.random.fold_in(self.perm_key, epoch), self.num_data)
+            offset = epoch * self.steps_per_epoch
+            idx = perm[(first - offset) * self.batch_size:(last - offset) * self.batch_size]
+            step_keys = jax.vmap(lambda s: jax.random.fold_in(self.binarize_key, s))(jnp.arange(first, last))
+            arrays = {k: v for k, v in self.data.items() if isinstance(v, jax.Array)}
+            state, loss = self._epoch(state, idx.reshape(last - first, self.batch_size), step_keys, arrays, self.grey)
+            losses.append(np.asarray(loss))
+            if progress is not None:
+                progress.update(last - first)
+        return state, np.concatenate(losses) if losses else np.empty(0)
+
+
+def train(svi, spec, data, opts, key, dtype, progress_bar):
+    """Fitted parameters and the loss of every step; a ``TrainingError`` at the first non-finite loss."""
+    init_key, data_key = jax.random.split(key)
+    num_steps = opts["num_steps"]
+    if opts["batch_size"] is None:
+        # stable_update: a step whose loss or gradient is not finite leaves the parameters as they were
+        fit = svi.run(key, num_steps, progress_bar=progress_bar, stable_update=True, **data)
+        state, losses = fit.state, np.asarray(fit.losses)
+
+        def replay(n):  # the state after n steps
+            return svi.run(key, n, progress_bar=False, stable_update=True, **data).state if n else svi.init(key, **data)
+    else:
+        loop = MinibatchLoop(svi, spec, data, opts["batch_size"], data_key, dtype)
+        init = loop.init(init_key)
+        with tqdm(total=num_steps, disable=not progress_bar, desc="SVI") as bar:
+            state, losses = loop.run(init, 0, num_steps, bar)
+
+        def replay(n):
+            return loop.run(init, 0, n)[0]
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        # The compiled loop cannot stop early. The parameters that gave the last finite loss
+        # (step - 1) are those after step - 1 updates: replay them (same keys, same trajectory).
+        step = int(bad[0])
+        partial = InferenceResult(model=spec.name, backend="numpyro", method="svi", samples={},
+                                  losses=losses[:step + 1], params=to_numpy(svi.get_params(replay(max(step - 1, 0)))))
+        raise TrainingError(step, float(losses[step - 1]) if step else None, partial)
+    return svi.get_params(state), losses
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     train_key, draw_key = jax.random.split(jax.random.PRNGKey(seed))
     with backend_context(device, dtype):
         data = to_backend(spec.data, dtype)
+        model, spec_guide = with_networks(spec, seed, dtype, model, spec.guide_fn("numpyro") if spec.guide else None)
         sites = trace_sites(model, data, seed)
-        guide = make_guide(spec, model, opts["guide"], opts["rank"])
+        guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
         if opts["guide"] == "spec":
             check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
-        elbo = getattr(infer, ELBOS[opts["elbo"]])(**elbo_kwargs(opts["elbo"], opts["num_particles"], opts["alpha"]))
         step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
-        svi = SVI(model, guide, Adam(step_size), elbo)
+        svi = SVI(model, guide, Adam(step_size), make_elbo(method, opts))
         t0 = time.perf_counter()
-        # stable_update: a step whose loss or gradient is not finite leaves the parameters as they were
-        fit = svi.run(train_key, opts["num_steps"], progress_bar=progress_bar, stable_update=True, **data)
-        losses = np.asarray(fit.losses)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            # The compiled loop cannot stop early. The parameters that gave the last finite loss
-            # (step - 1) are those after step - 1 updates: replay them (same keys, same trajectory).
-            step = int(bad[0])
-            good = svi.run(train_key, step - 1, progress_bar=False, stable_update=True, **data).params \
-                if step > 1 else svi.get_params(svi.init(train_key, **data))
-            partial = InferenceResult(model=spec.name, backend="numpyro", method=method, samples={},
-                                      losses=losses[:step + 1], params=to_numpy(good))
-            raise TrainingError(step, float(losses[step - 1]) if step else None, partial)
+        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar)
         t1 = time.perf_counter()
-        predictive = Predictive(model, guide=guide, params=fit.params, num_samples=opts["num_samples"],
-                                return_sites=[*sites.latent, *sites.deterministic])
-        draws = to_numpy(predictive(draw_key, **data))
+        draws = {}
+        if num_draws(spec, opts):
+            predictive = Predictive(model, guide=guide, params=params, num_samples=num_draws(spec, opts),
+                                    return_sites=[*sites.latent, *sites.deterministic])
+            draws = {k: v[None] for k, v in to_numpy(predictive(draw_key, **data)).items()}
         t2 = time.perf_counter()
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,
-        samples={k: v[None] for k, v in draws.items()}, observed_data=sites.observed,
-        losses=losses, params=to_numpy(fit.params),
+        samples=draws, observed_data=sites.observed,
+        losses=losses, params=to_numpy(params),
         timing={"optimization": t1 - t0, "sampling": t2 - t1},
     )

@@ -11,9 +11,12 @@ from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide.initialization import InitMessenger
 from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
+from pyro.primitives import _MODULE_NAMESPACE_DIVIDER
 
 from inference.sites import SiteInfo
 from ppl_models.errors import DeviceError
+from ppl_models.nets import network_seed
+from ppl_models.spec import bind_networks
 
 
 def torch_device(device: str) -> torch.device:
@@ -52,6 +55,35 @@ def to_backend(data: dict, device: torch.device) -> dict:
     dtypes = {"f": torch.get_default_dtype(), "i": torch.long, "u": torch.long, "b": torch.bool}
     return {k: torch.as_tensor(v, dtype=dtypes[v.dtype.kind], device=device) if isinstance(v, np.ndarray) else v
             for k, v in data.items()}
+
+
+def with_networks(spec, seed: int, device: torch.device, *fns, params: dict | None = None) -> list:
+    """``fns`` with the spec's networks, built afresh from ``seed`` in the default dtype on ``device``,
+    bound to those that take them. ``params`` named ``<network>$$$<parameter>`` (as ``pyro.module``
+    names them) are loaded into the networks: ``pyro.module`` would not take them from the param store."""
+    dtype = str(torch.get_default_dtype()).removeprefix("torch.")
+    nets = {name: factory.build("pyro", network_seed(seed, name), dtype).to(device)
+            for name, factory in spec.networks.items()}
+    for name, net in nets.items():
+        prefix = name + _MODULE_NAMESPACE_DIVIDER
+        given = {k.removeprefix(prefix): torch.as_tensor(v) for k, v in (params or {}).items() if k.startswith(prefix)}
+        if given:
+            net.load_state_dict(given)
+    return [bind_networks(fn, nets) for fn in fns]
+
+
+def frames(site) -> tuple:
+    return tuple((f.name, f.dim) for f in site["cond_indep_stack"])
+
+
+def reduce_log_prob(site, plate, lead: int = 0) -> torch.Tensor:
+    """A site's log density, unscaled, summed to ``lead`` leading dims (particles), plus one per
+    element of ``plate`` if given."""
+    lp = site["fn"].log_prob(site["value"])
+    if plate is None:
+        return lp.reshape(*lp.shape[:lead], -1).sum(-1)
+    lp = lp.movedim(lp.dim() + plate[1], lead)
+    return lp.reshape(*lp.shape[:lead + 1], -1).sum(-1)
 
 
 def to_numpy(tree: dict) -> dict:

@@ -23,6 +23,7 @@ from inference.backends.pyro_common import (
     to_backend,
     to_numpy,
     trace_sites,
+    with_networks,
 )
 from inference.result import InferenceResult
 
@@ -61,6 +62,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype) as dev:
         data = to_backend(spec.data, dev)
         start(seed)
+        (model,) = with_networks(spec, seed, dev, model)  # networks, if any, at their initial weights
         sites = trace_sites(model, data)
         for chain_seed in chain_seeds(seed, opts["num_chains"]):
             start(chain_seed)

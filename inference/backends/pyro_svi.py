@@ -1,8 +1,11 @@
-"""SVI on Pyro: ``pyro.infer.SVI`` with an autoguide or the model's own guide.
+"""SVI and RWS on Pyro: ``pyro.infer.SVI`` with an autoguide or the model's own guide.
 
-Particles are evaluated in a loop (``vectorize_particles=False``): vectorizing
-adds a batch dimension that models indexing their own latents (``alpha[county]``)
-do not expect. Posterior draws come from ``Predictive`` over the fitted guide.
+The library ELBOs evaluate particles in a loop (``vectorize_particles=False``):
+vectorizing adds a batch dimension that models indexing their own latents
+(``alpha[county]``) do not expect. The importance-weighted objectives
+(``elbo="iwae"``, ``method="rws"``) vectorize theirs. On minibatches, each epoch
+takes a fresh permutation of the data. Posterior draws come from ``Predictive``
+over the fitted guide.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pyro.optim import Adam, ExponentialLR
 from pyro.optim.lr_scheduler import PyroLRScheduler
 from tqdm.auto import tqdm
 
-from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs
+from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
 from inference.backends.pyro_common import (
     backend_context,
     init_to_uniform,
@@ -27,19 +30,28 @@ from inference.backends.pyro_common import (
     start,
     to_backend,
     trace_sites,
+    with_networks,
 )
+from inference.backends.pyro_objectives import ImportanceWeightedELBO
+from inference.minibatch import check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
 
 
-def make_guide(spec, model, guide: str, rank):
+def make_guide(model, spec_guide, guide: str, rank):
     if guide == "spec":
-        return spec.guide_fn("pyro")
+        return spec_guide
     return getattr(autoguide, AUTOGUIDES[guide])(model, init_loc_fn=init_to_uniform, **autoguide_kwargs(guide, rank))
 
 
-def make_elbo(elbo: str, num_particles: int, alpha, jit_compile: bool):
+def make_elbo(method: str, opts: dict, max_plate_nesting: int):
+    which = estimator(method, opts)
+    if which is not None:
+        if opts.get("jit_compile"):
+            raise ValueError(f"jit_compile applies to Pyro's own ELBOs, not to {which!r}; use jit_compile=False")
+        return ImportanceWeightedELBO(opts["num_particles"], which, max_plate_nesting)
+    elbo, num_particles, alpha, jit_compile = opts["elbo"], opts["num_particles"], opts["alpha"], opts["jit_compile"]
     name = ELBOS[elbo]
     if jit_compile:
         if not hasattr(infer, "Jit" + name):
@@ -72,25 +84,54 @@ def make_optimizer(learning_rate: float, decay: float, num_steps: int):
                           "gamma": decay ** (1 / num_steps)})
 
 
+class Minibatches:
+    """The data with each minibatch key replaced by the next batch: a fresh permutation each
+    epoch, the last incomplete batch dropped, grey levels binarized afresh where given."""
+
+    def __init__(self, spec, data: dict, batch_size: int, device):
+        self.data, self.batch_size = data, batch_size
+        self.keys = spec.minibatch.keys
+        self.grey = {k: torch.as_tensor(v, device=device) for k, v in spec.minibatch.binarize.items()}
+        self.device = device
+        self.num_data = int(np.shape(spec.data[self.keys[0]])[0])
+        self.steps_per_epoch = check_batch_size(spec, batch_size)
+        self._order = None
+
+    def __call__(self, step: int) -> dict:
+        pos = step % self.steps_per_epoch
+        if pos == 0 or self._order is None:
+            self._order = torch.randperm(self.num_data, device=self.device)
+        idx = self._order[pos * self.batch_size:(pos + 1) * self.batch_size]
+        out = dict(self.data)
+        for k in self.keys:
+            if k in self.grey:
+                grey = self.grey[k][idx]
+                out[k] = (torch.rand(grey.shape, device=self.device) * 255.0 < grey).to(torch.get_default_dtype())
+            else:
+                out[k] = self.data[k][idx]
+        return out
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     with backend_context(device, dtype) as dev:
         data = to_backend(spec.data, dev)
         start(seed)
+        model, spec_guide = with_networks(spec, seed, dev, model, spec.guide_fn("pyro") if spec.guide else None)
         sites = trace_sites(model, data)
-        guide = make_guide(spec, model, opts["guide"], opts["rank"])
+        guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
         if opts["guide"] == "spec":
             check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
         start(seed)
+        batches = Minibatches(spec, data, opts["batch_size"], dev) if opts["batch_size"] else (lambda step: data)
         optim = make_optimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
-        elbo = make_elbo(opts["elbo"], opts["num_particles"], opts["alpha"], opts["jit_compile"])
-        svi = SVI(model, guide, optim, elbo)
+        svi = SVI(model, guide, optim, make_elbo(method, opts, sites.max_plate_nesting))
         losses = np.empty(opts["num_steps"])
         store, last_good = pyro.get_param_store(), None
         t0 = time.perf_counter()
-        for step in tqdm(range(opts["num_steps"]), disable=not progress_bar, desc="SVI"):
+        for step in tqdm(range(opts["num_steps"]), disable=not progress_bar, desc=method.upper()):
             before = {k: v.detach().clone() for k, v in store.items()}  # the parameters this step's loss is of
             try:
-                losses[step] = guarded_step(svi, data)
+                losses[step] = guarded_step(svi, batches(step))
                 cause = "the loss is not finite"
             except (ValueError, RuntimeError) as e:  # e.g. distribution validation on a NaN parameter
                 losses[step], cause = np.nan, f"{type(e).__name__}: {str(e).splitlines()[0]}"
@@ -104,9 +145,11 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
             if isinstance(optim, PyroLRScheduler):
                 optim.step()
         t1 = time.perf_counter()
-        predictive = Predictive(model, guide=guide, num_samples=opts["num_samples"],
-                                return_sites=[*sites.latent, *sites.deterministic])
-        draws = predictive_draws(predictive, data, sites.latent | sites.deterministic, (1, opts["num_samples"]))
+        draws = {}
+        if num_draws(spec, opts):
+            predictive = Predictive(model, guide=guide, num_samples=num_draws(spec, opts),
+                                    return_sites=[*sites.latent, *sites.deterministic])
+            draws = predictive_draws(predictive, data, sites.latent | sites.deterministic, (1, num_draws(spec, opts)))
         t2 = time.perf_counter()
         params = {k: v.detach().cpu().numpy() for k, v in pyro.get_param_store().items()}
     return InferenceResult(

@@ -1,0 +1,88 @@
+"""IWAE, DReG and RWS (``inference.objectives``) as NumPyro ELBOs, particles vectorized with vmap.
+
+Each parameter group gets its own gradient through stop-gradients on the other group:
+``loss`` returns -(bound + surrogate), the stop-gradient of each but the surrogate's
+gradient: the bound's value with the surrogate's gradient.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.lax import stop_gradient
+from jax.scipy.special import logsumexp
+from numpyro.handlers import replay, seed, substitute, trace
+from numpyro.infer.elbo import ELBO
+
+from inference.backends.numpyro_common import frames, reduce_log_prob
+from inference.objectives import ESTIMATORS, plate_and_scale
+
+
+def _sample_sites(tr: dict) -> dict:
+    return {n: s for n, s in tr.items() if s["type"] == "sample"}
+
+
+class ImportanceWeightedELBO(ELBO):
+    """The importance-weighted bound with K particles per data point, with the ``estimator``'s
+    gradient: ``"iwae"``, ``"dreg"`` or ``"rws"``."""
+
+    def __init__(self, num_particles: int = 1, estimator: str = "iwae"):
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {estimator!r}; valid choices: {', '.join(ESTIMATORS)}")
+        super().__init__(num_particles=num_particles)
+        self.estimator = estimator
+
+    def _log_densities(self, keys, params, model, guide, args, kwargs, hold_q=False, hold_z=False):
+        """log p(x_b, z_kb) and log q(z_kb | x_b), each (K, B) (or (K,) without a data plate), and the
+        plate's scale. ``hold_q``: q's parameters held fixed in log q; ``hold_z``: z held fixed."""
+        found = {}
+
+        def particle(key):
+            guide_tr = trace(seed(substitute(guide, data=params), key)).get_trace(*args, **kwargs)
+            latent = {n: s for n, s in _sample_sites(guide_tr).items() if not s["is_observed"]}
+            if hold_z:
+                guide_tr = {n: {**s, "value": stop_gradient(s["value"])} if n in latent else s
+                            for n, s in guide_tr.items()}
+            model_tr = _sample_sites(trace(replay(substitute(model, data=params), guide_tr)).get_trace(*args, **kwargs))
+            plate, scale = plate_and_scale({n: frames(model_tr[n]) for n in latent},
+                                           {n: frames(s) for n, s in model_tr.items() if s["is_observed"]},
+                                           {n: s["scale"] or 1.0 for n, s in model_tr.items()})
+            found["scale"] = scale
+            log_p = sum(reduce_log_prob(s, plate) for s in model_tr.values())
+            log_q = 0.0
+            for name in latent:
+                site = guide_tr[name]
+                if hold_q:
+                    site = {**site, "fn": jax.tree_util.tree_map(stop_gradient, site["fn"])}
+                log_q = log_q + reduce_log_prob(site, plate)
+            return log_p, log_q
+
+        log_p, log_q = jax.vmap(particle)(keys)
+        return log_p, log_q, found["scale"]
+
+    def loss(self, rng_key, param_map, model, guide, *args, **kwargs):
+        keys = jax.random.split(rng_key, self.num_particles)
+        log_k = jnp.log(self.num_particles)
+        if self.estimator == "iwae":
+            log_p, log_q, scale = self._log_densities(keys, param_map, model, guide, args, kwargs)
+            return -scale * jnp.sum(logsumexp(log_p - log_q, axis=0) - log_k)
+        if self.estimator == "rws":
+            log_p, log_q, scale = self._log_densities(keys, param_map, model, guide, args, kwargs, hold_z=True)
+            log_w = log_p - log_q
+            surrogate = scale * jnp.sum(stop_gradient(jax.nn.softmax(log_w, axis=0)) * (log_p + log_q))
+        else:  # dreg
+            guide_names = _param_names(guide, param_map, keys[0], args, kwargs)
+            theta = {k: stop_gradient(v) if k in guide_names else v for k, v in param_map.items()}
+            phi = {k: v if k in guide_names else stop_gradient(v) for k, v in param_map.items()}
+            log_p, log_q, scale = self._log_densities(keys, theta, model, guide, args, kwargs)
+            log_w = log_p - log_q  # z does not depend on phi here: held with the guide's parameters
+            weights = stop_gradient(jax.nn.softmax(log_w, axis=0))
+            path_p, path_q, _ = self._log_densities(keys, phi, model, guide, args, kwargs, hold_q=True)
+            surrogate = scale * jnp.sum(weights * log_w + weights**2 * (path_p - path_q))
+        bound = scale * jnp.sum(logsumexp(log_w, axis=0) - log_k)
+        return -(stop_gradient(bound) + surrogate - stop_gradient(surrogate))
+
+
+def _param_names(guide, param_map, key, args, kwargs) -> set[str]:
+    """Names of the parameters the guide registers."""
+    tr = trace(seed(substitute(guide, data=param_map), key)).get_trace(*args, **kwargs)
+    return {n for n, s in tr.items() if s["type"] == "param"}

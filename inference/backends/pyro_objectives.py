@@ -1,0 +1,103 @@
+"""IWAE, DReG and RWS (``inference.objectives``) as Pyro ELBOs, particles vectorized in a plate.
+
+The K particles run at once in a plate left of the model's own plates, so networks see
+inputs with one more leading dimension. DReG takes the model's and the guide's gradients
+from two backward passes through one forward pass.
+"""
+from __future__ import annotations
+
+import math
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.distributions.util import detach
+from pyro.infer import ELBO
+from pyro.poutine.util import site_is_subsample
+
+from inference.backends.pyro_common import frames, reduce_log_prob
+from inference.objectives import ESTIMATORS, plate_and_scale
+
+PARTICLES = "_particles"
+
+
+def _sample_sites(tr) -> dict:
+    return {n: s for n, s in tr.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
+
+
+def _params(tr) -> set:
+    return {s["value"].unconstrained() for s in tr.nodes.values() if s["type"] == "param"}
+
+
+class ImportanceWeightedELBO(ELBO):
+    """The importance-weighted bound with K particles per data point, with the ``estimator``'s
+    gradient: ``"iwae"``, ``"dreg"`` or ``"rws"``. ``max_plate_nesting``: the model's."""
+
+    def __init__(self, num_particles: int = 1, estimator: str = "iwae", max_plate_nesting: int = 1):
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {estimator!r}; valid choices: {', '.join(ESTIMATORS)}")
+        super().__init__(num_particles=num_particles, max_plate_nesting=max_plate_nesting)
+        self.estimator = estimator
+
+    def _get_trace(self, model, guide, args, kwargs):
+        """Model and guide traces of all K particles at once; for RWS, z held fixed in the model's."""
+        particles = pyro.plate(PARTICLES, self.num_particles, dim=-(self.max_plate_nesting + 1))
+        guide_tr = poutine.trace(particles(guide)).get_trace(*args, **kwargs)
+        if self.estimator == "rws":
+            for site in _sample_sites(guide_tr).values():
+                site["value"] = site["value"].detach()
+        model_tr = poutine.trace(poutine.replay(particles(model), trace=guide_tr)).get_trace(*args, **kwargs)
+        return model_tr, guide_tr
+
+    def _log_densities(self, model, guide, args, kwargs):
+        """log p(x_b, z_kb), log q(z_kb | x_b), each (K, B) (or (K,) without a data plate), the
+        plate's scale, and the model's and the guide's parameters. DReG holds q's parameters
+        fixed inside log q."""
+        model_tr, guide_tr = self._get_trace(model, guide, args, kwargs)
+        latent = {n: s for n, s in _sample_sites(guide_tr).items() if not s["is_observed"]}
+        sites = _sample_sites(model_tr)
+        own = {n: tuple(f for f in frames(s) if f[0] != PARTICLES) for n, s in sites.items()}
+        plate, scale = plate_and_scale({n: own[n] for n in latent}, {n: own[n] for n, s in sites.items()
+                                                                       if s["is_observed"]},
+                                       {n: float(s["scale"]) for n, s in sites.items()})
+        log_p = sum(_expand(reduce_log_prob(s, plate, lead=1), self.num_particles) for s in sites.values())
+        log_q = 0.0
+        for site in latent.values():
+            if self.estimator == "dreg":
+                site = {**site, "fn": detach(site["fn"])}
+            log_q = log_q + _expand(reduce_log_prob(site, plate, lead=1), self.num_particles)
+        return log_p, log_q, scale, _params(model_tr), _params(guide_tr)
+
+    def _bound(self, log_w, scale):
+        return scale * (torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)).sum()
+
+    def loss(self, model, guide, *args, **kwargs) -> float:
+        with torch.no_grad():
+            log_p, log_q, scale, _, _ = self._log_densities(model, guide, args, kwargs)
+            return -float(self._bound(log_p - log_q, scale))
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+        log_p, log_q, scale, theta, phi = self._log_densities(model, guide, args, kwargs)
+        log_w = log_p - log_q
+        bound = self._bound(log_w, scale)
+        weights = torch.softmax(log_w.detach(), dim=0)
+        if self.estimator == "iwae":
+            (-bound).backward()
+        elif self.estimator == "rws":  # z held fixed: wake-theta through log p, wake-phi through log q
+            (-scale * (weights * (log_p + log_q)).sum()).backward()
+        else:  # dreg: the model's gradient weighs by w, the guide's (a path gradient) by w^2
+            for params, power in ((theta, 1), (phi, 2)):
+                params = [p for p in params if p.requires_grad]
+                if not params:
+                    continue
+                grads = torch.autograd.grad(-scale * (weights**power * log_w).sum(), params, retain_graph=True,
+                                            allow_unused=True)
+                for p, g in zip(params, grads, strict=True):
+                    if g is not None:
+                        p.grad = g if p.grad is None else p.grad + g
+        return -float(bound.detach())
+
+
+def _expand(log_prob: torch.Tensor, num_particles: int) -> torch.Tensor:
+    """A site's reduced log density broadcast over the particles (sites outside the particle plate)."""
+    return log_prob.expand(num_particles, *log_prob.shape[1:]) if log_prob.shape[0] == 1 else log_prob

@@ -1,0 +1,90 @@
+"""Backend-neutral descriptions of networks; the backend modules build them."""
+from __future__ import annotations
+
+import importlib
+import zlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ppl_models.errors import UnknownChoiceError
+
+ACTIVATIONS = ("tanh", "relu", "softplus")
+HEADS = ("logits", "normal")  # the raw output; or split in half into loc and softplus(scale)
+_BUILDERS = {"pyro": "ppl_models.nets.torch_nets", "numpyro": "ppl_models.nets.equinox_nets"}
+
+
+class NetworkFactory(Protocol):
+    def build(self, backend: str, seed: int, dtype: str): ...
+
+
+def network_seed(seed: int, name: str) -> int:
+    """A seed of its own for network ``name`` of a run with ``seed``."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(name.encode())]).generate_state(1)[0])
+
+
+def _builder(backend: str, kind: str):
+    if backend not in _BUILDERS:
+        raise UnknownChoiceError("backend", backend, _BUILDERS)
+    return getattr(importlib.import_module(_BUILDERS[backend]), kind)
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Fully connected layers ``sizes[0] -> ... -> sizes[-1]``, ``activation`` between them.
+
+    ``head="normal"`` splits the output in half into (loc, softplus(raw)): the
+    parameters of a diagonal Normal, as an amortized guide's encoder returns them.
+    """
+
+    sizes: tuple[int, ...]
+    activation: str = "tanh"
+    head: str = "logits"
+
+    def __post_init__(self):
+        if len(self.sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in self.sizes):
+            raise ValueError(f"MLP sizes must be two or more positive integers, not {self.sizes}")
+        if self.activation not in ACTIVATIONS:
+            raise UnknownChoiceError("activation", self.activation, ACTIVATIONS)
+        if self.head not in HEADS:
+            raise UnknownChoiceError("network head", self.head, HEADS)
+        if self.head == "normal" and self.sizes[-1] % 2:
+            raise ValueError(f"an MLP with a normal head needs an even output size (loc and scale), not {self.sizes}")
+
+    @property
+    def in_features(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def out_features(self) -> int:
+        return self.sizes[-1] // 2 if self.head == "normal" else self.sizes[-1]
+
+    def build(self, backend: str, seed: int, dtype: str):
+        return _builder(backend, "MLP")(self.sizes, self.activation, self.head, seed=seed, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class ConvDecoder:
+    """A convolutional decoder to 28 x 28 images: ``latent -> 32 x 7 x 7`` (linear), then twice
+    (nearest-neighbour upsampling x2, 3 x 3 convolution), to one channel of logits, flattened."""
+
+    latent_dim: int
+    channels: tuple[int, int] = (32, 16)
+    activation: str = "tanh"
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise UnknownChoiceError("activation", self.activation, ACTIVATIONS)
+
+    @property
+    def in_features(self) -> int:
+        return self.latent_dim
+
+    @property
+    def out_features(self) -> int:
+        return 28 * 28
+
+    def build(self, backend: str, seed: int, dtype: str):
+        return _builder(backend, "ConvDecoder")(self.latent_dim, self.channels, self.activation, seed=seed,
+                                                dtype=dtype)

@@ -1,0 +1,59 @@
+"""PyTorch builds of the network factories (for Pyro). Parameter initialization is
+PyTorch's default for ``nn.Linear`` and ``nn.Conv2d``, drawn from a generator seeded per network."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "softplus": F.softplus}
+
+
+def _seeded(seed: int, dtype: str, make):
+    """``make()`` under a private RNG state seeded with ``seed``, in ``dtype`` on the default device."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = make()
+    return module.to(getattr(torch, dtype))
+
+
+class _MLP(nn.Module):
+    def __init__(self, sizes, activation: str, head: str):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.activation, self.head = activation, head
+
+    def forward(self, x):
+        act = _ACTIVATIONS[self.activation]
+        for layer in self.layers[:-1]:
+            x = act(layer(x))
+        x = self.layers[-1](x)
+        if self.head == "normal":
+            loc, raw = x.chunk(2, dim=-1)
+            return loc, F.softplus(raw)
+        return x
+
+
+class _ConvDecoder(nn.Module):
+    def __init__(self, latent_dim: int, channels, activation: str):
+        super().__init__()
+        c1, c2 = channels
+        self.linear = nn.Linear(latent_dim, c1 * 7 * 7)
+        self.conv1 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.conv2 = nn.Conv2d(c2, 1, 3, padding=1)
+        self.c1, self.activation = c1, activation
+
+    def forward(self, z):
+        act, batch = _ACTIVATIONS[self.activation], z.shape[:-1]
+        h = act(self.linear(z)).reshape(-1, self.c1, 7, 7)
+        h = act(self.conv1(F.interpolate(h, scale_factor=2, mode="nearest")))
+        h = self.conv2(F.interpolate(h, scale_factor=2, mode="nearest"))
+        return h.reshape(*batch, 28 * 28)
+
+
+def MLP(sizes, activation: str, head: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802 (a constructor)
+    return _seeded(seed, dtype, lambda: _MLP(sizes, activation, head))
+
+
+def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
+    return _seeded(seed, dtype, lambda: _ConvDecoder(latent_dim, channels, activation))
