@@ -2,7 +2,7 @@
 
     PPL_DATA_DIR=/work/shared/data python -m benchmarks.vae_reference [--epochs 1] [--num-train 5000] [--k 1] [--dreg]
 
-Generative story (Burda, Grosse & Salakhutdinov 2016, section 5, one stochastic layer):
+Generative story (the one-stochastic-layer model of Burda, Grosse & Salakhutdinov 2016):
 
     z ~ Normal(0, I_L)                                  L = latent_dim (50 in the paper)
     x | z ~ Bernoulli(logits = decoder(z))              decoder: L -> 200 -> 200 -> 784, tanh hidden
@@ -170,7 +170,7 @@ def _jax_trainer(latent_dim, num_particles, dreg, learning_rate, lr_decay, num_s
     opt_init, opt_update, get_params = optimizers.adam(lambda t: learning_rate * lr_decay ** (t / num_steps),
                                                        b1=0.9, b2=0.999, eps=1e-4)
 
-    def surrogates(params, x, eps):
+    def surrogates(params, x, eps):  # (-IWAE_K, DReG encoder surrogate); the latter is dead code unless dreg
         log_w = _log_weights_jax(params, x, eps, detach_q=dreg)
         w_tilde = jax.lax.stop_gradient(jax.nn.softmax(log_w, 0))
         loss = -jnp.mean(jax.nn.logsumexp(log_w, 0) - math.log(num_particles))
@@ -264,15 +264,15 @@ def main():
     from ppl_models.data.mnist import load_mnist
 
     grey = load_mnist("train")[0][: args.num_train]
-    x_test = (np.random.default_rng(0).uniform(size=(10000, PIXELS)) < load_mnist("test")[0] / 255)
-    x_test = x_test[: args.num_test].astype(np.float32)
+    grey_test = load_mnist("test")[0]  # binarized once, with a fixed seed
+    x_test = (np.random.default_rng(0).uniform(size=grey_test.shape) < grey_test / 255)[: args.num_test]
     kw = dict(latent_dim=args.latent_dim, num_particles=args.k, dreg=args.dreg, num_epochs=args.epochs)
     for name, train, test_ll in (("torch", train_torch, test_log_likelihood_torch),
                                  ("jax", train_jax, test_log_likelihood_jax)):
         t0 = time.perf_counter()
         params, losses = train(grey, **kw)
         t_train = time.perf_counter() - t0
-        ll = test_ll(params, x_test, latent_dim=args.latent_dim, num_samples=args.num_samples)
+        ll = test_ll(params, x_test.astype(np.float32), latent_dim=args.latent_dim, num_samples=args.num_samples)
         print(f"{name}: {len(losses)} steps in {t_train:.1f} s ({1e3 * t_train / len(losses):.2f} ms/step, "
               f"compile included), loss first/last 100 = {losses[:100].mean():.1f}/{losses[-100:].mean():.1f}, "
               f"test NLL = {-ll:.2f} nats ({args.num_test} images, {args.num_samples} samples)")

@@ -34,9 +34,11 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, 
         data = to_backend(spec.data, dtype)
         model, spec_guide = with_networks(spec, seed, dtype, model, spec.guide_fn("numpyro") if spec.guide else None)
         sites = trace_sites(model, data, seed)
+        if params:  # fitted parameters of the guide, and of the model's networks, if any
+            fitted = {k: jnp.asarray(v) for k, v in params.items()}
+            model = handlers.substitute(model, data=fitted)
+            spec_guide = spec_guide and handlers.substitute(spec_guide, data=fitted)
         proposal = model if guide == "prior" else spec_guide
-        if params:
-            proposal = handlers.substitute(proposal, data={k: jnp.asarray(v) for k, v in params.items()})
         if guide == "spec":
             check_guide_matches(sites, trace_sites(proposal, data, seed), f"of {spec.name!r}")
         trace = handlers.trace(handlers.seed(proposal, seed)).get_trace(**data)
