@@ -131,23 +131,29 @@ def train(svi, spec, data, opts, key, dtype, progress_bar):
     return svi.get_params(state), losses
 
 
+def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
+    """The ``SVI`` object of a run, its data on the backend, model, guide and the model's sites.
+    Call inside ``backend_context``."""
+    data = to_backend(spec.data, dtype)
+    model, spec_guide = with_networks(spec, seed, dtype, model, spec.guide_fn("numpyro") if spec.guide else None)
+    sites = trace_sites(model, data, seed)
+    guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
+    if opts["guide"] == "spec":
+        check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
+    step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
+    return SVI(model, guide, Adam(step_size), make_elbo(method, opts)), data, sites
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     train_key, draw_key = jax.random.split(jax.random.PRNGKey(seed))
     with backend_context(device, dtype):
-        data = to_backend(spec.data, dtype)
-        model, spec_guide = with_networks(spec, seed, dtype, model, spec.guide_fn("numpyro") if spec.guide else None)
-        sites = trace_sites(model, data, seed)
-        guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
-        if opts["guide"] == "spec":
-            check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
-        step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
-        svi = SVI(model, guide, Adam(step_size), make_elbo(method, opts))
+        svi, data, sites = prepare(spec, model, method, seed, dtype, opts)
         t0 = time.perf_counter()
         params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar)
         t1 = time.perf_counter()
         draws = {}
         if num_draws(spec, opts):
-            predictive = Predictive(model, guide=guide, params=params, num_samples=num_draws(spec, opts),
+            predictive = Predictive(svi.model, guide=svi.guide, params=params, num_samples=num_draws(spec, opts),
                                     return_sites=[*sites.latent, *sites.deterministic])
             draws = {k: v[None] for k, v in to_numpy(predictive(draw_key, **data)).items()}
         t2 = time.perf_counter()

@@ -20,6 +20,8 @@ from pyro.infer import SVI, Predictive, autoguide
 from pyro.infer.util import zero_grads
 from pyro.optim import Adam, ExponentialLR
 from pyro.optim.lr_scheduler import PyroLRScheduler
+from pyro.poutine.messenger import Messenger
+from pyro.poutine.util import site_is_subsample
 from tqdm.auto import tqdm
 
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
@@ -70,7 +72,9 @@ def guarded_step(svi: SVI, data: dict) -> float:
     with poutine.trace(param_only=True) as capture:
         loss = float(svi.loss_and_grads(svi.model, svi.guide, **data))
     params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
-    if np.isfinite(loss) and all(p.grad is None or torch.isfinite(p.grad).all() for p in params):
+    grads = [p.grad for p in params if p.grad is not None]
+    # one reduction for all gradients: their total norm is finite unless an entry is not (or overflows)
+    if np.isfinite(loss) and (not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads))):
         svi.optim(params)
     zero_grads(params)
     return loss
@@ -86,15 +90,19 @@ def make_optimizer(learning_rate: float, decay: float, num_steps: int):
 
 class Minibatches:
     """The data with each minibatch key replaced by the next batch: a fresh permutation each
-    epoch, the last incomplete batch dropped, grey levels binarized afresh where given."""
+    epoch, the last incomplete batch dropped, grey levels binarized afresh where given.
+
+    ``plate_indices`` hands the batch's indices to the model's and guide's subsampled plates,
+    which would otherwise each draw a permutation of the whole data set, unused, every step.
+    """
 
     def __init__(self, spec, data: dict, batch_size: int, device):
-        self.data, self.batch_size = data, batch_size
+        self.data, self.batch_size, self.device = data, batch_size, device
         self.keys = spec.minibatch.keys
         self.grey = {k: torch.as_tensor(v, device=device) for k, v in spec.minibatch.binarize.items()}
-        self.device = device
         self.num_data = int(np.shape(spec.data[self.keys[0]])[0])
         self.steps_per_epoch = check_batch_size(spec, batch_size)
+        self.plate_indices = PlateIndices(self.num_data)
         self._order = None
 
     def __call__(self, step: int) -> dict:
@@ -102,6 +110,7 @@ class Minibatches:
         if pos == 0 or self._order is None:
             self._order = torch.randperm(self.num_data, device=self.device)
         idx = self._order[pos * self.batch_size:(pos + 1) * self.batch_size]
+        self.plate_indices.indices = idx
         out = dict(self.data)
         for k in self.keys:
             if k in self.grey:
@@ -112,42 +121,72 @@ class Minibatches:
         return out
 
 
+class PlateIndices(Messenger):
+    """Sets the indices of every plate over ``size`` points subsampled to the current batch."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size, self.indices = size, None
+
+    def _process_message(self, msg):
+        if (site_is_subsample(msg) and self.indices is not None and msg["fn"].size == self.size
+                and msg["fn"].subsample_size == len(self.indices)):
+            msg["value"] = self.indices
+
+
+def prepare(spec, model, method: str, seed: int, device, opts: dict):
+    """The ``SVI`` object of a run, its optimizer, its data (a function of the step) and the
+    model's sites. Call inside ``backend_context``."""
+    data = to_backend(spec.data, device)
+    start(seed)
+    model, spec_guide = with_networks(spec, seed, device, model, spec.guide_fn("pyro") if spec.guide else None)
+    sites = trace_sites(model, data)
+    guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
+    if opts["guide"] == "spec":
+        check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
+    start(seed)
+    batches = Minibatches(spec, data, opts["batch_size"], device) if opts["batch_size"] else (lambda step: data)
+    if opts["batch_size"]:
+        model, guide = batches.plate_indices(model), batches.plate_indices(guide)
+    optim = make_optimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
+    svi = SVI(model, guide, optim, make_elbo(method, opts, sites.max_plate_nesting))
+    return svi, batches, data, sites
+
+
+def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, desc: str = "SVI", name: str = "",
+          first: int = 0) -> np.ndarray:
+    """Steps [first, first + num_steps): the loss of each; a ``TrainingError`` at the first non-finite
+    loss, holding the parameters that gave the last finite one."""
+    losses = np.empty(num_steps)
+    store, last_good = pyro.get_param_store(), None
+    for i in tqdm(range(num_steps), disable=not progress_bar, desc=desc):
+        before = {k: v.detach().clone() for k, v in store.items()}  # the parameters this step's loss is of
+        try:
+            losses[i] = guarded_step(svi, batches(first + i))
+            cause = "the loss is not finite"
+        except (ValueError, RuntimeError) as e:  # e.g. distribution validation on a NaN parameter
+            losses[i], cause = np.nan, f"{type(e).__name__}: {str(e).splitlines()[0]}"
+        if not np.isfinite(losses[i]):
+            good = last_good if last_good is not None else dict(store.items())
+            params = {k: v.detach().cpu().numpy() for k, v in good.items()}
+            partial = InferenceResult(model=name, backend="pyro", method=desc.lower(), samples={},
+                                      losses=losses[:i + 1], params=params)
+            raise TrainingError(i, float(losses[i - 1]) if i else None, partial, cause)
+        last_good = before
+        if isinstance(svi.optim, PyroLRScheduler):
+            svi.optim.step()
+    return losses
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     with backend_context(device, dtype) as dev:
-        data = to_backend(spec.data, dev)
-        start(seed)
-        model, spec_guide = with_networks(spec, seed, dev, model, spec.guide_fn("pyro") if spec.guide else None)
-        sites = trace_sites(model, data)
-        guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
-        if opts["guide"] == "spec":
-            check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
-        start(seed)
-        batches = Minibatches(spec, data, opts["batch_size"], dev) if opts["batch_size"] else (lambda step: data)
-        optim = make_optimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
-        svi = SVI(model, guide, optim, make_elbo(method, opts, sites.max_plate_nesting))
-        losses = np.empty(opts["num_steps"])
-        store, last_good = pyro.get_param_store(), None
+        svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
-        for step in tqdm(range(opts["num_steps"]), disable=not progress_bar, desc=method.upper()):
-            before = {k: v.detach().clone() for k, v in store.items()}  # the parameters this step's loss is of
-            try:
-                losses[step] = guarded_step(svi, batches(step))
-                cause = "the loss is not finite"
-            except (ValueError, RuntimeError) as e:  # e.g. distribution validation on a NaN parameter
-                losses[step], cause = np.nan, f"{type(e).__name__}: {str(e).splitlines()[0]}"
-            if not np.isfinite(losses[step]):
-                good = last_good if last_good is not None else dict(store.items())
-                params = {k: v.detach().cpu().numpy() for k, v in good.items()}
-                partial = InferenceResult(model=spec.name, backend="pyro", method=method, samples={},
-                                          losses=losses[:step + 1], params=params)
-                raise TrainingError(step, float(losses[step - 1]) if step else None, partial, cause)
-            last_good = before
-            if isinstance(optim, PyroLRScheduler):
-                optim.step()
+        losses = train(svi, batches, opts["num_steps"], progress_bar, method.upper(), spec.name)
         t1 = time.perf_counter()
         draws = {}
         if num_draws(spec, opts):
-            predictive = Predictive(model, guide=guide, num_samples=num_draws(spec, opts),
+            predictive = Predictive(svi.model, guide=svi.guide, num_samples=num_draws(spec, opts),
                                     return_sites=[*sites.latent, *sites.deterministic])
             draws = predictive_draws(predictive, data, sites.latent | sites.deterministic, (1, num_draws(spec, opts)))
         t2 = time.perf_counter()

@@ -1,0 +1,138 @@
+"""Step time of VAE training through the layer against hand-written PyTorch and JAX, in one process.
+
+The IWAE paper's 784-200-200-50 tanh VAE on dynamically binarized MNIST (60k images),
+batch 20, Adam, K particles. Four trainers take turns, round after round:
+
+- NumPyro through the layer: ``inference.backends.numpyro_svi`` (minibatches gathered and
+  binarized inside one compiled scan per chunk of steps), the loop ``inference.run`` runs;
+- hand-written JAX (``benchmarks.vae_reference.jax_step_fn``): one jitted scan over
+  pre-binarized batches, so it is spared the gather and the binarization;
+- Pyro through the layer: ``inference.backends.pyro_svi.train``, the loop ``inference.run`` runs
+  (NaN guard and parameter snapshot included);
+- hand-written PyTorch (``torch_step_fn``), batches binarized by ``make_batch`` in the timed loop.
+
+Each round times ``--steps`` steps of each after a warm-up (compilation excluded). Reported:
+ms per step (median over rounds) and the median over rounds of the per-round ratio layer /
+hand-written. torch runs on one thread: on a shared 2-core machine its default two threads
+spin against other processes and a step can take 50x longer.
+
+    python -m benchmarks.vae_step_time --rounds 5 --steps 300 --k 1,5
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+import torch
+
+from benchmarks import vae_reference as ref
+from inference.backends import numpyro_svi, pyro_svi
+from inference.backends.numpyro_common import backend_context as jax_context
+from inference.backends.pyro_common import backend_context as torch_context
+from inference.options import resolve_options
+from ppl_models.latent_gaussian.vae import vae_spec
+
+BATCH, LR = 20, 1e-3
+
+
+def layer_options(backend: str, k: int, dreg: bool) -> dict:
+    objective = dict(elbo="iwae", num_particles=k, dreg=dreg) if k > 1 or dreg else {}
+    return resolve_options("svi", backend, dict(guide="spec", batch_size=BATCH, learning_rate=LR, **objective))
+
+
+def numpyro_layer(spec, k: int, dreg: bool):
+    opts = layer_options("numpyro", k, dreg)
+    with jax_context("cpu", "float32"):
+        svi, data, _ = numpyro_svi.prepare(spec, spec.model_fn("numpyro"), "svi", 0, "float32", opts)
+        loop = numpyro_svi.MinibatchLoop(svi, spec, data, BATCH, jax.random.PRNGKey(1), "float32")
+        state = loop.init(jax.random.PRNGKey(0))
+    done = 0
+
+    def steps(n: int) -> None:
+        nonlocal state, done
+        with jax_context("cpu", "float32"):
+            state, _ = loop.run(state, done, done + n)  # returns numpy losses: synchronized
+        done += n
+
+    return steps
+
+
+def jax_reference(grey: np.ndarray, k: int, dreg: bool):
+    run_epoch, state = ref.jax_step_fn(num_particles=k, dreg=dreg, learning_rate=LR)
+    rng = np.random.default_rng(0)
+
+    def steps(n: int) -> None:
+        nonlocal state
+        idx = rng.integers(0, len(grey), size=(n, BATCH))
+        xs = (rng.random((n, BATCH, grey.shape[1])) * 255 < grey[idx]).astype(np.float32)
+        state, losses = run_epoch(state, xs)
+        losses.block_until_ready()
+
+    return steps
+
+
+def pyro_layer(spec, k: int, dreg: bool):
+    opts = layer_options("pyro", k, dreg)
+    with torch_context("cpu", "float32") as dev:
+        svi, batches, _, _ = pyro_svi.prepare(spec, spec.model_fn("pyro"), "svi", 0, dev, opts)
+    done = 0
+
+    def steps(n: int) -> None:
+        nonlocal done
+        with torch_context("cpu", "float32"):
+            pyro_svi.train(svi, batches, n, first=done)
+        done += n
+
+    return steps
+
+
+def torch_reference(grey: np.ndarray, k: int, dreg: bool):
+    step, make_batch = ref.torch_step_fn(num_particles=k, dreg=dreg, learning_rate=LR)
+    rng = np.random.default_rng(0)
+
+    def steps(n: int) -> None:
+        for _ in range(n):
+            step(make_batch(grey[rng.integers(0, len(grey), size=BATCH)]))
+
+    return steps
+
+
+def timed(steps, n: int) -> float:
+    t0 = time.perf_counter()
+    steps(n)
+    return (time.perf_counter() - t0) / n
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--k", default="1,5", help="particle counts, comma-separated")
+    parser.add_argument("--dreg", action="store_true", help="DReG gradients (for K > 1)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    spec = vae_spec("mnist")
+    grey = spec.minibatch.binarize["x"]
+    print(f"# torch {torch.__version__} ({torch.get_num_threads()} thread), jax {jax.__version__}, "
+          f"batch {BATCH}, {args.rounds} rounds x {args.steps} steps")
+    print("| K | DReG | NumPyro layer ms | hand-written JAX ms | ratio | Pyro layer ms | hand-written torch ms | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k in (int(v) for v in args.k.split(",")):
+        trainers = {"numpyro": numpyro_layer(spec, k, args.dreg), "jax": jax_reference(grey, k, args.dreg),
+                    "pyro": pyro_layer(spec, k, args.dreg), "torch": torch_reference(grey, k, args.dreg)}
+        for steps in trainers.values():  # warm-up: compilation, first allocations
+            timed(steps, args.steps)
+        times = {name: [] for name in trainers}
+        for _ in range(args.rounds):
+            for name, steps in trainers.items():
+                times[name].append(timed(steps, args.steps))
+        t = {name: np.array(v) * 1e3 for name, v in times.items()}
+        jax_ratio, torch_ratio = np.median(t["numpyro"] / t["jax"]), np.median(t["pyro"] / t["torch"])
+        print(f"| {k} | {args.dreg} | {np.median(t['numpyro']):.2f} | {np.median(t['jax']):.2f} | {jax_ratio:.2f} "
+              f"| {np.median(t['pyro']):.2f} | {np.median(t['torch']):.2f} | {torch_ratio:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
