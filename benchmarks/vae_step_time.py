@@ -117,7 +117,8 @@ def main(argv=None) -> None:
     grey = spec.minibatch.binarize["x"]
     print(f"# torch {torch.__version__} ({torch.get_num_threads()} thread), jax {jax.__version__}, "
           f"batch {BATCH}, {args.rounds} rounds x {args.steps} steps")
-    print("| K | DReG | NumPyro layer ms | hand-written JAX ms | ratio | Pyro layer ms | hand-written torch ms | ratio |")
+    print("| K | DReG | NumPyro layer ms | hand-written JAX ms | ratio "
+          "| Pyro layer ms | hand-written torch ms | ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for k in (int(v) for v in args.k.split(",")):
         trainers = {"numpyro": numpyro_layer(spec, k, args.dreg), "jax": jax_reference(grey, k, args.dreg),

@@ -89,9 +89,14 @@ def cmd_fit(args, options: dict) -> int:
         return 0
     print(f"{result.model}: {result.backend} {result.method}, seed {args.seed}, "
           f"{result.num_chains} chain(s) x {result.num_draws} draws, {result.timing['wall']:.1f} s")
-    _print_table(summary)
+    if result.samples:
+        _print_table(summary)
+    else:
+        print("no posterior draws kept (pass num_samples, or resample for is, to keep some)")
     if result.losses is not None:
-        print(f"final loss (negative ELBO): {np.mean(result.losses[-100:]):.3f} (mean of the last 100 steps)")
+        bound = "IWAE bound" if args.method == "rws" or options.get("elbo") == "iwae" else "ELBO"
+        print(f"final loss (negative {bound}, scaled to the whole data set): {np.mean(result.losses[-100:]):.3f} "
+              "(mean of the last 100 steps)")
     for message in result.warnings:
         print(f"WARNING: {message}", file=sys.stderr)
     if saved:

@@ -251,6 +251,10 @@ class ModelSpec:
         check_call(fn, self.data, "model", self.networks)
         return fn
 
+    def own_guide(self, backend: str) -> Callable | None:
+        """The spec's own guide for ``backend``, or None if it has none there."""
+        return self.guide_fn(backend) if self.guide and backend in self.guide else None
+
     def guide_fn(self, backend: str) -> Callable:
         """The spec's own guide for ``backend``, checked against the data."""
         fn = self._fn("guide", self.guide, backend)

@@ -32,7 +32,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, 
         chunk_size):
     with backend_context(device, dtype):
         data = to_backend(spec.data, dtype)
-        model, spec_guide = with_networks(spec, seed, dtype, model, spec.guide_fn("numpyro") if spec.guide else None)
+        model, spec_guide = with_networks(spec, seed, dtype, model, spec.own_guide("numpyro"))
         sites = trace_sites(model, data, seed)
         if params:  # fitted parameters of the guide, and of the model's networks, if any
             fitted = {k: jnp.asarray(v) for k, v in params.items()}

@@ -1,8 +1,8 @@
 """IWAE, DReG and RWS (``inference.objectives``) as NumPyro ELBOs, particles vectorized with vmap.
 
-Each parameter group gets its own gradient through stop-gradients on the other group:
-``loss`` returns -(bound + surrogate), the stop-gradient of each but the surrogate's
-gradient: the bound's value with the surrogate's gradient.
+``loss`` returns -(stop_gradient(bound) + surrogate - stop_gradient(surrogate)): the bound's
+value, the surrogate's gradient. For DReG each parameter group (model, guide) gets its
+own surrogate term, through stop-gradients on the other group's parameters.
 """
 from __future__ import annotations
 

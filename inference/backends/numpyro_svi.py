@@ -135,7 +135,7 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     """The ``SVI`` object of a run, its data on the backend, model, guide and the model's sites.
     Call inside ``backend_context``."""
     data = to_backend(spec.data, dtype)
-    model, spec_guide = with_networks(spec, seed, dtype, model, spec.guide_fn("numpyro") if spec.guide else None)
+    model, spec_guide = with_networks(spec, seed, dtype, model, spec.own_guide("numpyro"))
     sites = trace_sites(model, data, seed)
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
     if opts["guide"] == "spec":

@@ -36,7 +36,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, 
     with backend_context(device, dtype) as dev, torch.no_grad():
         data = to_backend(spec.data, dev)
         start(seed)
-        model, spec_guide = with_networks(spec, seed, dev, model, spec.guide_fn("pyro") if spec.guide else None,
+        model, spec_guide = with_networks(spec, seed, dev, model, spec.own_guide("pyro"),
                                           params=params)
         sites = trace_sites(model, data)
         proposal = model if guide == "prior" else spec_guide

@@ -139,7 +139,7 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     model's sites. Call inside ``backend_context``."""
     data = to_backend(spec.data, device)
     start(seed)
-    model, spec_guide = with_networks(spec, seed, device, model, spec.guide_fn("pyro") if spec.guide else None)
+    model, spec_guide = with_networks(spec, seed, device, model, spec.own_guide("pyro"))
     sites = trace_sites(model, data)
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
     if opts["guide"] == "spec":
