@@ -3,7 +3,7 @@
     ppl models [--json]
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
     ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--json]
-    ppl download [--data-dir DIR]
+    ppl download [--data-dir DIR] [--dataset posteriordb|mnist|all]
 """
 from __future__ import annotations
 
@@ -128,10 +128,14 @@ def cmd_compare(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from ppl_models.data.download import download_posteriordb
+    from ppl_models.data.download import download_mnist, download_posteriordb
 
-    for path in download_posteriordb(target=Path(args.data_dir) if args.data_dir else None):
-        print(path)
+    target = Path(args.data_dir) if args.data_dir else None
+    if args.dataset in ("posteriordb", "all"):
+        for path in download_posteriordb(target=target):
+            print(path)
+    if args.dataset in ("mnist", "all"):
+        print(download_mnist(target=target))
     return 0
 
 
@@ -167,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--all-columns", action="store_true", help="show every parameter's errors")
 
-    p = sub.add_parser("download", help="fetch posteriordb files (needs a network)")
+    p = sub.add_parser("download", help="fetch posteriordb files and MNIST (needs a network)")
     p.add_argument("--data-dir", help="target folder (default: the data directory)")
+    p.add_argument("--dataset", choices=("posteriordb", "mnist", "all"), default="all")
     return parser
 
 

