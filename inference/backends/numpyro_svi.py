@@ -98,10 +98,12 @@ class MinibatchLoop:
             losses.append(np.asarray(loss))
             if progress is not None:
                 progress.update(last - first)
+            if not np.isfinite(losses[-1]).all():
+                break  # training stops here (train raises); no point in running the other epochs
         return state, np.concatenate(losses) if losses else np.empty(0)
 
 
-def train(svi, spec, data, opts, key, dtype, progress_bar):
+def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi"):
     """Fitted parameters and the loss of every step; a ``TrainingError`` at the first non-finite loss."""
     init_key, data_key = jax.random.split(key)
     num_steps = opts["num_steps"]
@@ -115,7 +117,7 @@ def train(svi, spec, data, opts, key, dtype, progress_bar):
     else:
         loop = MinibatchLoop(svi, spec, data, opts["batch_size"], data_key, dtype)
         init = loop.init(init_key)
-        with tqdm(total=num_steps, disable=not progress_bar, desc="SVI") as bar:
+        with tqdm(total=num_steps, disable=not progress_bar, desc=method.upper()) as bar:
             state, losses = loop.run(init, 0, num_steps, bar)
 
         def replay(n):
@@ -125,7 +127,7 @@ def train(svi, spec, data, opts, key, dtype, progress_bar):
         # The compiled loop cannot stop early. The parameters that gave the last finite loss
         # (step - 1) are those after step - 1 updates: replay them (same keys, same trajectory).
         step = int(bad[0])
-        partial = InferenceResult(model=spec.name, backend="numpyro", method="svi", samples={},
+        partial = InferenceResult(model=spec.name, backend="numpyro", method=method, samples={},
                                   losses=losses[:step + 1], params=to_numpy(svi.get_params(replay(max(step - 1, 0)))))
         raise TrainingError(step, float(losses[step - 1]) if step else None, partial)
     return svi.get_params(state), losses
@@ -149,7 +151,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype):
         svi, data, sites = prepare(spec, model, method, seed, dtype, opts)
         t0 = time.perf_counter()
-        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar)
+        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method)
         t1 = time.perf_counter()
         draws = {}
         if num_draws(spec, opts):
