@@ -104,8 +104,12 @@ def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
 
 
 def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
-    """Log joint density at an unconstrained point, Jacobians of the transforms included."""
-    return -float(potential_energy(model, (), data, {k: jnp.asarray(v) for k, v in point.items()}))
+    """Log joint density at an unconstrained point, Jacobians of the transforms included.
+
+    Seeded so that subsampled plates can draw their indices; sites keep their subsampling
+    scale, as in training."""
+    point = {k: jnp.asarray(v) for k, v in point.items()}
+    return -float(potential_energy(handlers.seed(model, 0), (), data, point))
 
 
 def versions() -> dict:

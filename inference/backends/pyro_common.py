@@ -9,7 +9,6 @@ import torch
 from pyro import poutine
 from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide.initialization import InitMessenger
-from pyro.infer.mcmc.util import initialize_model
 from pyro.poutine.util import site_is_subsample
 from pyro.primitives import _MODULE_NAMESPACE_DIVIDER
 
@@ -158,12 +157,20 @@ def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
 
 
 def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
-    """Log joint density at an unconstrained point, Jacobians of the transforms included."""
-    # max_plate_nesting given, so that Pyro need not guess it by sampling (improper priors cannot)
-    _, potential_fn, _, _ = initialize_model(model, model_kwargs=data, init_strategy=init_to_uniform,
-                                             max_plate_nesting=trace_sites(model, data).max_plate_nesting)
+    """Log joint density at an unconstrained point, Jacobians of the transforms included.
+
+    Written out rather than taken from ``initialize_model``'s potential function, which
+    refuses models with subsampled plates; sites keep their subsampling scale, as in training.
+    """
+    supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
+    values, log_jacobian = {}, 0.0
     with torch.no_grad():
-        return -float(potential_fn({k: torch.tensor(v, dtype=torch.get_default_dtype()) for k, v in point.items()}))
+        for name, u in point.items():
+            transform, u = biject_to(supports[name]), torch.tensor(u, dtype=torch.get_default_dtype())
+            values[name] = transform(u)
+            log_jacobian = log_jacobian + transform.log_abs_det_jacobian(u, values[name]).sum()
+        trace = poutine.trace(poutine.condition(model, data=values)).get_trace(**data)
+        return float(trace.log_prob_sum() + log_jacobian)
 
 
 def versions() -> dict:
