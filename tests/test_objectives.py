@@ -143,3 +143,19 @@ def test_rws_wake_phi_gradient_approaches_the_inclusive_kl_gradient(backend):
     _, m_grad, _ = SAMPLERS[backend]("rws", 2000, reps=40)
     expected = -(X / 2 - M0) / S0**2 * N / len(X)
     assert within(m_grad.mean(0), expected, m_grad.std(0) / np.sqrt(len(m_grad))), (m_grad.mean(0), expected)
+
+
+@pytest.mark.parametrize("backend", ["numpyro", "pyro"])
+@pytest.mark.parametrize("method,options", [("rws", {}), ("svi", dict(elbo="iwae", num_particles=5))])
+def test_autoguides_work_with_the_importance_weighted_objectives(backend, method, options):
+    """An autoguide's auxiliary sites count in log q, not in locating the data plate (PPCA, exact log p(x))."""
+    import inference
+    import ppl_models
+
+    ppca = ppl_models.get_model("mnist-ppca")
+    r = inference.run(ppca, method=method, backend=backend, guide="normal", num_steps=300, learning_rate=0.02,
+                      num_samples=10, **options)
+    exact = float(ppca.reference.extra["log_evidence"])
+    last = r.losses[-50:]
+    assert r.losses[:10].min() > last.max()  # training improves the bound
+    assert -last.mean() < exact + 4 * last.std() / np.sqrt(len(last))  # which stays below log p(x)

@@ -43,7 +43,9 @@ class ImportanceWeightedELBO(ELBO):
                 guide_tr = {n: {**s, "value": stop_gradient(s["value"])} if n in latent else s
                             for n, s in guide_tr.items()}
             model_tr = _sample_sites(trace(replay(substitute(model, data=params), guide_tr)).get_trace(*args, **kwargs))
-            plate, scale = plate_and_scale({n: frames(model_tr[n]) for n in latent},
+            # the model's latents locate the data plate; log q sums every guide site (an
+            # autoguide's auxiliary sites included)
+            plate, scale = plate_and_scale({n: frames(model_tr[n]) for n in latent if n in model_tr},
                                            {n: frames(s) for n, s in model_tr.items() if s["is_observed"]},
                                            {n: s["scale"] or 1.0 for n, s in model_tr.items()})
             found["scale"] = scale

@@ -57,8 +57,10 @@ class ImportanceWeightedELBO(ELBO):
         latent = {n: s for n, s in _sample_sites(guide_tr).items() if not s["is_observed"]}
         sites = _sample_sites(model_tr)
         own = {n: tuple(f for f in frames(s) if f[0] != PARTICLES) for n, s in sites.items()}
-        plate, scale = plate_and_scale({n: own[n] for n in latent}, {n: own[n] for n, s in sites.items()
-                                                                       if s["is_observed"]},
+        # the model's latents locate the data plate; log q sums every guide site (an autoguide's
+        # auxiliary sites included, which carry the density of the model's latents)
+        plate, scale = plate_and_scale({n: own[n] for n in latent if n in sites},
+                                       {n: own[n] for n, s in sites.items() if s["is_observed"]},
                                        {n: float(s["scale"]) for n, s in sites.items()})
         log_p = sum(_expand(reduce_log_prob(s, plate, lead=1), self.num_particles) for s in sites.values())
         log_q = 0.0
