@@ -10,6 +10,8 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+from ppl_models.generic import dist, for_backends, pyro
+
 X = np.array([1.0, -0.5, 2.0])
 N, K, M0, S0 = 10, 5, np.array([0.2, 0.1, 0.5]), 0.9
 REPS = 400
@@ -24,25 +26,29 @@ def reference_bound(k: int) -> tuple[float, float]:
     return per_rep.mean(), per_rep.std() / np.sqrt(len(per_rep))
 
 
+def model(x):
+    with pyro.plate("data", N, subsample_size=len(x)):
+        z = pyro.sample("z", dist.Normal(0.0, 1.0))
+        pyro.sample("x", dist.Normal(z, 1.0), obs=x)
+
+
+def guide(x):
+    m, s = pyro.param("m", M0), pyro.param("s", S0)
+    with pyro.plate("data", N, subsample_size=len(x)):
+        pyro.sample("z", dist.Normal(m, s))
+
+
+MODEL, GUIDE = for_backends(model), for_backends(guide)
+
+
 def numpyro_samples(estimator: str, k: int, reps: int = REPS):
     """Losses and gradients (d/dm, d/ds) of the objective, one per replicate."""
     import jax
     import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as nd
 
     from inference.backends.numpyro_objectives import ImportanceWeightedELBO
 
-    def model(x):
-        with numpyro.plate("data", N, subsample_size=len(x)):
-            z = numpyro.sample("z", nd.Normal(0.0, 1.0))
-            numpyro.sample("x", nd.Normal(z, 1.0), obs=x)
-
-    def guide(x):
-        m, s = numpyro.param("m", jnp.zeros(len(x))), numpyro.param("s", 1.0)
-        with numpyro.plate("data", N, subsample_size=len(x)):
-            numpyro.sample("z", nd.Normal(m, s))
-
+    model, guide = MODEL["numpyro"], GUIDE["numpyro"]
     with jax.enable_x64(True):
         elbo = ImportanceWeightedELBO(k, estimator)
         params = {"m": jnp.asarray(M0), "s": jnp.asarray(S0)}
@@ -53,32 +59,22 @@ def numpyro_samples(estimator: str, k: int, reps: int = REPS):
 
 
 def pyro_samples(estimator: str, k: int, reps: int = REPS):
-    import pyro
-    import pyro.distributions as pd
+    import pyro as raw_pyro
     import torch
 
     from inference.backends.pyro_objectives import ImportanceWeightedELBO
 
-    def model(x):
-        with pyro.plate("data", N, subsample_size=len(x)):
-            z = pyro.sample("z", pd.Normal(0.0, 1.0))
-            pyro.sample("x", pd.Normal(z, 1.0), obs=x)
-
-    def guide(x):
-        m, s = pyro.param("m", torch.tensor(M0)), pyro.param("s", torch.tensor(S0))
-        with pyro.plate("data", N, subsample_size=len(x)):
-            pyro.sample("z", pd.Normal(m, s))
-
+    model, guide = MODEL["pyro"], GUIDE["pyro"]
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        pyro.clear_param_store()
-        pyro.set_rng_seed(0)
+        raw_pyro.clear_param_store()
+        raw_pyro.set_rng_seed(0)
         elbo, x = ImportanceWeightedELBO(k, estimator, max_plate_nesting=1), torch.tensor(X)
         out = []
         for _ in range(reps):
             loss = elbo.loss_and_grads(model, guide, x)
-            m, s = (pyro.param(n).unconstrained() for n in ("m", "s"))
+            m, s = (raw_pyro.param(n).unconstrained() for n in ("m", "s"))
             out.append((loss, m.grad.numpy().copy(), float(s.grad)))
             m.grad, s.grad = None, None
         return tuple(np.array(v) for v in zip(*out, strict=True))
@@ -104,23 +100,14 @@ def test_loss_is_the_per_point_bound_scaled_by_n_over_b(backend, estimator):
 
 def test_pyro_renyi_elbo_scales_inside_the_log_sum_exp():
     """Why elbo='iwae' is ours on Pyro: RenyiELBO(alpha=0) misses the bound on a subsampled plate."""
-    import pyro
-    import pyro.distributions as pd
+    import pyro as raw_pyro
     import torch
     from pyro.infer import RenyiELBO
 
-    def model(x):
-        with pyro.plate("data", N, subsample_size=len(x)):
-            z = pyro.sample("z", pd.Normal(0.0, 1.0))
-            pyro.sample("x", pd.Normal(z, 1.0), obs=x)
-
-    def guide(x):
-        with pyro.plate("data", N, subsample_size=len(x)):
-            pyro.sample("z", pd.Normal(torch.tensor(M0), S0))
-
-    pyro.set_rng_seed(0)
-    x = torch.tensor(X, dtype=torch.float32)
-    values = np.array([-RenyiELBO(alpha=0, num_particles=K).loss(model, guide, x) for _ in range(REPS)])
+    raw_pyro.clear_param_store()
+    raw_pyro.set_rng_seed(0)
+    x, elbo = torch.tensor(X, dtype=torch.float32), RenyiELBO(alpha=0, num_particles=K)
+    values = np.array([-elbo.loss(MODEL["pyro"], GUIDE["pyro"], x) for _ in range(REPS)])
     ref, ref_se = reference_bound(K)
     se = np.hypot(values.std() / np.sqrt(REPS), ref_se)
     assert abs(values.mean() - ref) > 8 * se, "Pyro's RenyiELBO now scales correctly: use it for elbo='iwae'"

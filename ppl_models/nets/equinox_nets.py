@@ -15,9 +15,12 @@ import jax.numpy as jnp
 _ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "softplus": jax.nn.softplus}
 
 
-def _uniform(key, shape, fan_in: int, dtype: str):
+def _weight_and_bias(key, weight_shape: tuple, fan_in: int, dtype: str):
+    """A weight of ``weight_shape`` and a bias of ``weight_shape[0]``, both U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1.0 / math.sqrt(fan_in)
-    return jax.random.uniform(key, shape, dtype=dtype, minval=-bound, maxval=bound)
+    kw, kb = jax.random.split(key)
+    return (jax.random.uniform(kw, weight_shape, dtype=dtype, minval=-bound, maxval=bound),
+            jax.random.uniform(kb, weight_shape[:1], dtype=dtype, minval=-bound, maxval=bound))
 
 
 class Linear(eqx.Module):
@@ -26,8 +29,7 @@ class Linear(eqx.Module):
 
     @staticmethod
     def init(key, n_in: int, n_out: int, dtype: str) -> Linear:
-        kw, kb = jax.random.split(key)
-        return Linear(_uniform(kw, (n_out, n_in), n_in, dtype), _uniform(kb, (n_out,), n_in, dtype))
+        return Linear(*_weight_and_bias(key, (n_out, n_in), n_in, dtype))
 
     def __call__(self, x):
         return x @ self.weight.T + self.bias
@@ -41,9 +43,7 @@ class Conv2d(eqx.Module):
 
     @staticmethod
     def init(key, c_in: int, c_out: int, dtype: str) -> Conv2d:
-        kw, kb = jax.random.split(key)
-        fan_in = c_in * 9
-        return Conv2d(_uniform(kw, (c_out, c_in, 3, 3), fan_in, dtype), _uniform(kb, (c_out,), fan_in, dtype))
+        return Conv2d(*_weight_and_bias(key, (c_out, c_in, 3, 3), c_in * 9, dtype))
 
     def __call__(self, x):
         y = jax.lax.conv_general_dilated(x, self.weight, (1, 1), ((1, 1), (1, 1)),
