@@ -249,6 +249,12 @@ class ModelSpec:
         """The model function for ``backend``, checked against the data."""
         fn = self._fn("model", self.model, backend)
         check_call(fn, self.data, "model", self.networks)
+        guide = self._fn("guide", self.guide, backend) if self.guide and backend in self.guide else None
+        taken = network_names(fn) | (network_names(guide) if guide else set())
+        unused = sorted(set(self.networks) - taken)
+        if unused:
+            raise DataError(f"network(s) {unused} of {self.name!r} are taken by neither the model nor the guide "
+                            f"(no parameter of that name; they take {sorted(taken)})")
         return fn
 
     def own_guide(self, backend: str) -> Callable | None:

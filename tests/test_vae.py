@@ -143,6 +143,13 @@ def test_bad_training_options_are_named(options, match):
         inference.run(spec, backend="numpyro", **{**TRAIN, "num_steps": 1, **options})
 
 
+def test_a_network_no_function_takes_is_refused():
+    spec = vae_spec("binarized_mnist", num_images=40, latent_dim=2)
+    renamed = dataclasses.replace(spec, networks={"decodr": spec.networks["decoder"], **spec.networks})
+    with pytest.raises(DataError, match=r"network\(s\) \['decodr'\] of 'binarized_mnist-vae' are taken by neither"):
+        inference.run(renamed, backend="pyro", **{**TRAIN, "num_steps": 1})
+
+
 def test_batch_size_needs_a_minibatched_model():
     with pytest.raises(ValueError, match="batch_size needs a model that declares minibatch keys"):
         inference.run("mnist-ppca", method="svi", backend="numpyro", guide="spec", batch_size=5, num_steps=1)
