@@ -26,6 +26,7 @@ import torch
 import inference
 from benchmarks import vae_reference as ref
 from ppl_models.latent_gaussian.vae import vae_spec
+from ppl_models.nets import param_name
 
 BATCH = 20
 PAPER = {"vae_k1": 86.76, "iwae_k5": 85.54, "iwae_k50": 84.78}
@@ -55,7 +56,7 @@ def reference_params(trainer, grey, objective: dict, num_steps: int, decay: floa
     out = {}
     for name, value in params.items():
         net, index, kind = name.split(".")
-        out[f"{net}$$$layers.{int(index) // 2}.{kind}"] = np.asarray(value)
+        out[param_name(net, f"layers.{int(index) // 2}.{kind}")] = np.asarray(value)
     return out
 
 

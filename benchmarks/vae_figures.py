@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import inference  # noqa: E402
 from ppl_models.data.mnist import load_mnist  # noqa: E402
 from ppl_models.latent_gaussian.vae import vae_spec  # noqa: E402
+from ppl_models.nets import params_of  # noqa: E402
 from ppl_models.nets.equinox_nets import with_parameters  # noqa: E402
 
 BATCH = 100
@@ -37,9 +38,7 @@ def trained_networks(latent_dim: int, epochs: int, seed: int) -> tuple[dict, obj
                         learning_rate=1e-3, seed=seed, progress_bar=True)
     nets = {}
     for name, factory in spec.networks.items():
-        prefix = name + "$$$"
-        weights = {k.removeprefix(prefix): v for k, v in fit.params.items() if k.startswith(prefix)}
-        nets[name] = with_parameters(factory.build("numpyro", 0, "float32"), weights)
+        nets[name] = with_parameters(factory.build("numpyro", 0, "float32"), params_of(fit.params, name))
     return nets, fit
 
 

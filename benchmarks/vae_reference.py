@@ -1,6 +1,6 @@
 """Hand-written PyTorch and JAX baselines of the IWAE paper's one-stochastic-layer MNIST VAE / IWAE.
 
-    PPL_DATA_DIR=/work/shared/data python -m benchmarks.vae_reference [--epochs 1] [--num-train 5000] [--k 1] [--dreg]
+    PPL_DATA_DIR=../shared/data python -m benchmarks.vae_reference [--epochs 1] [--num-train 5000] [--k 1] [--dreg]
 
 Generative story (the one-stochastic-layer model of Burda, Grosse & Salakhutdinov 2016):
 

@@ -28,9 +28,9 @@ _COMMON = {"pyro": "inference.backends.pyro_common", "numpyro": "inference.backe
 def network_params(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
     """Weights for the spec's networks, one set for both backends (built by the Pyro factory,
     named ``<network>$$$<parameter>`` as ``pyro.module`` names them)."""
-    from ppl_models.nets import network_seed
+    from ppl_models.nets import network_seed, param_name
 
-    return {f"{name}$$${k}": v.detach().numpy() for name, factory in spec.networks.items()
+    return {param_name(name, k): v.detach().numpy() for name, factory in spec.networks.items()
             for k, v in factory.build("pyro", network_seed(seed, name), "float64").state_dict().items()}
 
 

@@ -71,9 +71,10 @@ def _numpyro_module(name, net):
     becomes ``numpyro.param(f"{name}$$${param}")``, named as Pyro names a torch module's."""
     import numpyro
 
+    from ppl_models.nets import param_name
     from ppl_models.nets.equinox_nets import named_parameters, with_parameters
 
-    params = {k: numpyro.param(f"{name}$$${k}", v) for k, v in named_parameters(net).items()}
+    params = {k: numpyro.param(param_name(name, k), v) for k, v in named_parameters(net).items()}
     return with_parameters(net, params)
 
 

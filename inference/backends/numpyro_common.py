@@ -20,7 +20,7 @@ from numpyro.infer.util import potential_energy  # noqa: E402
 
 from inference.sites import SiteInfo  # noqa: E402
 from ppl_models.errors import DeviceError  # noqa: E402
-from ppl_models.nets import network_seed  # noqa: E402
+from ppl_models.nets import network_seed, params_of  # noqa: E402
 from ppl_models.spec import bind_networks  # noqa: E402
 
 
@@ -56,9 +56,7 @@ def with_networks(spec, seed: int, dtype: str, *fns, params: dict | None = None)
     nets = {}
     for name, factory in spec.networks.items():
         net = factory.build("numpyro", network_seed(seed, name), dtype)
-        prefix = name + "$$$"
-        given = {k.removeprefix(prefix): jnp.asarray(v, dtype=dtype) for k, v in (params or {}).items()
-                 if k.startswith(prefix)}
+        given = {k: jnp.asarray(v, dtype=dtype) for k, v in params_of(params or {}, name).items()}
         nets[name] = with_parameters(net, given) if given else net
     return [bind_networks(fn, nets) for fn in fns]
 

@@ -10,11 +10,10 @@ from pyro import poutine
 from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide.initialization import InitMessenger
 from pyro.poutine.util import site_is_subsample
-from pyro.primitives import _MODULE_NAMESPACE_DIVIDER
 
 from inference.sites import SiteInfo
 from ppl_models.errors import DeviceError
-from ppl_models.nets import network_seed
+from ppl_models.nets import network_seed, params_of
 from ppl_models.spec import bind_networks
 
 
@@ -64,10 +63,9 @@ def with_networks(spec, seed: int, device: torch.device, *fns, params: dict | No
     nets = {name: factory.build("pyro", network_seed(seed, name), dtype).to(device)
             for name, factory in spec.networks.items()}
     for name, net in nets.items():
-        prefix = name + _MODULE_NAMESPACE_DIVIDER
-        given = {k.removeprefix(prefix): torch.as_tensor(v) for k, v in (params or {}).items() if k.startswith(prefix)}
+        given = params_of(params or {}, name)
         if given:
-            net.load_state_dict(given)
+            net.load_state_dict({k: torch.as_tensor(v) for k, v in given.items()})
     return [bind_networks(fn, nets) for fn in fns]
 
 

@@ -62,12 +62,12 @@ class ImportanceWeightedELBO(ELBO):
         plate, scale = plate_and_scale({n: own[n] for n in latent if n in sites},
                                        {n: own[n] for n, s in sites.items() if s["is_observed"]},
                                        {n: float(s["scale"]) for n, s in sites.items()})
-        log_p = sum(_expand(reduce_log_prob(s, plate, lead=1), self.num_particles) for s in sites.values())
+        log_p = sum(reduce_log_prob(s, plate, lead=1) for s in sites.values())
         log_q = 0.0
         for site in latent.values():
             if self.estimator == "dreg":
                 site = {**site, "fn": detach(site["fn"])}
-            log_q = log_q + _expand(reduce_log_prob(site, plate, lead=1), self.num_particles)
+            log_q = log_q + reduce_log_prob(site, plate, lead=1)
         return log_p, log_q, scale, _params(model_tr), _params(guide_tr)
 
     def _bound(self, log_w, scale):
@@ -98,8 +98,3 @@ class ImportanceWeightedELBO(ELBO):
                     if g is not None:
                         p.grad = g if p.grad is None else p.grad + g
         return -float(bound.detach())
-
-
-def _expand(log_prob: torch.Tensor, num_particles: int) -> torch.Tensor:
-    """A site's reduced log density broadcast over the particles (sites outside the particle plate)."""
-    return log_prob.expand(num_particles, *log_prob.shape[1:]) if log_prob.shape[0] == 1 else log_prob

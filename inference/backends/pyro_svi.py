@@ -153,13 +153,13 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     return svi, batches, data, sites
 
 
-def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, desc: str = "SVI", name: str = "",
+def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method: str = "svi", name: str = "",
           first: int = 0) -> np.ndarray:
     """Steps [first, first + num_steps): the loss of each; a ``TrainingError`` at the first non-finite
     loss, holding the parameters that gave the last finite one."""
     losses = np.empty(num_steps)
     store, last_good = pyro.get_param_store(), None
-    for i in tqdm(range(num_steps), disable=not progress_bar, desc=desc):
+    for i in tqdm(range(num_steps), disable=not progress_bar, desc=method.upper()):
         before = {k: v.detach().clone() for k, v in store.items()}  # the parameters this step's loss is of
         try:
             losses[i] = guarded_step(svi, batches(first + i))
@@ -169,7 +169,7 @@ def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, desc: s
         if not np.isfinite(losses[i]):
             good = last_good if last_good is not None else dict(store.items())
             params = {k: v.detach().cpu().numpy() for k, v in good.items()}
-            partial = InferenceResult(model=name, backend="pyro", method=desc.lower(), samples={},
+            partial = InferenceResult(model=name, backend="pyro", method=method, samples={},
                                       losses=losses[:i + 1], params=params)
             raise TrainingError(i, float(losses[i - 1]) if i else None, partial, cause)
         last_good = before
@@ -182,7 +182,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
-        losses = train(svi, batches, opts["num_steps"], progress_bar, method.upper(), spec.name)
+        losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name)
         t1 = time.perf_counter()
         draws = {}
         if num_draws(spec, opts):

@@ -7,6 +7,6 @@ parameters alike (``layers.0.weight``, shapes as in ``torch.nn.Linear``), so wei
 on one backend load into the other. Models receive built networks as keyword arguments
 and register them with ``pyro.module(name, net)``; they never build one.
 """
-from ppl_models.nets.factories import MLP, ConvDecoder, NetworkFactory, network_seed
+from ppl_models.nets.factories import MLP, ConvDecoder, NetworkFactory, network_seed, param_name, params_of
 
-__all__ = ["MLP", "ConvDecoder", "NetworkFactory", "network_seed"]
+__all__ = ["MLP", "ConvDecoder", "NetworkFactory", "network_seed", "param_name", "params_of"]

@@ -13,6 +13,18 @@ from ppl_models.errors import UnknownChoiceError
 ACTIVATIONS = ("tanh", "relu", "softplus")
 HEADS = ("logits", "normal")  # the raw output; or split in half into loc and softplus(scale)
 _BUILDERS = {"pyro": "ppl_models.nets.torch_nets", "numpyro": "ppl_models.nets.equinox_nets"}
+SEPARATOR = "$$$"  # pyro.module names a network's parameters <network>$$$<parameter>; NumPyro's are named alike
+
+
+def param_name(network: str, parameter: str) -> str:
+    """The name under which ``network``'s ``parameter`` is registered (``decoder$$$layers.0.weight``)."""
+    return f"{network}{SEPARATOR}{parameter}"
+
+
+def params_of(params: dict, network: str) -> dict:
+    """The entries of ``params`` that belong to ``network``, keyed by the parameter's own name."""
+    prefix = network + SEPARATOR
+    return {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
 
 
 class NetworkFactory(Protocol):
