@@ -15,6 +15,7 @@ It raises ``AssertionError`` (``SiteMismatchError`` for a guide) naming what dif
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import numpy as np
@@ -49,8 +50,17 @@ class _Backend:
         self.spec, self.name, self.params = spec, backend, params
         self.lib = importlib.import_module(_COMMON[backend])
 
+    def _scope(self):
+        """Pyro: a parameter store of the call's own, so that specs checked in turn never see each
+        other's parameters (two LDAs register ``topic_word_counts`` of different widths)."""
+        if self.name == "pyro":
+            import pyro
+
+            return pyro.get_param_store().scope()
+        return contextlib.nullcontext()
+
     def _call(self, f, fn, *args):
-        with self.lib.backend_context("cpu", "float64") as dev:
+        with self._scope(), self.lib.backend_context("cpu", "float64") as dev:
             where = dev if self.name == "pyro" else "float64"
             data = self.lib.to_backend(contract_data(self.spec), where)
             (bound,) = self.lib.with_networks(self.spec, 0, where, fn, params=self.params)

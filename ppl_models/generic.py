@@ -78,8 +78,23 @@ def _numpyro_module(name, net):
     return with_parameters(net, params)
 
 
+def _pyro_multinomial(total_count=1, probs=None, logits=None, validate_args=None):
+    """``pyro.distributions.Multinomial`` that also takes one total count per row, as NumPyro's does."""
+    from ppl_models.torch_multinomial import Multinomial
+
+    return Multinomial(total_count, probs, logits, validate_args)
+
+
+def _numpyro_dirichlet(*args, **kwargs):
+    """``numpyro.distributions.Dirichlet`` with a reparameterized gradient as cheap as PyTorch's."""
+    from ppl_models.jax_dirichlet import Dirichlet
+
+    return Dirichlet(*args, **kwargs)
+
+
 # Where one backend's primitive takes what the other's does not: (backend, role, name) -> adapter.
-_ADAPTERS = {("pyro", "pyro", "param"): _pyro_param, ("numpyro", "pyro", "module"): _numpyro_module}
+_ADAPTERS = {("pyro", "pyro", "param"): _pyro_param, ("numpyro", "pyro", "module"): _numpyro_module,
+             ("pyro", "dist", "Multinomial"): _pyro_multinomial, ("numpyro", "dist", "Dirichlet"): _numpyro_dirichlet}
 
 pyro = _Dispatch("pyro")
 dist = _Dispatch("dist")

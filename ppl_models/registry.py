@@ -20,6 +20,8 @@ BUILTIN_MODULES = (
     "ppl_models.conjugate.linear_regression",
     "ppl_models.latent_gaussian.ppca",
     "ppl_models.latent_gaussian.vae",
+    "ppl_models.lda.lda",
+    "ppl_models.lda.prodlda",
 )
 _factories: dict[str, Callable[[], ModelSpec]] = {}
 _built: dict[tuple[str, str], ModelSpec] = {}

@@ -99,7 +99,8 @@ def check_index_bounds(data: Mapping, bounds: Mapping[str, int | str]) -> None:
 
 
 SUPPORTS = {"binary": (lambda a: np.isin(a, (0, 1)), "0 or 1"),
-            "unit_interval": (lambda a: (a >= 0) & (a <= 1), "in [0, 1]")}
+            "unit_interval": (lambda a: (a >= 0) & (a <= 1), "in [0, 1]"),
+            "count": (lambda a: (a >= 0) & (a == np.round(a)), "non-negative integers")}
 
 
 def check_support(data: Mapping, support: Mapping[str, str], name: str) -> None:
@@ -195,7 +196,7 @@ class ModelSpec:
             afresh from its seed and passes each to the model and guide functions that take a
             parameter of that name.
         minibatch: which data entries training may split into minibatches, if any.
-        data_support: data key -> ``"binary"`` or ``"unit_interval"``, checked up front.
+        data_support: data key -> ``"binary"``, ``"unit_interval"`` or ``"count"``, checked up front.
     """
 
     name: str

@@ -7,6 +7,7 @@ the fitted guide, so deterministic sites of the model are returned too.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -15,6 +16,7 @@ import numpy as np
 import numpyro.infer as infer
 from numpyro.infer import SVI, Predictive, autoguide
 from numpyro.optim import Adam
+from numpyro.primitives import Messenger
 from tqdm.auto import tqdm
 
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
@@ -46,6 +48,34 @@ def exponential_decay(learning_rate: float, decay: float, num_steps: int):
     return lambda step: learning_rate * decay ** (step / num_steps)
 
 
+class PlateIndices(Messenger):
+    """Sets the indices of every plate over ``size`` points subsampled to ``len(indices)``."""
+
+    def __init__(self, size: int, indices):
+        super().__init__()
+        self.size, self.indices = size, indices
+
+    def process_message(self, msg):
+        if msg["type"] == "plate" and msg["args"] == (self.size, self.indices.shape[0]):
+            msg["value"] = self.indices
+
+
+def with_batch_indices(fn, num_data: int):
+    """``fn`` taking one more keyword, ``batch_indices``: the minibatch's indices, handed to its
+    subsampled plates over ``num_data`` points. Without it, NumPyro's plates would draw indices of
+    their own, which neither match the batch (so a guide's per-point parameters would be taken for
+    the wrong points) nor come cheap (a permutation of all the data each step)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, batch_indices=None, **kwargs):
+        if batch_indices is None:
+            return fn(*args, **kwargs)
+        with PlateIndices(num_data, batch_indices):
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
 class MinibatchLoop:
     """SVI steps over minibatches: each epoch a fresh permutation, batches of ``batch_size``
     (the last incomplete one dropped), every step of an epoch inside one compiled ``lax.scan``.
@@ -62,8 +92,8 @@ class MinibatchLoop:
 
     def batch(self, data: dict, grey: dict, idx, key) -> dict:
         """``data`` with the minibatch ``idx`` in place of each minibatch key (binarized afresh
-        from ``grey`` where the key has grey levels)."""
-        out = dict(data)
+        from ``grey`` where the key has grey levels), and the indices for the plates."""
+        out = {**data, "batch_indices": idx}
         for i, k in enumerate(self.keys):
             if k in grey:
                 u = jax.random.uniform(jax.random.fold_in(key, i), (idx.shape[0], *grey[k].shape[1:]))
@@ -142,6 +172,9 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
+    if opts["batch_size"] is not None:
+        num_data = int(np.shape(spec.data[spec.minibatch.keys[0]])[0])
+        model, guide = with_batch_indices(model, num_data), with_batch_indices(guide, num_data)
     step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
     return SVI(model, guide, Adam(step_size), make_elbo(method, opts)), data, sites
 

@@ -158,16 +158,18 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
     """Log joint density at an unconstrained point, Jacobians of the transforms included.
 
     Written out rather than taken from ``initialize_model``'s potential function, which
-    refuses models with subsampled plates; sites keep their subsampling scale, as in training.
+    refuses models with subsampled plates; sites keep their subsampling scale, as in training,
+    and so do their Jacobians (as in NumPyro: a minibatch's latents stand for all the data's).
     """
     supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
-    values, log_jacobian = {}, 0.0
+    values, jacobians = {}, {}
     with torch.no_grad():
         for name, u in point.items():
             transform, u = biject_to(supports[name]), torch.tensor(u, dtype=torch.get_default_dtype())
             values[name] = transform(u)
-            log_jacobian = log_jacobian + transform.log_abs_det_jacobian(u, values[name]).sum()
+            jacobians[name] = transform.log_abs_det_jacobian(u, values[name]).sum()
         trace = poutine.trace(poutine.condition(model, data=values)).get_trace(**data)
+        log_jacobian = sum(trace.nodes[name]["scale"] * jac for name, jac in jacobians.items())
         return float(trace.log_prob_sum() + log_jacobian)
 
 

@@ -64,7 +64,7 @@ class _MLP(eqx.Module):
         if self.head == "normal":
             loc, raw = jnp.split(x, 2, axis=-1)
             return loc, jax.nn.softplus(raw)
-        return x
+        return jax.nn.softplus(x) if self.head == "positive" else x
 
 
 def _upsample(h):
@@ -86,6 +86,13 @@ class _ConvDecoder(eqx.Module):
         return h.reshape(*batch, 28 * 28)
 
 
+class _ProductOfExperts(eqx.Module):
+    topics: Linear
+
+    def __call__(self, h):
+        return self.topics(jax.nn.softmax(h, axis=-1))
+
+
 def MLP(sizes, activation: str, head: str, *, seed: int, dtype: str) -> _MLP:  # noqa: N802 (a constructor)
     keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
     layers = [Linear.init(k, a, b, dtype) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
@@ -97,6 +104,10 @@ def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype:
     k0, k1, k2 = jax.random.split(jax.random.PRNGKey(seed), 3)
     return _ConvDecoder(Linear.init(k0, latent_dim, c1 * 49, dtype), Conv2d.init(k1, c1, c2, dtype),
                         Conv2d.init(k2, c2, 1, dtype), c1, activation)
+
+
+def ProductOfExperts(num_topics: int, vocab_size: int, *, seed: int, dtype: str) -> _ProductOfExperts:  # noqa: N802
+    return _ProductOfExperts(Linear.init(jax.random.PRNGKey(seed), num_topics, vocab_size, dtype))
 
 
 def named_parameters(module: eqx.Module) -> dict[str, jax.Array]:

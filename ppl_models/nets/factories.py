@@ -11,7 +11,7 @@ import numpy as np
 from ppl_models.errors import UnknownChoiceError
 
 ACTIVATIONS = ("tanh", "relu", "softplus")
-HEADS = ("logits", "normal")  # the raw output; or split in half into loc and softplus(scale)
+HEADS = ("logits", "normal", "positive")  # the raw output; split in half into loc and softplus(scale); softplus
 _BUILDERS = {"pyro": "ppl_models.nets.torch_nets", "numpyro": "ppl_models.nets.equinox_nets"}
 SEPARATOR = "$$$"  # pyro.module names a network's parameters <network>$$$<parameter>; NumPyro's are named alike
 
@@ -48,6 +48,7 @@ class MLP:
 
     ``head="normal"`` splits the output in half into (loc, softplus(raw)): the
     parameters of a diagonal Normal, as an amortized guide's encoder returns them.
+    ``head="positive"`` returns softplus(raw): for example Dirichlet concentrations.
     """
 
     sizes: tuple[int, ...]
@@ -100,3 +101,25 @@ class ConvDecoder:
     def build(self, backend: str, seed: int, dtype: str):
         return _builder(backend, "ConvDecoder")(self.latent_dim, self.channels, self.activation, seed=seed,
                                                 dtype=dtype)
+
+
+@dataclass(frozen=True)
+class ProductOfExperts:
+    """ProdLDA's decoder (Srivastava & Sutton 2017): unnormalized topic proportions h (``num_topics``)
+    -> word logits ``softmax(h) @ topics.weight.T + topics.bias`` (``vocab_size``). Each topic is an
+    expert voting on every word, so the word distribution is a normalized product of experts, not a
+    mixture; row k of ``topics.weight.T`` is topic k's word weights."""
+
+    num_topics: int
+    vocab_size: int
+
+    @property
+    def in_features(self) -> int:
+        return self.num_topics
+
+    @property
+    def out_features(self) -> int:
+        return self.vocab_size
+
+    def build(self, backend: str, seed: int, dtype: str):
+        return _builder(backend, "ProductOfExperts")(self.num_topics, self.vocab_size, seed=seed, dtype=dtype)

@@ -31,7 +31,7 @@ class _MLP(nn.Module):
         if self.head == "normal":
             loc, raw = x.chunk(2, dim=-1)
             return loc, F.softplus(raw)
-        return x
+        return F.softplus(x) if self.head == "positive" else x
 
 
 class _ConvDecoder(nn.Module):
@@ -51,9 +51,22 @@ class _ConvDecoder(nn.Module):
         return h.reshape(*batch, 28 * 28)
 
 
+class _ProductOfExperts(nn.Module):
+    def __init__(self, num_topics: int, vocab_size: int):
+        super().__init__()
+        self.topics = nn.Linear(num_topics, vocab_size)
+
+    def forward(self, h):
+        return self.topics(torch.softmax(h, dim=-1))
+
+
 def MLP(sizes, activation: str, head: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802 (a constructor)
     return _seeded(seed, dtype, lambda: _MLP(sizes, activation, head))
 
 
 def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
     return _seeded(seed, dtype, lambda: _ConvDecoder(latent_dim, channels, activation))
+
+
+def ProductOfExperts(num_topics: int, vocab_size: int, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
+    return _seeded(seed, dtype, lambda: _ProductOfExperts(num_topics, vocab_size))
