@@ -44,7 +44,7 @@ class Multinomial(dist.Multinomial):
         terms = torch.where(value == 0, 0.0, value * log_probs)
         return torch.lgamma(value.sum(-1) + 1) - torch.lgamma(value + 1).sum(-1) + terms.sum(-1)
 
-    def sample(self, sample_shape=torch.Size()):
+    def sample(self, sample_shape=()):
         n = int(self.total_count.max())
         shape = torch.Size(sample_shape) + self.batch_shape
         tokens = self._categorical.sample(torch.Size((n,)) + torch.Size(sample_shape))  # (n, *shape)
