@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 import inference
-from inference.topic_scores import topic_scores
 from inference.topic_scores import score as score_result
+from inference.topic_scores import topic_scores
 from ppl_models.data.text import load_corpus
 from ppl_models.lda import metrics
 from ppl_models.lda.corpus import prepare_corpus

@@ -3,7 +3,7 @@
     ppl models [--json]
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
     ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--json]
-    ppl download [--data-dir DIR] [--dataset posteriordb|mnist|all]
+    ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
 """
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from ppl_models.data.download import download_mnist, download_posteriordb
+    from ppl_models.data.download import download_mnist, download_posteriordb, download_text
 
     target = Path(args.data_dir) if args.data_dir else None
     if args.dataset in ("posteriordb", "all"):
@@ -136,6 +136,9 @@ def cmd_download(args) -> int:
             print(path)
     if args.dataset in ("mnist", "all"):
         print(download_mnist(target=target))
+    if args.dataset in ("text", "all"):
+        for path in download_text(target=target):
+            print(path)
     return 0
 
 
@@ -171,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--all-columns", action="store_true", help="show every parameter's errors")
 
-    p = sub.add_parser("download", help="fetch posteriordb files and MNIST (needs a network)")
+    p = sub.add_parser("download", help="fetch posteriordb files, MNIST and the text corpora (needs a network)")
     p.add_argument("--data-dir", help="target folder (default: the data directory)")
-    p.add_argument("--dataset", choices=("posteriordb", "mnist", "all"), default="all")
+    p.add_argument("--dataset", choices=("posteriordb", "mnist", "text", "all"), default="all")
     return parser
 
 

@@ -1,6 +1,14 @@
-"""A NumPyro Dirichlet whose reparameterized gradient is cheap on a CPU.
+"""A NumPyro Dirichlet whose draws and reparameterized gradient are cheap on a CPU.
 
-JAX differentiates a Gamma draw x ~ Gamma(alpha) implicitly, through the derivative of the
+Draws: JAX's ``jax.random.gamma`` runs Marsaglia & Tsang's rejection sampler element by
+element (a vectorized while loop that splits a key per element per try): 70-160 ms for a
+20 x 3622 array on a CPU, where the uniforms and normals themselves take 8 ms.
+``standard_gamma`` runs the same sampler over the whole array at once: every try draws a
+normal and a uniform for each element still waiting, until all are accepted (about 5 tries
+for 10^5 elements; each element's acceptance is the sampler's, so the draws are exact).
+Concentrations below 1 take Marsaglia & Tsang's boost, Gamma(a) = Gamma(a + 1) U^(1/a).
+
+Gradient: JAX differentiates a Gamma draw x ~ Gamma(alpha) implicitly, through the derivative of the
 regularized incomplete gamma function; on a CPU that costs 10-25 microseconds per entry, so
 a 20 x 3622 topic-word Dirichlet took 1-2 s a step. PyTorch uses instead the closed-form
 approximations of Jankowiak & Obermeyer (2018, "Pathwise derivatives beyond the
@@ -69,11 +77,39 @@ def standard_gamma_grad(alpha, x):
     return jnp.where(x < 0.8, _small_x(alpha, x), jnp.where(alpha > 8, _large_alpha(alpha, x), _rational(alpha, x)))
 
 
+def _marsaglia_tsang(key, alpha):
+    """Gamma(alpha, 1) draws for alpha >= 1, every element's rejection loop run in lockstep."""
+    d = alpha - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * d)
+
+    def body(state):
+        key, value, done = state
+        key, k_normal, k_uniform = jax.random.split(key, 3)
+        x = jax.random.normal(k_normal, alpha.shape, alpha.dtype)
+        u = jax.random.uniform(k_uniform, alpha.shape, alpha.dtype)
+        v = (1.0 + c * x) ** 3
+        accept = (v > 0) & (jnp.log(u) < 0.5 * x**2 + d - d * v + d * jnp.log(jnp.where(v > 0, v, 1.0)))
+        return key, jnp.where(accept & ~done, d * v, value), done | accept
+
+    _, value, _ = jax.lax.while_loop(lambda state: ~state[2].all(), body,
+                                     (key, jnp.zeros_like(alpha), jnp.zeros(alpha.shape, bool)))
+    return value
+
+
+def standard_gamma(key, alpha):
+    """Exact draws of Gamma(alpha, 1), one per element of ``alpha`` (no gradient)."""
+    k_gamma, k_boost = jax.random.split(key)
+    small = alpha < 1
+    x = _marsaglia_tsang(k_gamma, jnp.where(small, alpha + 1.0, alpha))
+    boost = jax.random.uniform(k_boost, alpha.shape, alpha.dtype) ** (1.0 / alpha)
+    return jnp.where(small, x * boost, x)
+
+
 def gamma_rsample(key, alpha, shape):
     """Draws of Gamma(alpha, 1) of ``shape``, differentiable in ``alpha`` by ``standard_gamma_grad``."""
     alpha = jnp.broadcast_to(alpha, shape)
     fixed = jax.lax.stop_gradient(alpha)
-    x = jax.random.gamma(key, fixed, shape)
+    x = standard_gamma(key, fixed)
     return x + jax.lax.stop_gradient(standard_gamma_grad(fixed, x)) * (alpha - fixed)
 
 

