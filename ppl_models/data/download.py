@@ -122,7 +122,8 @@ def download_text(*, target: Path | None = None, pip_args: tuple[str, ...] = (),
     missing = [rel for rel in sorted(TEXT_SUMS) if not ((target / "text" / rel).is_file()
                                                         and sha256(target / "text" / rel) == TEXT_SUMS[rel])]
     if any(rel.startswith("reuters/") for rel in missing):
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(_pip_wheel(*REUTERS_WHEEL, tmp, (*REUTERS_PLATFORM, *pip_args))) as whl:
+        with tempfile.TemporaryDirectory() as tmp, \
+                zipfile.ZipFile(_pip_wheel(*REUTERS_WHEEL, tmp, (*REUTERS_PLATFORM, *pip_args))) as whl:
             for rel in [r for r in missing if r.startswith("reuters/")]:
                 name = rel.split("/")[1]
                 _save_checked(whl.read(f"lda/tests/{name}"), target / "text" / rel, TEXT_SUMS[rel], name)
