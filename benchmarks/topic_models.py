@@ -17,6 +17,7 @@ the diversity of the top 25. Wall time covers fitting only. Results are appended
 run, to ``--out`` (a CSV that pandas reads), so an interrupted run keeps what it finished.
 
     python -m benchmarks.topic_models --corpus reuters ap --topics 20 50 --seeds 0 1 2
+    python -m benchmarks.topic_models --summary
 """
 from __future__ import annotations
 
@@ -58,6 +59,21 @@ def fit_ours(spec, corpus, seed: int, backend: str, **options):
     return score_result(spec, result, corpus), result.timing["wall"]
 
 
+def summary(path: Path) -> str:
+    """A markdown table of ``path``: mean and sd over seeds per corpus, K and method."""
+    import pandas as pd
+
+    runs = pd.read_csv(path)
+    rows = ["| corpus | K | method | seeds | perplexity | NPMI | diversity | wall s |",
+            "|---|---|---|---|---|---|---|---|"]
+    for (corpus, k, method), g in runs.groupby(["corpus", "topics", "method"], sort=False):
+        cell = {c: f"{g[c].mean():.{d}f} ± {g[c].std(ddof=1) if len(g) > 1 else 0:.{d}f}"
+                for c, d in (("perplexity", 0), ("npmi", 3), ("diversity", 3), ("wall_s", 0))}
+        rows.append(f"| {corpus} | {k} | {method} ({g['backend'].iloc[0]}) | {len(g)} | {cell['perplexity']} "
+                    f"| {cell['npmi']} | {cell['diversity']} | {cell['wall_s']} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", nargs="+", default=["reuters", "ap"])
@@ -70,7 +86,11 @@ def main(argv=None) -> None:
     parser.add_argument("--sklearn-iter", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/topic_models.csv"))
+    parser.add_argument("--summary", action="store_true", help="print the table of --out and stop")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.out))
+        return
     torch.set_num_threads(1)
     new = not args.out.exists()
     with open(args.out, "a", newline="") as f:

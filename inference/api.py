@@ -81,6 +81,11 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     t0 = time.perf_counter()
     result = runner(spec, model_fn, method=method, seed=int(seed), dtype=dtype, **opts)
     result.timing["wall"] = time.perf_counter() - t0
+    if spec.minibatch is not None:
+        # a data set for minibatches is big (MNIST: 188 MB as float32); the spec can rebuild it
+        left_out = sorted(set(result.observed_data) & set(spec.minibatch.keys))
+        result.observed_data = {k: v for k, v in result.observed_data.items() if k not in left_out}
+        result.info["observed_data_left_out"] = left_out
     result.info.update(
         seed=int(seed), device=opts["device"], dtype=dtype,
         # array-valued options (fitted params) are recorded by their names only

@@ -26,7 +26,8 @@ class InferenceResult:
     importance weights and the estimate of log p(data) with its standard error (IS),
     ``diagnostics`` method-level diagnostics (IS: ``ess``, ``khat``, per data point),
     ``timing`` seconds (``wall``, ``warmup``, ``sampling``),
-    ``info`` the seed, options, library versions and device, and ``warnings``
+    ``info`` the seed, options, library versions and device (and, for a model trained on
+    minibatches, ``observed_data_left_out``: the big data sets not copied into the result), and ``warnings``
     the diagnostic warnings the run raised.
     """
 

@@ -180,3 +180,10 @@ def test_a_batch_smaller_than_the_number_of_topics_is_refused(backend):
 def test_counts_that_are_not_integers_are_refused():
     with pytest.raises(DataError, match=r"data\['counts'\].*non-negative integers"):
         lda_spec(np.array([[1.5, 2.0], [1.0, 0.0]]), 2, name="toy-lda")
+
+
+def test_results_of_minibatched_models_leave_the_data_set_out():
+    result = inference.run("reuters-prodlda", method="svi", backend="numpyro", guide="spec", batch_size=32,
+                           num_steps=2, num_samples=0)
+    assert "counts" not in result.observed_data
+    assert result.info["observed_data_left_out"] == ["counts"]
