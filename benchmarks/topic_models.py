@@ -14,7 +14,8 @@ All are scored alike (``inference.topic_scores``): held-out perplexity by docume
 (each LDA's topics fixed, the test document's proportions folded in from its observed half;
 ProdLDA through its encoder), mean NPMI of the top 10 words over the whole kept corpus, and
 the diversity of the top 25. Wall time covers fitting only. Results are appended, one row per
-run, to ``--out`` (a CSV that pandas reads), so an interrupted run keeps what it finished.
+run, to ``--out`` (a CSV that pandas reads): a run that diverges is recorded with its error, and
+a restarted benchmark skips the runs the file already holds.
 
     python -m benchmarks.topic_models --corpus reuters ap --topics 20 50 --seeds 0 1 2
     python -m benchmarks.topic_models --summary
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import time
 from pathlib import Path
 
@@ -33,12 +35,14 @@ import inference
 from inference.topic_scores import score as score_result
 from inference.topic_scores import topic_scores
 from ppl_models.data.text import load_corpus
+from ppl_models.errors import TrainingError
 from ppl_models.lda import metrics
 from ppl_models.lda.corpus import prepare_corpus
 from ppl_models.lda.lda import lda_spec
 from ppl_models.lda.prodlda import prodlda_spec
 
-FIELDS = ("corpus", "topics", "seed", "method", "backend", "perplexity", "npmi", "diversity", "wall_s", "top_words")
+FIELDS = ("corpus", "topics", "seed", "method", "backend", "perplexity", "npmi", "diversity", "wall_s", "top_words",
+          "error")
 
 
 def fit_sklearn(corpus, k: int, seed: int, passes: int):
@@ -59,6 +63,19 @@ def fit_ours(spec, corpus, seed: int, backend: str, **options):
     return score_result(spec, result, corpus), result.timing["wall"]
 
 
+def fit(method: str, name: str, corpus, k: int, seed: int, args) -> tuple[dict, float, str]:
+    """Scores, wall seconds and backend of one run."""
+    if method == "sklearn":
+        return *fit_sklearn(corpus, k, seed, args.sklearn_iter), "sklearn"
+    if method == "lda":
+        spec = lda_spec(corpus.train, k, name=f"{name}-lda")
+        options = dict(num_steps=args.lda_steps, batch_size=args.batch_size, learning_rate=0.05)
+    else:
+        spec = prodlda_spec(corpus.train, k, name=f"{name}-prodlda")
+        options = dict(num_steps=args.prodlda_steps, batch_size=32, learning_rate=2e-3)
+    return *fit_ours(spec, corpus, seed, args.backend, **options), args.backend
+
+
 def summary(path: Path) -> str:
     """A markdown table of ``path``: mean and sd over seeds per corpus, K and method."""
     import pandas as pd
@@ -66,10 +83,13 @@ def summary(path: Path) -> str:
     runs = pd.read_csv(path)
     rows = ["| corpus | K | method | seeds | perplexity | NPMI | diversity | wall s |",
             "|---|---|---|---|---|---|---|---|"]
-    for (corpus, k, method), g in runs.groupby(["corpus", "topics", "method"], sort=False):
+    for (corpus, k, method), group in runs.groupby(["corpus", "topics", "method"], sort=False):
+        g = group[group["error"].isna()] if "error" in group else group
+        failed = len(group) - len(g)
         cell = {c: f"{g[c].mean():.{d}f} ± {g[c].std(ddof=1) if len(g) > 1 else 0:.{d}f}"
                 for c, d in (("perplexity", 0), ("npmi", 3), ("diversity", 3), ("wall_s", 0))}
-        rows.append(f"| {corpus} | {k} | {method} ({g['backend'].iloc[0]}) | {len(g)} | {cell['perplexity']} "
+        seeds = f"{len(g)}" + (f" (+{failed} diverged)" if failed else "")
+        rows.append(f"| {corpus} | {k} | {method} ({group['backend'].iloc[0]}) | {seeds} | {cell['perplexity']} "
                     f"| {cell['npmi']} | {cell['diversity']} | {cell['wall_s']} |")
     return "\n".join(rows)
 
@@ -93,6 +113,10 @@ def main(argv=None) -> None:
         return
     torch.set_num_threads(1)
     new = not args.out.exists()
+    done = set()
+    if not new:
+        with open(args.out) as f:
+            done = {(r["corpus"], int(r["topics"]), int(r["seed"]), r["method"]) for r in csv.DictReader(f)}
     with open(args.out, "a", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         if new:
@@ -100,29 +124,22 @@ def main(argv=None) -> None:
         for name in args.corpus:
             corpus = prepare_corpus(load_corpus(name))
             print(corpus.describe(), flush=True)
-            for k in args.topics:
-                for seed in args.seeds:
-                    for method in args.methods:
-                        if method == "sklearn":
-                            scores, wall = fit_sklearn(corpus, k, seed, args.sklearn_iter)
-                            backend = "sklearn"
-                        elif method == "lda":
-                            spec = lda_spec(corpus.train, k, name=f"{name}-lda")
-                            scores, wall = fit_ours(spec, corpus, seed, args.backend, num_steps=args.lda_steps,
-                                                    batch_size=args.batch_size, learning_rate=0.05)
-                            backend = args.backend
-                        else:
-                            spec = prodlda_spec(corpus.train, k, name=f"{name}-prodlda")
-                            scores, wall = fit_ours(spec, corpus, seed, args.backend, num_steps=args.prodlda_steps,
-                                                    batch_size=32, learning_rate=2e-3)
-                            backend = args.backend
-                        row = {"corpus": name, "topics": k, "seed": seed, "method": method, "backend": backend,
-                               "perplexity": round(scores["perplexity"], 1), "npmi": round(scores["npmi"], 4),
-                               "diversity": round(scores["diversity"], 3), "wall_s": round(wall, 1),
-                               "top_words": " | ".join(" ".join(t[:5]) for t in scores["top_words"][:5])}
-                        writer.writerow(row)
-                        f.flush()
-                        print(row, flush=True)
+            for k, seed, method in itertools.product(args.topics, args.seeds, args.methods):
+                if (name, k, seed, method) in done:
+                    continue
+                row = {"corpus": name, "topics": k, "seed": seed, "method": method}
+                try:
+                    scores, wall, backend = fit(method, name, corpus, k, seed, args)
+                except TrainingError as e:
+                    row.update(backend=args.backend, error=str(e).split(". The parameters")[0])
+                else:
+                    row.update(backend=backend, perplexity=round(scores["perplexity"], 1),
+                               npmi=round(scores["npmi"], 4), diversity=round(scores["diversity"], 3),
+                               wall_s=round(wall, 1),
+                               top_words=" | ".join(" ".join(t[:5]) for t in scores["top_words"][:5]))
+                writer.writerow(row)
+                f.flush()
+                print(row, flush=True)
 
 
 if __name__ == "__main__":

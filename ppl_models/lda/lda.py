@@ -88,7 +88,8 @@ def lda_spec(counts: np.ndarray, num_topics: int, *, name: str, guide: str = "me
     beta = np.full(vocab_size, 1.0 / num_topics) if beta is None else np.asarray(beta, float)
     networks = {}
     if guide == "amortized":
-        networks["encoder"] = MLP((vocab_size, *ENCODER_HIDDEN, num_topics), activation="softplus", head="positive")
+        networks["encoder"] = MLP((vocab_size, *ENCODER_HIDDEN, num_topics), activation="softplus", head="positive",
+                                  inputs="log1p")
     return ModelSpec(
         name=name,
         data={"counts": counts.astype(float), "num_docs": num_docs, "num_topics": num_topics,

@@ -11,8 +11,9 @@ where ``decoder(h) = softmax(h) @ topics + bias``: each topic multiplies in its 
 so a word must be likely under every active topic (a product of experts), not under one
 (LDA's mixture). The guide is q(h_d) = Normal(encoder(counts_d)). Decoder and encoder are
 injected by name; by default the decoder is ``nets.ProductOfExperts`` and the encoder a
-two-layer softplus MLP of 100 units, as in the paper. The paper's batch normalization and
-dropout are left out: they are training devices, not part of the generative process.
+two-layer softplus MLP of 100 units, as in the paper, fed log(1 + counts). The paper's batch
+normalization and dropout are left out: they are training devices, not part of the generative
+process (without them, many topics collapse into copies of one at K = 50; benchmarks/RESULTS.md).
 
 The prior's alpha defaults to 1 for every topic (Pyro's ProdLDA tutorial).
 """
@@ -65,7 +66,7 @@ def prodlda_spec(counts: np.ndarray, num_topics: int, *, name: str, alpha: float
         guide=for_backends(prodlda_guide),
         networks={"decoder": ProductOfExperts(num_topics, vocab_size),
                   "encoder": MLP((vocab_size, *ENCODER_HIDDEN, 2 * num_topics), activation="softplus",
-                                 head="normal")},
+                                 head="normal", inputs="log1p")},
         minibatch=Minibatch(keys=("counts",)),
         data_dims={"counts": ("num_docs", vocab_size), "prior_loc": (num_topics,), "prior_scale": (num_topics,)},
         data_support={"counts": "count"},

@@ -55,9 +55,12 @@ class _MLP(eqx.Module):
     layers: list[Linear]
     activation: str = eqx.field(static=True)
     head: str = eqx.field(static=True)
+    inputs: str = eqx.field(static=True)
 
     def __call__(self, x):
         act = _ACTIVATIONS[self.activation]
+        if self.inputs == "log1p":
+            x = jnp.log1p(x)
         for layer in self.layers[:-1]:
             x = act(layer(x))
         x = self.layers[-1](x)
@@ -93,10 +96,10 @@ class _ProductOfExperts(eqx.Module):
         return self.topics(jax.nn.softmax(h, axis=-1))
 
 
-def MLP(sizes, activation: str, head: str, *, seed: int, dtype: str) -> _MLP:  # noqa: N802 (a constructor)
+def MLP(sizes, activation: str, head: str, inputs: str, *, seed: int, dtype: str) -> _MLP:  # noqa: N802
     keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
     layers = [Linear.init(k, a, b, dtype) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
-    return _MLP(layers, activation, head)
+    return _MLP(layers, activation, head, inputs)
 
 
 def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype: str) -> _ConvDecoder:  # noqa: N802

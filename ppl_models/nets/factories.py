@@ -11,6 +11,7 @@ import numpy as np
 from ppl_models.errors import UnknownChoiceError
 
 ACTIVATIONS = ("tanh", "relu", "softplus")
+INPUTS = ("raw", "log1p")  # log1p: counts (hundreds in a long document) to O(1) before the first layer
 HEADS = ("logits", "normal", "positive")  # the raw output; split in half into loc and softplus(scale); softplus
 _BUILDERS = {"pyro": "ppl_models.nets.torch_nets", "numpyro": "ppl_models.nets.equinox_nets"}
 SEPARATOR = "$$$"  # pyro.module names a network's parameters <network>$$$<parameter>; NumPyro's are named alike
@@ -49,11 +50,13 @@ class MLP:
     ``head="normal"`` splits the output in half into (loc, softplus(raw)): the
     parameters of a diagonal Normal, as an amortized guide's encoder returns them.
     ``head="positive"`` returns softplus(raw): for example Dirichlet concentrations.
+    ``inputs="log1p"`` feeds log(1 + x) to the first layer, for counts.
     """
 
     sizes: tuple[int, ...]
     activation: str = "tanh"
     head: str = "logits"
+    inputs: str = "raw"
 
     def __post_init__(self):
         if len(self.sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in self.sizes):
@@ -62,6 +65,8 @@ class MLP:
             raise UnknownChoiceError("activation", self.activation, ACTIVATIONS)
         if self.head not in HEADS:
             raise UnknownChoiceError("network head", self.head, HEADS)
+        if self.inputs not in INPUTS:
+            raise UnknownChoiceError("network inputs", self.inputs, INPUTS)
         if self.head == "normal" and self.sizes[-1] % 2:
             raise ValueError(f"an MLP with a normal head needs an even output size (loc and scale), not {self.sizes}")
 
@@ -74,7 +79,7 @@ class MLP:
         return self.sizes[-1] // 2 if self.head == "normal" else self.sizes[-1]
 
     def build(self, backend: str, seed: int, dtype: str):
-        return _builder(backend, "MLP")(self.sizes, self.activation, self.head, seed=seed, dtype=dtype)
+        return _builder(backend, "MLP")(self.sizes, self.activation, self.head, self.inputs, seed=seed, dtype=dtype)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,15 @@ def _seeded(seed: int, dtype: str, make):
 
 
 class _MLP(nn.Module):
-    def __init__(self, sizes, activation: str, head: str):
+    def __init__(self, sizes, activation: str, head: str, inputs: str):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        self.activation, self.head = activation, head
+        self.activation, self.head, self.inputs = activation, head, inputs
 
     def forward(self, x):
         act = _ACTIVATIONS[self.activation]
+        if self.inputs == "log1p":
+            x = torch.log1p(x)
         for layer in self.layers[:-1]:
             x = act(layer(x))
         x = self.layers[-1](x)
@@ -60,8 +62,8 @@ class _ProductOfExperts(nn.Module):
         return self.topics(torch.softmax(h, dim=-1))
 
 
-def MLP(sizes, activation: str, head: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802 (a constructor)
-    return _seeded(seed, dtype, lambda: _MLP(sizes, activation, head))
+def MLP(sizes, activation: str, head: str, inputs: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
+    return _seeded(seed, dtype, lambda: _MLP(sizes, activation, head, inputs))
 
 
 def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
