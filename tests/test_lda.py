@@ -47,6 +47,25 @@ def test_lockstep_gamma_sampler_draws_the_gamma_distribution(alpha):
     assert abs(x.mean() - alpha) < 4 * np.sqrt(alpha / x.size)
 
 
+def test_pyro_multinomial_checks_logits_not_rounded_probabilities():
+    """PyTorch's Multinomial given float32 logits over 9172 words checks softmax(logits) against the
+    simplex to 1e-6 and refuses some for rounding alone (AP's ProdLDA stopped at step 1104 so);
+    this one checks the logits. If PyTorch stops refusing them, the workaround can go."""
+    import pyro.distributions as pd
+
+    refused = 0
+    for seed in range(20):
+        logits = 3 * torch.randn(32, 9172, generator=torch.Generator().manual_seed(seed))
+        Multinomial(torch.full((32,), 100.0), logits=logits)  # never raises
+        try:
+            pd.Multinomial(100, logits=logits)
+        except ValueError:
+            refused += 1
+    assert refused > 0
+    with pytest.raises(ValueError, match="logits"):
+        Multinomial(torch.full((1,), 3.0), logits=torch.tensor([[0.0, float("nan")]]))
+
+
 def test_cheap_gamma_gradient_matches_jax_exact_implicit_gradient():
     with jax.enable_x64(True):
         for alpha in [0.05, 0.3, 1.0, 2.5, 7.9, 8.1, 20.0, 100.0]:
