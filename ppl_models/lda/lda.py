@@ -26,6 +26,7 @@ import numpy as np
 
 from ppl_models.data.posteriordb import load_data
 from ppl_models.data.text import check_counts, load_corpus
+from ppl_models.errors import UnknownChoiceError
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.lda.corpus import prepare_corpus
 from ppl_models.nets import MLP
@@ -80,8 +81,6 @@ def lda_spec(counts: np.ndarray, num_topics: int, *, name: str, guide: str = "me
              description: str = "") -> ModelSpec:
     """LDA with ``num_topics`` topics on a documents x words count matrix (float64)."""
     if guide not in GUIDES:
-        from ppl_models.errors import UnknownChoiceError
-
         raise UnknownChoiceError("LDA guide", guide, GUIDES)
     num_docs, vocab_size = counts.shape
     alpha = np.full(num_topics, 1.0 / num_topics) if alpha is None else np.asarray(alpha, float)
