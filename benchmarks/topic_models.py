@@ -17,6 +17,7 @@ the diversity of the top 25. Wall time covers fitting only. Results are appended
 run, to ``--out`` (a CSV that pandas reads): a run that diverges is recorded with its error, and
 a restarted benchmark skips the runs the file already holds.
 
+    pip install -e ".[bench]"    # scikit-learn
     python -m benchmarks.topic_models --corpus reuters ap --topics 20 50 --seeds 0 1 2
     python -m benchmarks.topic_models --summary
 """
