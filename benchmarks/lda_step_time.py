@@ -36,10 +36,7 @@ from numpyro.infer import SVI as NumPyroSVI
 from numpyro.infer import Trace_ELBO as NumPyroTraceELBO
 from numpyro.optim import Adam as NumPyroAdam
 
-from benchmarks.vae_step_time import timed
-from inference.backends import numpyro_svi, pyro_svi
-from inference.backends.numpyro_common import backend_context as jax_context
-from inference.backends.pyro_common import backend_context as torch_context
+from benchmarks.vae_step_time import numpyro_layer, pyro_layer, timed
 from inference.options import resolve_options
 from ppl_models.data.text import load_corpus
 from ppl_models.jax_dirichlet import Dirichlet as CheapDirichlet
@@ -51,28 +48,7 @@ LR = 0.05
 
 def layer_steps(spec, backend: str, batch: int):
     opts = resolve_options("svi", backend, dict(guide="spec", batch_size=batch, learning_rate=LR))
-    done = 0
-    if backend == "numpyro":
-        with jax_context("cpu", "float64"):
-            svi, data, _ = numpyro_svi.prepare(spec, spec.model_fn("numpyro"), "svi", 0, "float64", opts)
-            loop = numpyro_svi.MinibatchLoop(svi, spec, data, batch, jax.random.PRNGKey(1), "float64")
-            state = loop.init(jax.random.PRNGKey(0))
-
-        def steps(n: int) -> None:
-            nonlocal state, done
-            with jax_context("cpu", "float64"):
-                state, _ = loop.run(state, done, done + n)
-            done += n
-        return steps
-    with torch_context("cpu", "float64") as dev:
-        svi, batches, _, _ = pyro_svi.prepare(spec, spec.model_fn("pyro"), "svi", 0, dev, opts)
-
-    def steps(n: int) -> None:
-        nonlocal done
-        with torch_context("cpu", "float64"):
-            pyro_svi.train(svi, batches, n, first=done)
-        done += n
-    return steps
+    return (numpyro_layer if backend == "numpyro" else pyro_layer)(spec, opts, "float64")
 
 
 def raw_numpyro_steps(counts: np.ndarray, k: int, batch: int, dirichlet):

@@ -44,17 +44,17 @@ def layer_options(backend: str, k: int, dreg: bool, jit: bool = False) -> dict:
     return resolve_options("svi", backend, dict(guide="spec", batch_size=BATCH, learning_rate=LR, **objective))
 
 
-def numpyro_layer(spec, k: int, dreg: bool):
-    opts = layer_options("numpyro", k, dreg)
-    with jax_context("cpu", "float32"):
-        svi, data, _ = numpyro_svi.prepare(spec, spec.model_fn("numpyro"), "svi", 0, "float32", opts)
-        loop = numpyro_svi.MinibatchLoop(svi, spec, data, BATCH, jax.random.PRNGKey(1), "float32")
+def numpyro_layer(spec, opts: dict, dtype: str = "float32"):
+    """``steps(n)``: n more minibatch steps of the layer's NumPyro SVI with resolved ``opts``."""
+    with jax_context("cpu", dtype):
+        svi, data, _ = numpyro_svi.prepare(spec, spec.model_fn("numpyro"), "svi", 0, dtype, opts)
+        loop = numpyro_svi.MinibatchLoop(svi, spec, data, opts["batch_size"], jax.random.PRNGKey(1), dtype)
         state = loop.init(jax.random.PRNGKey(0))
     done = 0
 
     def steps(n: int) -> None:
         nonlocal state, done
-        with jax_context("cpu", "float32"):
+        with jax_context("cpu", dtype):
             state, _ = loop.run(state, done, done + n)  # returns numpy losses: synchronized
         done += n
 
@@ -75,15 +75,15 @@ def jax_reference(grey: np.ndarray, k: int, dreg: bool):
     return steps
 
 
-def pyro_layer(spec, k: int, dreg: bool, jit: bool = False):
-    opts = layer_options("pyro", k, dreg, jit)
-    with torch_context("cpu", "float32") as dev:
+def pyro_layer(spec, opts: dict, dtype: str = "float32"):
+    """``steps(n)``: n more minibatch steps of the layer's Pyro SVI with resolved ``opts``."""
+    with torch_context("cpu", dtype) as dev:
         svi, batches, _, _ = pyro_svi.prepare(spec, spec.model_fn("pyro"), "svi", 0, dev, opts)
     done = 0
 
     def steps(n: int) -> None:
         nonlocal done
-        with torch_context("cpu", "float32"):
+        with torch_context("cpu", dtype):
             pyro_svi.train(svi, batches, n, first=done)
         done += n
 
@@ -127,8 +127,9 @@ def main(argv=None) -> None:
     if args.pyro_jit and ks != [1]:
         parser.error("--pyro-jit applies to K=1 (Trace_ELBO) only")
     for k in ks:
-        trainers = {"numpyro": numpyro_layer(spec, k, args.dreg), "jax": jax_reference(grey, k, args.dreg),
-                    "pyro": pyro_layer(spec, k, args.dreg, args.pyro_jit),
+        trainers = {"numpyro": numpyro_layer(spec, layer_options("numpyro", k, args.dreg)),
+                    "jax": jax_reference(grey, k, args.dreg),
+                    "pyro": pyro_layer(spec, layer_options("pyro", k, args.dreg, args.pyro_jit)),
                     "torch": torch_reference(grey, k, args.dreg)}
         for steps in trainers.values():  # warm-up: compilation, first allocations
             timed(steps, args.steps)
