@@ -34,7 +34,13 @@ _RUNNERS = {
     ("pyro", "rws"): "inference.backends.pyro_svi:run",
     ("numpyro", "is"): "inference.backends.numpyro_importance:run",
     ("pyro", "is"): "inference.backends.pyro_importance:run",
+    ("numpyro", "adversarial"): "inference.backends.numpyro_implicit:run",
+    ("numpyro", "mmd"): "inference.backends.numpyro_implicit:run",
+    ("pyro", "adversarial"): "inference.backends.pyro_implicit:run",
+    ("pyro", "mmd"): "inference.backends.pyro_implicit:run",
 }
+# methods that compare generated points to data, and so never evaluate the likelihood
+LIKELIHOOD_FREE = ("adversarial", "mmd")
 _VERSIONS = {"numpyro": "inference.backends.numpyro_common:versions", "pyro": "inference.backends.pyro_common:versions"}
 
 
@@ -50,9 +56,16 @@ def resolve_model(model: str | ModelSpec) -> ModelSpec:
     raise TypeError(f"model must be a registered name or a ModelSpec, not {type(model).__name__}")
 
 
+def check_likelihood(spec: ModelSpec, method: str) -> None:
+    """An implicit model (no likelihood) goes only to the likelihood-free methods."""
+    if not spec.likelihood and method not in LIKELIHOOD_FREE:
+        raise ValueError(f"model {spec.name!r} is implicit: it has no likelihood, which method {method!r} needs. "
+                         f"Methods that can fit it: {', '.join(LIKELIHOOD_FREE)}")
+
+
 def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **options) -> InferenceResult:
-    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``, ``"rws"``, ``"is"``) on ``model`` with ``backend``
-    (``"pyro"``, ``"numpyro"``).
+    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``, ``"rws"``, ``"is"``, ``"adversarial"``, ``"mmd"``)
+    on ``model`` with ``backend`` (``"pyro"``, ``"numpyro"``).
 
     ``model`` is a registered name or a ``ModelSpec``. ``options`` are the method's
     (see ``inference.options.METHODS``) plus ``device``, ``dtype`` and ``progress_bar``;
@@ -67,13 +80,14 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
         raise UnknownChoiceError("method", method, METHODS)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    check_likelihood(spec, method)
     opts = resolve_options(method, backend, options)
     if method == "is" and opts["guide"] is None:
         opts["guide"] = "spec" if spec.guide and backend in spec.guide else "prior"
     if method in ("svi", "rws", "is") and opts["guide"] == "spec":
         spec.guide_fn(backend)  # the model must have a guide for this backend, taking this data
     if opts.get("batch_size") is not None:
-        check_batch_size(spec, opts["batch_size"])
+        check_batch_size(spec, opts["batch_size"], method)
     model_fn = spec.model_fn(backend)
     runner = resolve_function(_RUNNERS[backend, method])
     dtype = opts.pop("dtype") or spec.dtype

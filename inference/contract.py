@@ -9,6 +9,10 @@
   unconstrained points (in float64, transforms' Jacobians included), with the
   same weights in the model's networks.
 
+An implicit model (``likelihood=False``) has no density to compare: its sampling is
+checked instead. Generated data must be finite and shaped as the data, and both
+backends must generate the same points, to ``rtol``, from the same noise and weights.
+
 Models written over minibatches are checked on their first minibatch.
 
 It raises ``AssertionError`` (``SiteMismatchError`` for a guide) naming what differs.
@@ -75,6 +79,9 @@ class _Backend:
     def log_density(self, point: dict) -> float:
         return self._call(self.lib.log_density, self.spec.model_fn(self.name), point)
 
+    def generated_data(self, point: dict) -> dict:
+        return self._call(self.lib.generated_data, self.spec.model_fn(self.name), point)
+
 
 def _shapes(sites) -> dict:
     return {"latent": sites.latent, "observed": {k: np.shape(v) for k, v in sites.observed.items()},
@@ -89,6 +96,15 @@ def log_density_pairs(spec: ModelSpec, num_points: int = 3, seed: int = 0) -> li
     return [(pyro_side.log_density(p), numpyro_side.log_density(p)) for p in points]
 
 
+def _check_generated(spec: ModelSpec, backend: str, generated: dict, observed: dict, draw: int) -> None:
+    for site, value in generated.items():
+        assert np.shape(value) == np.shape(observed[site]), (
+            f"{spec.name} ({backend}): generated {site!r} has shape {np.shape(value)}, the data "
+            f"{np.shape(observed[site])} (prior draw {draw})")
+        assert np.isfinite(value).all(), (
+            f"{spec.name} ({backend}): generated {site!r} is not finite at prior draw {draw}")
+
+
 def check_model(spec: ModelSpec, num_points: int = 3, rtol: float = 1e-5, seed: int = 0) -> None:
     """Check ``spec`` against the model contract; raise naming the first thing that fails."""
     params = network_params(spec)
@@ -100,11 +116,24 @@ def check_model(spec: ModelSpec, num_points: int = 3, rtol: float = 1e-5, seed: 
         if spec.guide and name in spec.guide:
             check_guide_matches(sites, b.sites(spec.guide_fn(name)), f"of {spec.name!r} ({name})")
         for i in range(num_points):
-            value = b.log_density(b.prior_point(seed + i))
+            point = b.prior_point(seed + i)
+            if not spec.likelihood:
+                _check_generated(spec, name, b.generated_data(point), sites.observed, i)
+                continue
+            value = b.log_density(point)
             assert np.isfinite(value), f"{spec.name} ({name}): log joint density is {value} at prior draw {i}"
     if len(backends) == 2:
         assert shapes["pyro"] == shapes["numpyro"], (
             f"{spec.name}: Pyro and NumPyro sites differ: pyro {shapes['pyro']} vs numpyro {shapes['numpyro']}")
+        if not spec.likelihood:
+            for i in range(num_points):
+                point = backends["numpyro"].prior_point(seed + i)
+                pyro_x, numpyro_x = (backends[b].generated_data(point) for b in ("pyro", "numpyro"))
+                for site in pyro_x:
+                    assert np.allclose(pyro_x[site], numpyro_x[site], rtol=rtol, atol=1e-12), (
+                        f"{spec.name}: generated {site!r} differs between backends at prior draw {i}: largest "
+                        f"difference {np.max(np.abs(pyro_x[site] - numpyro_x[site]))} (rtol {rtol})")
+            return
         for i, (lp_pyro, lp_numpyro) in enumerate(log_density_pairs(spec, num_points, seed)):
             assert np.isclose(lp_pyro, lp_numpyro, rtol=rtol, atol=0), (
                 f"{spec.name}: log joint density differs between backends at prior draw {i}: "

@@ -6,11 +6,11 @@ import numpy as np
 DEFAULT_DRAWS = 1000
 
 
-def check_batch_size(spec, batch_size: int) -> int:
+def check_batch_size(spec, batch_size: int, method: str = "svi") -> int:
     """Steps per epoch for ``batch_size``; a clear error if the model cannot be minibatched."""
     if spec.minibatch is None:
-        raise ValueError(f"option batch_size needs a model that declares minibatch keys; {spec.name!r} declares "
-                         "none (ModelSpec(minibatch=Minibatch(keys=...)))")
+        raise ValueError(f"option batch_size of method {method!r} needs a model that declares minibatch keys; "
+                         f"{spec.name!r} declares none (ModelSpec(minibatch=Minibatch(keys=...)))")
     num_data = int(np.shape(spec.data[spec.minibatch.keys[0]])[0])
     if batch_size > num_data:
         raise ValueError(f"batch_size={batch_size} exceeds the {num_data} data points of {spec.name!r}")

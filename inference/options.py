@@ -10,6 +10,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from inference.discrepancies import GENERATOR_LOSSES, KERNELS
 from ppl_models.errors import UnknownChoiceError
 
 
@@ -41,6 +42,11 @@ def _one_of(*choices) -> tuple[Callable, str, tuple]:
 
 def _bool() -> tuple[Callable, str]:
     return (lambda v: isinstance(v, bool)), "True or False"
+
+
+def _positive_numbers(v) -> bool:
+    values = v if isinstance(v, tuple) else (v,)
+    return len(values) > 0 and all(isinstance(h, numbers.Real) and not isinstance(h, bool) and h > 0 for h in values)
 
 
 def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
@@ -88,6 +94,15 @@ _TRAINING = {
                          "None or an integer >= 0")),
 }
 
+_LIKELIHOOD_FREE = {
+    "num_steps": _opt(5000, "generator updates", _int(1)),
+    "batch_size": _opt(256, "data points (and generated points) per minibatch", _int(2)),
+    "learning_rate": _opt(1e-3, "Adam step size (betas 0.5, 0.999, as is usual for adversarial training)",
+                          _positive()),
+    "num_samples": _opt(10000, "points drawn from the fitted generator, kept as the posterior predictive", _int(0)),
+}
+_FACTORY = (lambda v: v is None or callable(getattr(v, "build", None)), "None or a network factory (ppl_models.nets)")
+
 METHODS: dict[str, dict[str, Option]] = {
     "nuts": {**_MCMC, "max_tree_depth": _opt(10, "maximum NUTS tree depth", _int(1))},
     "hmc": {**_MCMC,
@@ -127,6 +142,25 @@ METHODS: dict[str, dict[str, Option]] = {
                            (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                             "None or an integer >= 1"), ("numpyro",)),
     },
+    "adversarial": {
+        **_LIKELIHOOD_FREE,
+        "discriminator": _opt(None, "the discriminator, a network factory from data to one logit (default: an "
+                                    "MLP with two hidden layers of 128 ReLU units)", _FACTORY),
+        "generator_loss": _opt("non_saturating", "non_saturating (-log D(G(z))) or minimax (log(1 - D(G(z))))",
+                               _one_of(*GENERATOR_LOSSES)),
+        "label_smoothing": _opt(0.0, "one-sided label smoothing: data are labelled 1 - label_smoothing",
+                                (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 <= v < 1,
+                                 "a number in [0, 1)")),
+        "discriminator_steps": _opt(1, "discriminator updates per generator update", _int(1)),
+    },
+    "mmd": {
+        **_LIKELIHOOD_FREE,
+        "kernel": _opt("gaussian", "gaussian (a sum of Gaussian kernels, one per bandwidth) or energy (the energy "
+                                   "distance, no bandwidth)", _one_of(*KERNELS)),
+        "bandwidth": _opt(None, "Gaussian kernel bandwidth(s): a number or a tuple of numbers (default: the median "
+                                "distance between data and generated points, per batch)",
+                          (lambda v: v is None or _positive_numbers(v), "None, a number > 0 or a tuple of them")),
+    },
 }
 
 
@@ -155,6 +189,8 @@ def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> d
                                  CHAIN_METHODS[backend])
     if method in ("svi", "rws") and options["rank"] is not None and options["guide"] != "lowrank":
         raise ValueError(f"option rank applies to guide='lowrank' only, not guide={options['guide']!r}")
+    if method == "mmd" and options["kernel"] == "energy" and options["bandwidth"] is not None:
+        raise ValueError("option bandwidth goes with kernel='gaussian'; the energy distance has none")
     if method == "svi":
         if options["dreg"] and options["elbo"] != "iwae":
             raise ValueError(f"option dreg goes with elbo='iwae' only, not elbo={options['elbo']!r}")

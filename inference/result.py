@@ -24,6 +24,8 @@ class InferenceResult:
     ``energy``), ``losses`` the loss per optimization step, ``params`` the fitted
     parameters (SVI), ``log_weights``, ``log_evidence`` and ``log_evidence_se`` the
     importance weights and the estimate of log p(data) with its standard error (IS),
+    ``posterior_predictive`` data drawn from the fitted model, ``(chain, draw, *data_shape)``
+    (likelihood-free methods: points from the fitted generator),
     ``diagnostics`` method-level diagnostics (IS: ``ess``, ``khat``, per data point),
     ``timing`` seconds (``wall``, ``warmup``, ``sampling``),
     ``info`` the seed, options, library versions and device (and, for a model trained on
@@ -37,6 +39,7 @@ class InferenceResult:
     samples: dict[str, np.ndarray]
     sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
     observed_data: dict[str, np.ndarray] = field(default_factory=dict)
+    posterior_predictive: dict[str, np.ndarray] = field(default_factory=dict)
     losses: np.ndarray | None = None
     params: dict[str, np.ndarray] = field(default_factory=dict)
     log_weights: np.ndarray | None = None
@@ -61,7 +64,8 @@ class InferenceResult:
 
         attrs = {"inference_library": self.backend, "method": self.method, "model": self.model}
         return to_inference_data(
-            {"posterior": self.samples, "sample_stats": self.sample_stats, "observed_data": self.observed_data},
+            {"posterior": self.samples, "sample_stats": self.sample_stats, "observed_data": self.observed_data,
+             "posterior_predictive": self.posterior_predictive},
             attrs=attrs,
         )
 
@@ -79,6 +83,7 @@ class InferenceResult:
         arrays = {f"samples/{k}": v for k, v in self.samples.items()}
         arrays |= {f"sample_stats/{k}": v for k, v in self.sample_stats.items()}
         arrays |= {f"observed_data/{k}": v for k, v in self.observed_data.items()}
+        arrays |= {f"posterior_predictive/{k}": v for k, v in self.posterior_predictive.items()}
         arrays |= {f"params/{k}": v for k, v in self.params.items()}
         arrays |= {f"diagnostics/{k}": v for k, v in self.diagnostics.items()}
         for name in ("losses", "log_weights"):
@@ -99,7 +104,8 @@ def load_result(path: str | os.PathLike) -> InferenceResult:
         meta = json.loads(str(f["meta"]))
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path} has result format {meta.get('format_version')}, expected {FORMAT_VERSION}")
-        groups = {"samples": {}, "sample_stats": {}, "observed_data": {}, "params": {}, "diagnostics": {}}
+        groups = {"samples": {}, "sample_stats": {}, "observed_data": {}, "posterior_predictive": {}, "params": {},
+                  "diagnostics": {}}
         for key in f.files:
             group, _, name = key.partition("/")
             if group in groups:

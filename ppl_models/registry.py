@@ -22,6 +22,7 @@ BUILTIN_MODULES = (
     "ppl_models.latent_gaussian.vae",
     "ppl_models.lda.lda",
     "ppl_models.lda.prodlda",
+    "ppl_models.implicit.generators",
 )
 _factories: dict[str, Callable[[], ModelSpec]] = {}
 _built: dict[tuple[str, str], ModelSpec] = {}

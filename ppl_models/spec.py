@@ -197,6 +197,9 @@ class ModelSpec:
             parameter of that name.
         minibatch: which data entries training may split into minibatches, if any.
         data_support: data key -> ``"binary"``, ``"unit_interval"`` or ``"count"``, checked up front.
+        likelihood: False for an implicit model, whose data site can be sampled but whose density
+            means nothing (a point mass at a generator's output). Methods that evaluate the
+            likelihood refuse such a model; likelihood-free methods fit it.
     """
 
     name: str
@@ -211,6 +214,7 @@ class ModelSpec:
     networks: Mapping[str, object] = field(default_factory=dict)
     minibatch: Minibatch | None = None
     data_support: Mapping[str, str] = field(default_factory=dict)
+    likelihood: bool = True
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:

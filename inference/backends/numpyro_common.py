@@ -110,5 +110,15 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
     return -float(potential_energy(handlers.seed(model, 0), (), data, point))
 
 
+def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The observed sites drawn afresh (``handlers.uncondition``) with the latents at ``point``
+    (unconstrained): what an implicit model generates from that noise."""
+    supports = {n: s["fn"].support for n, s in _prior_trace(model, data, 0).items() if n in point}
+    values = {n: biject_to(supports[n])(jnp.asarray(u)) for n, u in point.items()}
+    model = handlers.substitute(handlers.uncondition(handlers.seed(model, 0)), data=values)
+    return {n: np.asarray(s["value"]) for n, s in handlers.trace(model).get_trace(**data).items()
+            if s["type"] == "sample" and s["infer"].get("was_observed")}
+
+
 def versions() -> dict:
     return {"numpyro": numpyro.__version__, "jax": jax.__version__}

@@ -76,6 +76,19 @@ def with_batch_indices(fn, num_data: int):
     return wrapped
 
 
+def gather_batch(data: dict, keys: tuple, grey: dict, idx, key, dtype: str) -> dict:
+    """``data`` with the minibatch ``idx`` in place of each minibatch key (binarized afresh from
+    ``grey`` with ``key`` where the key has grey levels), and the indices for the plates."""
+    out = {**data, "batch_indices": idx}
+    for i, k in enumerate(keys):
+        if k in grey:
+            u = jax.random.uniform(jax.random.fold_in(key, i), (idx.shape[0], *grey[k].shape[1:]))
+            out[k] = (u * 255.0 < grey[k][idx]).astype(dtype)
+        else:
+            out[k] = data[k][idx]
+    return out
+
+
 class MinibatchLoop:
     """SVI steps over minibatches: each epoch a fresh permutation, batches of ``batch_size``
     (the last incomplete one dropped), every step of an epoch inside one compiled ``lax.scan``.
@@ -91,16 +104,7 @@ class MinibatchLoop:
         self._epoch = jax.jit(self._scan)
 
     def batch(self, data: dict, grey: dict, idx, key) -> dict:
-        """``data`` with the minibatch ``idx`` in place of each minibatch key (binarized afresh
-        from ``grey`` where the key has grey levels), and the indices for the plates."""
-        out = {**data, "batch_indices": idx}
-        for i, k in enumerate(self.keys):
-            if k in grey:
-                u = jax.random.uniform(jax.random.fold_in(key, i), (idx.shape[0], *grey[k].shape[1:]))
-                out[k] = (u * 255.0 < grey[k][idx]).astype(self.dtype)
-            else:
-                out[k] = data[k][idx]
-        return out
+        return gather_batch(data, self.keys, grey, idx, key, self.dtype)
 
     def _scan(self, state, idx, keys, arrays, grey):
         # arrays are arguments, not closed over: constants would be baked into the program;

@@ -173,5 +173,16 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
         return float(trace.log_prob_sum() + log_jacobian)
 
 
+def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The observed sites drawn afresh (``poutine.uncondition``) with the latents at ``point``
+    (unconstrained): what an implicit model generates from that noise."""
+    supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
+    values = {n: biject_to(supports[n])(torch.tensor(u, dtype=torch.get_default_dtype())) for n, u in point.items()}
+    with torch.no_grad():
+        trace = poutine.trace(poutine.condition(poutine.uncondition(model), data=values)).get_trace(**data)
+    return {n: s["value"].cpu().numpy() for n, s in trace.nodes.items()
+            if s["type"] == "sample" and s["infer"].get("was_observed")}
+
+
 def versions() -> dict:
     return {"pyro": pyro.__version__, "torch": torch.__version__}

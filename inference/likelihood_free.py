@@ -1,0 +1,48 @@
+"""What the likelihood-free backends share: which site is the data, the default discriminator,
+and the names of the loss columns.
+
+A likelihood-free method fits a model by its samples alone. It runs the model with its data
+site unobserved, so that the site draws generated points G(z) (with a gradient, through a
+reparameterized sampler such as ``Delta``), and compares them with minibatches of the data:
+through a discriminator (``adversarial``) or a kernel discrepancy (``mmd``,
+``inference.discrepancies``).
+"""
+from __future__ import annotations
+
+from ppl_models.errors import DataError
+from ppl_models.nets import MLP
+
+LOSS_NAMES = {"adversarial": ("discriminator", "generator"), "mmd": ("mmd2",)}
+DISCRIMINATOR = "discriminator"
+
+
+def data_site(spec, observed: dict) -> str:
+    """The model's one observed site: the data that generated points are compared with."""
+    keys = spec.minibatch.keys if spec.minibatch is not None else ()
+    sites = [name for name in observed if name in keys]
+    if len(observed) != 1 or len(sites) != 1:
+        raise DataError(f"likelihood-free methods compare generated points with one data set: {spec.name!r} "
+                        f"must have one observed site that is a minibatch key; it observes {sorted(observed)} "
+                        f"and its minibatch keys are {list(keys)}")
+    return sites[0]
+
+
+def check_reparameterized(spec, site: str, fn, has_rsample: bool) -> None:
+    """Generated points must carry a gradient back to the generator's parameters."""
+    if not has_rsample:
+        while hasattr(fn, "base_dist"):  # Independent, Masked, ...: name the distribution inside
+            fn = fn.base_dist
+        raise ValueError(f"the data site {site!r} of {spec.name!r} is drawn from {type(fn).__name__}, which has no "
+                         "reparameterized sampler, so no gradient reaches the generator; likelihood-free methods "
+                         "need a site such as Delta(generator(z)) or Normal(generator(z), sd)")
+
+
+def discriminator_factory(factory, data_dim: int):
+    """The discriminator asked for, or two hidden layers of 128 ReLU units; one logit out."""
+    if factory is None:
+        return MLP((data_dim, 128, 128, 1), activation="relu")
+    sizes = (getattr(factory, "in_features", data_dim), getattr(factory, "out_features", 1))
+    if sizes != (data_dim, 1):
+        raise ValueError(f"the discriminator maps {sizes[0]} -> {sizes[1]} values; it must take a data point "
+                         f"({data_dim} values) to one logit")
+    return factory

@@ -1,0 +1,1 @@
+"""Implicit models: data as a transformation of noise, sampled but with no likelihood."""

@@ -1,0 +1,211 @@
+"""Implicit models and likelihood-free inference (adversarial, MMD), against known ground truth.
+
+* The discrepancies against closed forms: MMD² of two Gaussians, the energy distance (Rice
+  means), and the discriminator loss at the optimal discriminator (2 log 2 - 2 JSD).
+* Fitted generators against the linear-Gaussian truth: the covariance within the Wishart error
+  of one minibatch.
+* The ring's mode count on exact draws and on a collapsed generator.
+* Refusals, bad options, a loss that turns NaN, and the result's contents.
+"""
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+import inference
+from inference.contract import check_model
+from inference.discrepancies import discriminator_loss, generator_loss, mmd2
+from ppl_models import BACKENDS, Minibatch, ModelSpec, TrainingError, UnknownChoiceError, get_model
+from ppl_models.generic import dist, for_backends, pyro
+from ppl_models.implicit.generators import LINEAR, RING
+from ppl_models.nets import MLP, params_of
+
+REPLICATES = 400
+
+
+def _gaussian_pairs(rng, shift: float, n: int = 60, dim: int = 2, sd: float = 1.0):
+    x = rng.normal(0.0, sd, size=(n, dim))
+    y = rng.normal(0.0, sd, size=(n, dim)) + shift / np.sqrt(dim)
+    return x, y
+
+
+def _within_mc_error(estimates, truth):
+    se = np.std(estimates, ddof=1) / np.sqrt(len(estimates))
+    assert abs(np.mean(estimates) - truth) < 4 * se, (np.mean(estimates), truth, se)
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.5])
+def test_mmd2_is_unbiased_for_the_closed_form_of_two_gaussians(shift):
+    """E k(x, y) = (h² / (h² + 2 s²))^(d/2) exp(-||mu_x - mu_y||² / (2 (h² + 2 s²))) for Gaussians."""
+    rng, h, s, d = np.random.default_rng(0), 1.3, 1.0, 2
+    factor = (h ** 2 / (h ** 2 + 2 * s ** 2)) ** (d / 2)
+    truth = 2 * factor * (1 - np.exp(-shift ** 2 / (2 * (h ** 2 + 2 * s ** 2))))
+    estimates = [mmd2(*_gaussian_pairs(rng, shift), np, "gaussian", (h,)) for _ in range(REPLICATES)]
+    _within_mc_error(estimates, truth)
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.5])
+def test_energy_distance_is_unbiased_for_its_closed_form(shift):
+    """x - y ~ N(delta, 2 s² I) in 2-D, so E||x - y|| is a Rice mean."""
+    rng, s = np.random.default_rng(1), 1.0
+    scale = s * np.sqrt(2)
+    truth = 2 * stats.rice.mean(shift / scale, scale=scale) - 2 * scale * np.sqrt(np.pi / 2)
+    estimates = [mmd2(*_gaussian_pairs(rng, shift), np, "energy") for _ in range(REPLICATES)]
+    _within_mc_error(estimates, truth)
+
+
+def test_discrepancies_agree_across_array_libraries():
+    import jax.numpy as jnp
+
+    x, y = _gaussian_pairs(np.random.default_rng(2), 1.0)
+    for kernel in ("gaussian", "energy"):
+        want = mmd2(x, y, np, kernel, (0.7, 2.0))
+        assert float(mmd2(torch.as_tensor(x), torch.as_tensor(y), torch, kernel, (0.7, 2.0))) == pytest.approx(want)
+        assert float(mmd2(jnp.asarray(x), jnp.asarray(y), jnp, kernel, (0.7, 2.0))) == pytest.approx(want, rel=1e-5)
+
+
+def test_discriminator_loss_at_the_optimum_is_two_log_two_minus_twice_the_jensen_shannon_divergence():
+    """Data N(0, 1), model N(1, 1): the optimal logit is log p(x) - log q(x) = 1/2 - x."""
+    p, q = stats.norm(0, 1), stats.norm(1, 1)
+    mixture = lambda x: (p.pdf(x) + q.pdf(x)) / 2  # noqa: E731
+    jsd = 0.5 * integrate.quad(lambda x: p.pdf(x) * np.log(p.pdf(x) / mixture(x))
+                               + q.pdf(x) * np.log(q.pdf(x) / mixture(x)), -15, 16)[0]
+    rng = np.random.default_rng(3)
+    estimates = [discriminator_loss(0.5 - rng.normal(0, 1, 500), 0.5 - rng.normal(1, 1, 500), np)
+                 for _ in range(REPLICATES)]
+    _within_mc_error(estimates, 2 * np.log(2) - 2 * jsd)
+
+
+def test_both_generator_losses_push_the_logits_of_generated_points_up():
+    logits = torch.tensor([-2.0, 0.0, 3.0], requires_grad=True)
+    for kind in ("minimax", "non_saturating"):
+        (grad,) = torch.autograd.grad(generator_loss(logits, kind, torch), logits)
+        assert (grad < 0).all(), kind
+    # the minimax loss saturates where the discriminator rejects generated points with confidence
+    rejected = torch.tensor([-8.0], requires_grad=True)
+    (minimax,) = torch.autograd.grad(generator_loss(rejected, "minimax", torch), rejected)
+    (non_saturating,) = torch.autograd.grad(generator_loss(rejected, "non_saturating", torch), rejected)
+    assert abs(minimax) < 1e-3 < abs(non_saturating)
+
+
+def test_ring_coverage_counts_exact_draws_and_a_collapsed_generator():
+    exact = RING.coverage(RING.sample(10000, seed=5))
+    assert exact.covered == 8
+    inside = 1 - np.exp(-9 / 2)  # P(chi²_2 < 9): a 2-D Gaussian draw within 3 sd of its mean
+    assert abs(exact.high_quality - inside) < 4 * np.sqrt(inside * (1 - inside) / 10000)
+    collapsed = RING.means[3] + RING.sd * np.random.default_rng(6).standard_normal((10000, 2))
+    result = RING.coverage(collapsed)
+    assert result.covered == 1 and result.fractions[3] > 0.98
+
+
+@pytest.mark.parametrize("method", ["nuts", "hmc", "is", "svi", "rws"])
+def test_likelihood_based_methods_refuse_an_implicit_model(method):
+    with pytest.raises(ValueError, match="ring8-implicit.*no likelihood.*adversarial, mmd"):
+        inference.run("ring8-implicit", method=method, backend="numpyro")
+
+
+def test_implicit_models_meet_the_contract_and_it_catches_generators_that_disagree():
+    check_model(get_model("ring8-deep_implicit"))
+    def shifted_by(shift):
+        def model(x, num_data, latent_dim, generator):
+            generate = pyro.module("generator", generator)
+            with pyro.plate("data", num_data, subsample_size=x.shape[0]):
+                z = pyro.sample("z", dist.Normal(0.0, 1.0).expand([latent_dim]).to_event(1))
+                pyro.sample("x", dist.Delta(generate(z) + shift, event_dim=1), obs=x)
+
+        return model
+
+    x = RING.sample(200, 0)
+    spec = ModelSpec("test-shifted", {"x": x, "num_data": 200, "latent_dim": 2},
+                     model={"pyro": for_backends(shifted_by(1e-3))["pyro"],
+                            "numpyro": for_backends(shifted_by(0.0))["numpyro"]},
+                     networks={"generator": MLP((2, 8, 2))}, minibatch=Minibatch(("x",)), likelihood=False)
+    with pytest.raises(AssertionError, match="generated 'x' differs between backends"):
+        check_model(spec)
+
+
+def test_likelihood_free_methods_need_a_reparameterized_data_site():
+    from ppl_models.latent_gaussian.vae import vae_spec
+
+    spec = vae_spec("binarized_mnist", "test", num_images=512)
+    with pytest.raises(ValueError, match="data site 'x'.*Bernoulli.*no reparameterized sampler"):
+        inference.run(spec, method="mmd", backend="pyro", num_steps=1)
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"method": "adversarial", "generator_loss": "wasserstein"}, UnknownChoiceError, "non_saturating"),
+    ({"method": "adversarial", "label_smoothing": 1.0}, ValueError, r"label_smoothing.*\[0, 1\)"),
+    ({"method": "mmd", "kernel": "energy", "bandwidth": 1.0}, ValueError, "energy distance has none"),
+    ({"method": "mmd", "bandwidth": (1.0, -2.0)}, ValueError, "bandwidth"),
+    ({"method": "mmd", "batch_size": 10 ** 6}, ValueError, "exceeds the 20000 data points"),
+    ({"method": "adversarial", "discriminator": MLP((3, 8, 1))}, ValueError, "discriminator maps 3 -> 1"),
+])
+def test_bad_likelihood_free_options_are_refused(options, error, match):
+    with pytest.raises(error, match=match):
+        inference.run("ring8-implicit", backend="numpyro", num_steps=1, **options)
+
+
+def _covariance_error(result) -> float:
+    weight = params_of(result.params, "generator")["layers.0.weight"]
+    return float(np.linalg.norm(weight @ weight.T - LINEAR.covariance))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method, num_steps, options", [
+    ("mmd", 600, {"kernel": "energy", "learning_rate": 0.01}),
+    ("adversarial", 1500, {"learning_rate": 0.003}),
+])
+def test_fitted_linear_generator_takes_the_true_covariance(backend, method, num_steps, options):
+    """x = W z + c with z ~ N(0, I) has covariance W Wᵀ. Each update sees 256 points, whose sample
+    covariance misses the truth by ``covariance_error_sd(256)`` (Frobenius, RMS): a fit within three
+    of those has learned the truth to the precision its minibatches allow. The untrained generator
+    is 10 of those away."""
+    result = inference.run("linear_gaussian-implicit", method=method, backend=backend, seed=0,
+                           num_steps=num_steps, batch_size=256, num_samples=2000, **options)
+    tolerance = 3 * LINEAR.covariance_error_sd(256)
+    assert _covariance_error(result) < tolerance
+    generated = result.posterior_predictive["x"][0]
+    assert np.linalg.norm(np.cov(generated.T) - LINEAR.covariance) < tolerance + 3 * LINEAR.covariance_error_sd(2000)
+
+
+def _collapsing_spec() -> ModelSpec:
+    """x = sqrt(1 - t) z: fitting data of scale 0.01 drives t past 1, where the square root is NaN."""
+
+    def model(x, num_data):
+        t = pyro.param("t", 0.0)
+        with pyro.plate("data", num_data, subsample_size=x.shape[0]):
+            z = pyro.sample("z", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+            pyro.sample("x", dist.Delta(z * (1.0 - t) ** 0.5, event_dim=1), obs=x)
+
+    x = 0.01 * np.random.default_rng(0).standard_normal((1000, 2)).astype(np.float32)
+    return ModelSpec("test-collapsing", {"x": x, "num_data": 1000}, model=for_backends(model),
+                     minibatch=Minibatch(("x",)), likelihood=False, dtype="float32")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["adversarial", "mmd"])
+def test_a_loss_that_turns_nan_stops_the_run_and_keeps_the_last_finite_parameters(backend, method):
+    with pytest.raises(TrainingError, match="training stopped at step") as caught:
+        inference.run(_collapsing_spec(), method=method, backend=backend, num_steps=300, batch_size=100,
+                      learning_rate=0.05)
+    err = caught.value
+    assert err.step > 0 and np.isfinite(err.last_loss)
+    assert 0 < float(err.result.params["t"]) <= 1
+    assert len(err.result.losses) == err.step + 1 and np.isfinite(err.result.losses[:-1]).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_adversarial_result_holds_both_loss_curves_generated_points_and_the_discriminator(backend, tmp_path):
+    run = dict(method="adversarial", backend=backend, seed=3, num_steps=30, num_samples=300, discriminator_steps=2,
+               label_smoothing=0.1, generator_loss="minimax")
+    result = inference.run("ring8-deep_implicit", **run)
+    assert result.losses.shape == (30, 2) and np.isfinite(result.losses).all()
+    assert result.info["loss_names"] == ["discriminator", "generator"]
+    assert result.posterior_predictive["x"].shape == (1, 300, 2)
+    assert params_of(result.params, "discriminator")["layers.2.weight"].shape == (1, 128)
+    assert {"lower$$$layers.0.weight", "upper$$$layers.1.bias"} <= set(result.params)
+    again = inference.run("ring8-deep_implicit", **run)
+    np.testing.assert_array_equal(result.losses, again.losses)
+    loaded = inference.load_result(result.save(tmp_path / "gan"))
+    np.testing.assert_array_equal(loaded.posterior_predictive["x"], result.posterior_predictive["x"])
+    assert "posterior_predictive" in result.to_arviz().groups()
