@@ -19,8 +19,9 @@ install-dev:
 demo: install
 	$(PYTHON) -m inference.cli compare eight_schools-eight_schools_noncentered
 
+# two workers, each test file whole in one of them (CI has two cores)
 test: install-dev
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n 2 --dist loadfile
 
 lint:
 	$(PYTHON) -m ruff check ppl_models inference benchmarks tests

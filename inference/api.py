@@ -38,6 +38,8 @@ _RUNNERS = {
     ("numpyro", "mmd"): "inference.backends.numpyro_implicit:run",
     ("pyro", "adversarial"): "inference.backends.pyro_implicit:run",
     ("pyro", "mmd"): "inference.backends.pyro_implicit:run",
+    ("numpyro", "avb"): "inference.backends.numpyro_implicit:run",
+    ("pyro", "avb"): "inference.backends.pyro_implicit:run",
 }
 # methods that compare generated points to data, and so never evaluate the likelihood
 LIKELIHOOD_FREE = ("adversarial", "mmd")
@@ -64,8 +66,8 @@ def check_likelihood(spec: ModelSpec, method: str) -> None:
 
 
 def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **options) -> InferenceResult:
-    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``, ``"rws"``, ``"is"``, ``"adversarial"``, ``"mmd"``)
-    on ``model`` with ``backend`` (``"pyro"``, ``"numpyro"``).
+    """Run ``method`` (``"nuts"``, ``"hmc"``, ``"svi"``, ``"rws"``, ``"is"``, ``"adversarial"``, ``"mmd"``,
+    ``"avb"``) on ``model`` with ``backend`` (``"pyro"``, ``"numpyro"``).
 
     ``model`` is a registered name or a ``ModelSpec``. ``options`` are the method's
     (see ``inference.options.METHODS``) plus ``device``, ``dtype`` and ``progress_bar``;
@@ -84,7 +86,7 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     opts = resolve_options(method, backend, options)
     if method == "is" and opts["guide"] is None:
         opts["guide"] = "spec" if spec.guide and backend in spec.guide else "prior"
-    if method in ("svi", "rws", "is") and opts["guide"] == "spec":
+    if method == "avb" or (method in ("svi", "rws", "is") and opts["guide"] == "spec"):
         spec.guide_fn(backend)  # the model must have a guide for this backend, taking this data
     if opts.get("batch_size") is not None:
         check_batch_size(spec, opts["batch_size"], method)

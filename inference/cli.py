@@ -72,6 +72,16 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _final_loss(result):
+    """The last step's loss; for likelihood-free methods, each player's, averaged over the last 100 steps."""
+    if result.losses is None:
+        return None
+    if "loss_names" not in result.info:
+        return float(result.losses[-1])
+    means = np.mean(np.reshape(result.losses[-100:], (-1, len(result.info["loss_names"]))), axis=0)
+    return dict(zip(result.info["loss_names"], means.tolist(), strict=True))
+
+
 def cmd_fit(args, options: dict) -> int:
     import inference
 
@@ -84,16 +94,21 @@ def cmd_fit(args, options: dict) -> int:
         print(json.dumps({"model": result.model, "backend": result.backend, "method": result.method,
                           "summary": json.loads(summary.to_json(orient="index")), "timing": result.timing,
                           "info": result.info, "warnings": result.warnings,
-                          "final_loss": None if result.losses is None else float(result.losses[-1]),
+                          "final_loss": _final_loss(result),
                           "saved": str(saved) if saved else None}, indent=2, default=str))
         return 0
     print(f"{result.model}: {result.backend} {result.method}, seed {args.seed}, "
           f"{result.num_chains} chain(s) x {result.num_draws} draws, {result.timing['wall']:.1f} s")
     if result.samples:
         _print_table(summary)
-    else:
+    elif not result.posterior_predictive:
         print("no posterior draws kept (pass num_samples, or resample for is, to keep some)")
-    if result.losses is not None:
+    for site, points in result.posterior_predictive.items():
+        print(f"generated {site!r}: {points.shape[1]} points of shape {points.shape[2:]} (kept in the saved result)")
+    if "loss_names" in result.info:
+        last = _final_loss(result)
+        print("final losses (mean of the last 100 steps): " + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
+    elif result.losses is not None:
         bound = "IWAE bound" if args.method == "rws" or options.get("elbo") == "iwae" else "ELBO"
         print(f"final loss (negative {bound}, scaled to the whole data set): {np.mean(result.losses[-100:]):.3f} "
               "(mean of the last 100 steps)")

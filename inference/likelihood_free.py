@@ -1,18 +1,21 @@
-"""What the likelihood-free backends share: which site is the data, the default discriminator,
-and the names of the loss columns.
+"""What the likelihood-free backends share: which site is the data (and, for AVB, the latent),
+the default discriminator, and the names of the loss columns.
 
 A likelihood-free method fits a model by its samples alone. It runs the model with its data
 site unobserved, so that the site draws generated points G(z) (with a gradient, through a
 reparameterized sampler such as ``Delta``), and compares them with minibatches of the data:
 through a discriminator (``adversarial``) or a kernel discrepancy (``mmd``,
-``inference.discrepancies``).
+``inference.discrepancies``). Adversarial variational Bayes (``avb``) fits a model that has a
+likelihood with an implicit guide, whose density is replaced by a discriminator's estimate of
+log q(z | x) - log p(z).
 """
 from __future__ import annotations
 
 from ppl_models.errors import DataError
 from ppl_models.nets import MLP
 
-LOSS_NAMES = {"adversarial": ("discriminator", "generator"), "mmd": ("mmd2",)}
+LOSS_NAMES = {"adversarial": ("discriminator", "generator"), "mmd": ("mmd2",),
+              "avb": ("discriminator", "negative_elbo")}
 DISCRIMINATOR = "discriminator"
 
 
@@ -27,6 +30,14 @@ def data_site(spec, observed: dict) -> str:
     return sites[0]
 
 
+def latent_site(spec, latent: dict) -> str:
+    """The model's one latent site, which an implicit guide draws and the discriminator of AVB sees."""
+    if len(latent) != 1:
+        raise DataError(f"method 'avb' takes a model with one latent site (the discriminator sees (x, z)); "
+                        f"{spec.name!r} has {sorted(latent)}")
+    return next(iter(latent))
+
+
 def check_reparameterized(spec, site: str, fn, has_rsample: bool) -> None:
     """Generated points must carry a gradient back to the generator's parameters."""
     if not has_rsample:
@@ -37,12 +48,13 @@ def check_reparameterized(spec, site: str, fn, has_rsample: bool) -> None:
                          "need a site such as Delta(generator(z)) or Normal(generator(z), sd)")
 
 
-def discriminator_factory(factory, data_dim: int):
-    """The discriminator asked for, or two hidden layers of 128 ReLU units; one logit out."""
+def discriminator_factory(factory, input_size: int):
+    """The discriminator asked for, or two hidden layers of 128 ReLU units; one logit out. It takes a
+    data point, or for AVB a data point and a latent value, concatenated: ``input_size`` values."""
     if factory is None:
-        return MLP((data_dim, 128, 128, 1), activation="relu")
-    sizes = (getattr(factory, "in_features", data_dim), getattr(factory, "out_features", 1))
-    if sizes != (data_dim, 1):
-        raise ValueError(f"the discriminator maps {sizes[0]} -> {sizes[1]} values; it must take a data point "
-                         f"({data_dim} values) to one logit")
+        return MLP((input_size, 128, 128, 1), activation="relu")
+    sizes = (getattr(factory, "in_features", input_size), getattr(factory, "out_features", 1))
+    if sizes != (input_size, 1):
+        raise ValueError(f"the discriminator maps {sizes[0]} -> {sizes[1]} values; it must take {input_size} "
+                         "values (a data point, and for avb its latent value too) to one logit")
     return factory

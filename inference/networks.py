@@ -15,8 +15,8 @@ def _to_numpy(out, convert):
 
 
 def fitted_network(spec, result, name: str) -> Callable:
-    """Network ``name`` of ``spec`` with the weights of ``result``, mapping numpy arrays to numpy
-    arrays (or tuples of them), evaluated on the CPU in the run's precision."""
+    """Network ``name`` of ``spec`` with the weights of ``result``, mapping numpy arrays (one or
+    several inputs) to numpy arrays (or tuples of them), evaluated on the CPU in the run's precision."""
     if name not in spec.networks:
         raise UnknownChoiceError(f"network of {spec.name!r}", name, spec.networks)
     params = params_of(result.params, name)
@@ -31,9 +31,9 @@ def fitted_network(spec, result, name: str) -> Callable:
         net = factory.build("pyro", 0, dtype)
         net.load_state_dict({k: torch.as_tensor(v) for k, v in params.items()})
 
-        def apply(x):
+        def apply(*xs):
             with torch.no_grad():
-                return _to_numpy(net(torch.as_tensor(np.asarray(x), dtype=getattr(torch, dtype))),
+                return _to_numpy(net(*(torch.as_tensor(np.asarray(x), dtype=getattr(torch, dtype)) for x in xs)),
                                  lambda t: t.numpy())
         return apply
     import jax
@@ -44,7 +44,7 @@ def fitted_network(spec, result, name: str) -> Callable:
     with jax.enable_x64(dtype == "float64"):
         net = with_parameters(factory.build("numpyro", 0, dtype), {k: jnp.asarray(v) for k, v in params.items()})
 
-    def apply(x):
+    def apply(*xs):
         with jax.enable_x64(dtype == "float64"):
-            return _to_numpy(net(jnp.asarray(x, dtype=dtype)), np.asarray)
+            return _to_numpy(net(*(jnp.asarray(x, dtype=dtype) for x in xs)), np.asarray)
     return apply

@@ -153,6 +153,12 @@ METHODS: dict[str, dict[str, Option]] = {
                                  "a number in [0, 1)")),
         "discriminator_steps": _opt(1, "discriminator updates per generator update", _int(1)),
     },
+    "avb": {
+        **{k: v for k, v in _LIKELIHOOD_FREE.items() if k != "num_samples"},  # latents: one per data point
+        "discriminator": _opt(None, "T(x, z), a network factory from a data point and its latent value "
+                                    "(concatenated) to one logit (default: an MLP with two hidden layers of 128 "
+                                    "ReLU units)", _FACTORY),
+    },
     "mmd": {
         **_LIKELIHOOD_FREE,
         "kernel": _opt("gaussian", "gaussian (a sum of Gaussian kernels, one per bandwidth) or energy (the energy "

@@ -23,6 +23,7 @@ BUILTIN_MODULES = (
     "ppl_models.lda.lda",
     "ppl_models.lda.prodlda",
     "ppl_models.implicit.generators",
+    "ppl_models.implicit.avb_toy",
 )
 _factories: dict[str, Callable[[], ModelSpec]] = {}
 _built: dict[tuple[str, str], ModelSpec] = {}

@@ -121,7 +121,10 @@ def network_names(fn: Callable) -> set[str]:
 
 
 def bind_networks(fn: Callable, networks: Mapping[str, object]) -> Callable:
-    """``fn`` with the built networks it takes (by parameter name) bound as keyword arguments."""
+    """``fn`` with the built networks it takes (by parameter name) bound as keyword arguments
+    (None, for a model without a guide, stays None)."""
+    if fn is None:
+        return None
     taken = {k: v for k, v in networks.items() if k in network_names(fn)}
     return functools.wraps(fn)(functools.partial(fn, **taken)) if taken else fn
 

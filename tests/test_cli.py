@@ -53,6 +53,14 @@ def test_compare_writes_runs_and_table(capsys, tmp_path):
         "numpyro_svi_guide-normal_learning_rate-0.1_num_steps-500.npz"]
 
 
+def test_fit_an_implicit_model_adversarially(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "fit", "ring8-implicit", "--backend", "numpyro", "--method", "adversarial",
+                           "--num-steps", "20", "--num-samples", "100", "--generator-loss", "minimax",
+                           "--out", str(tmp_path))
+    assert code == 0 and "generated 'x': 100 points of shape (2,)" in out
+    assert "final losses (mean of the last 100 steps): discriminator" in out and ", generator " in out
+
+
 @pytest.mark.parametrize("argv,message", [
     (["fit", "nope", "--backend", "numpyro", "--method", "nuts"], "unknown model 'nope'; valid choices"),
     (["fit", "kidiq-kidscore_momiq", "--backend", "numpyro", "--method", "svi", "--num-warmup", "3"],

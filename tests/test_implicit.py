@@ -138,7 +138,8 @@ def test_likelihood_free_methods_need_a_reparameterized_data_site():
     ({"method": "mmd", "kernel": "energy", "bandwidth": 1.0}, ValueError, "energy distance has none"),
     ({"method": "mmd", "bandwidth": (1.0, -2.0)}, ValueError, "bandwidth"),
     ({"method": "mmd", "batch_size": 10 ** 6}, ValueError, "exceeds the 20000 data points"),
-    ({"method": "adversarial", "discriminator": MLP((3, 8, 1))}, ValueError, "discriminator maps 3 -> 1"),
+    ({"method": "adversarial", "discriminator": MLP((3, 8, 1))}, ValueError,
+     "discriminator maps 3 -> 1 values; it must take 2"),
 ])
 def test_bad_likelihood_free_options_are_refused(options, error, match):
     with pytest.raises(error, match=match):
@@ -209,3 +210,26 @@ def test_adversarial_result_holds_both_loss_curves_generated_points_and_the_disc
     loaded = inference.load_result(result.save(tmp_path / "gan"))
     np.testing.assert_array_equal(loaded.posterior_predictive["x"], result.posterior_predictive["x"])
     assert "posterior_predictive" in result.to_arviz().groups()
+
+
+def test_methods_that_need_the_guide_density_refuse_an_implicit_guide():
+    with pytest.raises(ValueError, match=r"implicit: it transforms auxiliary noise \['e'\].*method='avb'"):
+        inference.run("onehot4-vae_implicit", method="svi", backend="numpyro", guide="spec", num_steps=1)
+    with pytest.raises(ValueError, match="auxiliary noise"):
+        inference.run("onehot4-vae_implicit", method="is", backend="pyro", num_samples=2)
+    with pytest.raises(ValueError, match="ring8-implicit.*no likelihood"):
+        inference.run("ring8-implicit", method="avb", backend="numpyro")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_avb_trains_the_model_and_its_implicit_guide(backend):
+    """The negative ELBO estimate (T in place of log q - log p) falls from its start, and every
+    network (decoder, encoder, discriminator T(x, z)) is fitted and returned."""
+    result = inference.run("onehot4-vae_implicit", method="avb", backend=backend, seed=0, num_steps=400,
+                           batch_size=128, learning_rate=3e-3)
+    assert result.losses.shape == (400, 2) and result.info["loss_names"] == ["discriminator", "negative_elbo"]
+    assert np.isfinite(result.losses).all()
+    first, last = result.losses[:20, 1].mean(), result.losses[-50:, 1].mean()
+    assert last < first - 0.1 * abs(first)
+    assert params_of(result.params, "discriminator")["layers.0.weight"].shape == (128, 6)  # (x, z): 4 + 2
+    assert {"encoder$$$layers.0.weight", "decoder$$$layers.2.bias"} <= set(result.params)

@@ -151,5 +151,5 @@ def test_a_network_no_function_takes_is_refused():
 
 
 def test_batch_size_needs_a_minibatched_model():
-    with pytest.raises(ValueError, match="batch_size needs a model that declares minibatch keys"):
+    with pytest.raises(ValueError, match="batch_size of method 'svi' needs a model that declares minibatch keys"):
         inference.run("mnist-ppca", method="svi", backend="numpyro", guide="spec", batch_size=5, num_steps=1)

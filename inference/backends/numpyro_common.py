@@ -87,10 +87,13 @@ def _prior_trace(fn, data: dict, seed: int):
 def trace_sites(fn, data: dict, seed: int = 0) -> SiteInfo:
     """Sites of one run of ``fn`` (model or guide)."""
     trace = _prior_trace(fn, data, seed)
+    samples = {n: s for n, s in trace.items() if s["type"] == "sample"}
+    auxiliary = {n for n, s in samples.items() if (s.get("infer") or {}).get("is_auxiliary")}
     return SiteInfo(
-        latent={n: tuple(s["value"].shape) for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]},
+        latent={n: tuple(s["value"].shape) for n, s in samples.items() if not s["is_observed"] and n not in auxiliary},
         observed={n: np.asarray(s["value"]) for n, s in trace.items() if s["type"] == "sample" and s["is_observed"]},
         deterministic={n: tuple(jnp.shape(s["value"])) for n, s in trace.items() if s["type"] == "deterministic"},
+        auxiliary={n: tuple(samples[n]["value"].shape) for n in auxiliary},
     )
 
 

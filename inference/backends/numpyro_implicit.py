@@ -1,12 +1,12 @@
-"""Adversarial and MMD training of implicit models on NumPyro.
+"""Two-player and kernel training on NumPyro: adversarial and MMD fits of implicit models, and
+adversarial variational Bayes (AVB) of a model with an implicit guide (as ``pyro_implicit``).
 
-The model runs under ``handlers.uncondition``: its data site draws generated points, a
-differentiable function of the generator's weights (the ``numpyro.param`` sites its networks
-register). Training is compiled: each chunk of generator updates is one ``lax.scan``, each
-update ``discriminator_steps`` discriminator updates (adversarial) then one generator update,
-or one step down the minibatch MMD² (mmd). Every update sees a fresh minibatch of the data.
-An update whose loss or gradients are not finite is not applied and freezes the run there;
-``run`` then raises a ``TrainingError`` holding the parameters that gave the last finite losses.
+Every method is a ``Game``: pure losses of the model's (and guide's) parameters and of the
+discriminator's. Training is compiled: each chunk of steps is one ``lax.scan``, each step
+``discriminator_steps`` discriminator updates (adversarial; one for avb) then one update of the
+model, or one step down the minibatch MMD² (mmd). Every update sees a fresh minibatch. A step
+whose losses or gradients are not all finite is not applied and freezes the run there; ``run``
+then raises a ``TrainingError`` holding the parameters that gave the last finite losses.
 """
 from __future__ import annotations
 
@@ -28,34 +28,16 @@ from inference.likelihood_free import (
     check_reparameterized,
     data_site,
     discriminator_factory,
+    latent_site,
 )
 from inference.minibatch import batch_plan, check_batch_size
 from inference.result import InferenceResult
+from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
 from ppl_models.nets import network_seed, param_name
 
 B1 = 0.5  # Adam's first-moment decay, as is usual for adversarial training
 CHUNK = 500  # generator updates per compiled scan
-
-
-class Generator:
-    """Generated points of the model's data site, one per point of a minibatch, as a pure
-    function of the generator's parameters and a key."""
-
-    def __init__(self, spec, model, site: str):
-        num_data = int(np.shape(spec.data[spec.minibatch.keys[0]])[0])
-        self.model, self.site = with_batch_indices(handlers.uncondition(model), num_data), site
-        self.spec = spec
-
-    def init(self, key, batch: dict) -> dict:
-        trace = handlers.trace(handlers.seed(self.model, key)).get_trace(**batch)
-        fn = trace[self.site]["fn"]
-        check_reparameterized(self.spec, self.site, fn, fn.has_rsample)
-        return {name: s["value"] for name, s in trace.items() if s["type"] == "param"}
-
-    def __call__(self, params: dict, key, batch: dict):
-        model = handlers.substitute(handlers.seed(self.model, key), data=params)
-        return handlers.trace(model).get_trace(**batch)[self.site]["value"]
 
 
 def _flat(points):
@@ -70,49 +52,127 @@ def _where(ok, new, old):
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
-class Trainer:
-    """The compiled update of one method: ``state -> state`` for a chunk of generator updates."""
+def _params(trace) -> dict:
+    return {name: s["value"] for name, s in trace.items() if s["type"] == "param"}
 
-    def __init__(self, method: str, opts: dict, generate: Generator, critic, gather):
-        self.method, self.opts, self.generate, self.critic, self.gather = method, opts, generate, critic, gather
-        self.optim = Adam(opts["learning_rate"], b1=B1)
-        self.batches_per_step = opts["discriminator_steps"] + 1 if method == "adversarial" else 1
-        self.chunk = jax.jit(self._chunk)
 
-    def logits(self, d_params, points):
+def _run(fn, params: dict, key, batch: dict):
+    return handlers.trace(handlers.substitute(handlers.seed(fn, key), data=params)).get_trace(**batch)
+
+
+class Game:
+    """The two players' losses, pure functions of their parameters (the model's and guide's,
+    ``g``; the discriminator's, ``d``), a key and a minibatch."""
+
+    def __init__(self, spec, model, guide, sites, method: str, seed: int, opts: dict, dtype: str):
+        num_data = int(np.shape(spec.data[spec.minibatch.keys[0]])[0])
+        self.spec, self.opts, self.method = spec, opts, method
+        self.site = data_site(spec, sites.observed)
+        self.model, self.guide = (fn and with_batch_indices(fn, num_data) for fn in (model, guide))
+        self.critic, self.d_params = None, {}
+        if method in ("adversarial", "avb"):
+            from ppl_models.nets.equinox_nets import named_parameters
+
+            size = int(np.prod(sites.observed[self.site].shape[1:]))
+            if method == "avb":
+                size += int(np.prod(sites.latent[latent_site(spec, sites.latent)][1:]))
+            factory = discriminator_factory(opts["discriminator"], size)
+            self.critic = factory.build("numpyro", network_seed(seed, DISCRIMINATOR), dtype)
+            self.d_params = named_parameters(self.critic)
+
+    def logit(self, d_params, *inputs):
         from ppl_models.nets.equinox_nets import with_parameters
 
-        return with_parameters(self.critic, d_params)(_flat(points))[..., 0]
+        return with_parameters(self.critic, d_params)(*map(_flat, inputs))[..., 0]
+
+
+class Generated(Game):
+    """An implicit model fitted by its samples: ``adversarial`` or ``mmd``."""
+
+    def __init__(self, spec, model, guide, sites, method, seed, opts, dtype):
+        super().__init__(spec, handlers.uncondition(model), None, sites, method, seed, opts, dtype)
+
+    def init(self, key, batch: dict) -> dict:
+        trace = handlers.trace(handlers.seed(self.model, key)).get_trace(**batch)
+        fn = trace[self.site]["fn"]
+        check_reparameterized(self.spec, self.site, fn, fn.has_rsample)
+        return _params(trace)
+
+    def generate(self, params: dict, key, batch: dict):
+        return _run(self.model, params, key, batch)[self.site]["value"]
 
     def d_loss(self, d_params, g_params, key, batch):
         fake = jax.lax.stop_gradient(self.generate(g_params, key, batch))
-        site = self.generate.site
-        return discriminator_loss(self.logits(d_params, batch[site]), self.logits(d_params, fake), jnp,
+        return discriminator_loss(self.logit(d_params, batch[self.site]), self.logit(d_params, fake), jnp,
                                   self.opts["label_smoothing"])
 
     def g_loss(self, g_params, d_params, key, batch):
         if self.method == "mmd":
-            real, fake = _flat(batch[self.generate.site]), _flat(self.generate(g_params, key, batch))
+            real, fake = _flat(batch[self.site]), _flat(self.generate(g_params, key, batch))
             return mmd_loss(real, fake, jax.lax.stop_gradient(fake), jnp, self.opts["kernel"], self.opts["bandwidth"])
-        return generator_loss(self.logits(d_params, self.generate(g_params, key, batch)),
+        return generator_loss(self.logit(d_params, self.generate(g_params, key, batch)),
                               self.opts["generator_loss"], jnp)
+
+
+class AdversarialVariationalBayes(Game):
+    """A model with a likelihood and an implicit guide, fitted by AVB (Mescheder et al. 2017)."""
+
+    def __init__(self, spec, model, guide, sites, method, seed, opts, dtype):
+        super().__init__(spec, model, guide, sites, method, seed, opts, dtype)
+        self.latent = latent_site(spec, sites.latent)
+
+    def init(self, key, batch: dict) -> dict:
+        guide_trace = handlers.trace(handlers.seed(self.guide, key)).get_trace(**batch)
+        model_trace = handlers.trace(handlers.replay(handlers.seed(self.model, key), guide_trace)).get_trace(**batch)
+        return _params(model_trace) | _params(guide_trace)
+
+    def d_loss(self, d_params, g_params, key, batch):
+        guide_key, prior_key = jax.random.split(key)
+        z = jax.lax.stop_gradient(_run(self.guide, g_params, guide_key, batch)[self.latent]["value"])
+        prior_z = jax.lax.stop_gradient(_run(self.model, g_params, prior_key, batch)[self.latent]["value"])
+        x = batch[self.site]
+        return discriminator_loss(self.logit(d_params, x, z), self.logit(d_params, x, prior_z), jnp)
+
+    def g_loss(self, g_params, d_params, key, batch):
+        """-E_q[log p(x | z) - T(x, z)]: the negative ELBO, T standing in for log q(z | x) - log p(z)."""
+        guide_trace = _run(self.guide, g_params, key, batch)
+        model = handlers.replay(handlers.substitute(handlers.seed(self.model, key), data=g_params), guide_trace)
+        model_trace = handlers.trace(model).get_trace(**batch)
+        observed = [s for s in model_trace.values() if s["type"] == "sample" and s["is_observed"]]
+        log_likelihood = sum((s["fn"].log_prob(s["value"]) * (s["scale"] or 1.0)).sum() for s in observed)
+        scale = model_trace[self.latent]["scale"] or 1.0
+        log_ratio = self.logit(d_params, batch[self.site], guide_trace[self.latent]["value"]).sum() * scale
+        return -(log_likelihood - log_ratio)
+
+
+GAMES = {"adversarial": Generated, "mmd": Generated, "avb": AdversarialVariationalBayes}
+
+
+class Trainer:
+    """The compiled update of one game: ``state -> state`` for a chunk of steps, each step the
+    discriminator's updates (if any) then the model's (and guide's)."""
+
+    def __init__(self, game: Game, opts: dict, gather):
+        self.game, self.gather = game, gather
+        self.optim = Adam(opts["learning_rate"], b1=B1)
+        self.batches_per_step = 1 + (game.critic is not None) * opts.get("discriminator_steps", 1)
+        self.chunk = jax.jit(self._chunk)
 
     def _update(self, opt_state, loss_fn, *args):
         loss, grads = jax.value_and_grad(loss_fn)(self.optim.get_params(opt_state), *args)
         return self.optim.update(grads, opt_state), _finite(loss, grads), loss
 
     def _step(self, carry, inputs):
-        """One generator update (after the discriminator's), applied only if every loss and gradient
-        in it is finite; the first that is not freezes the state and ``previous``, the state
-        before the last finite step."""
+        """One step, applied only if every loss and gradient in it is finite; the first that is not
+        freezes the state and ``previous``, the state before the last finite step."""
         (g_state, d_state), previous, ok = carry
         idx, keys, data = inputs
-        new_d, new_g, finite, losses = d_state, g_state, jnp.array(True), []
+        new_d, finite, losses = d_state, jnp.array(True), []
         for i in range(self.batches_per_step - 1):  # the discriminator's updates
-            new_d, good, loss = self._update(new_d, self.d_loss, self.optim.get_params(g_state), keys[i, 0],
+            new_d, good, loss = self._update(new_d, self.game.d_loss, self.optim.get_params(g_state), keys[i, 0],
                                              self.gather(data, idx[i], keys[i, 1]))
             finite, losses = finite & good, [*losses, loss]
-        new_g, good, loss = self._update(g_state, self.g_loss, self.optim.get_params(new_d), keys[-1, 0],
+        new_g, good, loss = self._update(g_state, self.game.g_loss, self.optim.get_params(new_d), keys[-1, 0],
                                          self.gather(data, idx[-1], keys[-1, 1]))
         ok_now = ok & finite & good
         state = (g_state, d_state)
@@ -123,14 +183,15 @@ class Trainer:
     def _chunk(self, state, idx, keys, data):
         return jax.lax.scan(lambda s, x: self._step(s, (*x, data)), state, (idx, keys))
 
-
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     init_key, train_key, perm_key, draw_key = jax.random.split(jax.random.PRNGKey(seed), 4)
     with backend_context(device, dtype):
         data = to_backend(spec.data, dtype)
-        (model,) = with_networks(spec, seed, dtype, model)
+        guide = spec.guide_fn("numpyro") if method == "avb" else None
+        model, guide = with_networks(spec, seed, dtype, model, guide)
         sites = trace_sites(model, data, seed)
-        site = data_site(spec, sites.observed)
+        if guide is not None:
+            check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}", density_needed=False)
         batch_size, keys_ = opts["batch_size"], spec.minibatch.keys
         steps_per_epoch = check_batch_size(spec, batch_size, method)
         num_data = int(np.shape(spec.data[keys_[0]])[0])
@@ -140,20 +201,13 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         def gather(arrays, idx, key):
             return gather_batch({**data, **arrays}, keys_, grey, idx, key, dtype)
 
-        generate = Generator(spec, model, site)
-        g_params = generate.init(init_key, gather(arrays, jnp.arange(batch_size), init_key))
-        critic, d_params = None, {}
-        if method == "adversarial":
-            from ppl_models.nets.equinox_nets import named_parameters
-
-            factory = discriminator_factory(opts["discriminator"], int(np.prod(sites.observed[site].shape[1:])))
-            critic = factory.build("numpyro", network_seed(seed, DISCRIMINATOR), dtype)
-            d_params = named_parameters(critic)
-        trainer = Trainer(method, opts, generate, critic, gather)
+        game = GAMES[method](spec, model, guide, sites, method, seed, opts, dtype)
+        g_params = game.init(init_key, gather(arrays, jnp.arange(batch_size), init_key))
+        trainer = Trainer(game, opts, gather)
         per = trainer.batches_per_step
 
         def indices(first: int, last: int):
-            """Minibatch indices of generator updates [first, last): (updates, per, batch_size)."""
+            """Minibatch indices of steps [first, last): (steps, minibatches per step, batch_size)."""
             parts = []
             for epoch, a, b in batch_plan(first * per, last * per, steps_per_epoch):
                 perm = jax.random.permutation(jax.random.fold_in(perm_key, epoch), num_data)
@@ -161,7 +215,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                 parts.append(perm[(a - offset) * batch_size:(b - offset) * batch_size])
             return jnp.concatenate(parts).reshape(last - first, per, batch_size)
 
-        start = (trainer.optim.init(g_params), trainer.optim.init(d_params))
+        start = (trainer.optim.init(g_params), trainer.optim.init(game.d_params))
         state = (start, start, jnp.array(True))
         losses, num_steps = [], opts["num_steps"]
         t0 = time.perf_counter()
@@ -178,7 +232,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                     break
         t1 = time.perf_counter()
         losses = np.concatenate(losses)
-        shaped = (lambda a: a) if method == "adversarial" else (lambda a: a[:, 0])
+        shaped = (lambda a: a) if losses.shape[1] > 1 else (lambda a: a[:, 0])
 
         def params_of_state(players) -> dict:
             g, d = (to_numpy(trainer.optim.get_params(s)) for s in players)
@@ -189,16 +243,18 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                                       losses=shaped(losses[:failed + 1]), params=params_of_state(state[1]))
             last = float(losses[failed - 1, -1]) if failed else None
             raise TrainingError(failed, last, partial, "a loss or gradient is not finite")
-        g_params = trainer.optim.get_params(state[0][0])
-        batch = gather(arrays, jnp.arange(batch_size), draw_key)  # its values go unused: the data site is drawn
-        draw = jax.jit(lambda params, key: generate(params, key, batch))
-        points = [draw(g_params, jax.random.fold_in(draw_key, i)) for i in range(-(-opts["num_samples"] // batch_size))]
-        predictive = {site: np.concatenate([np.asarray(p) for p in points])[:opts["num_samples"]][None]} if points \
-            else {}
+        predictive = {}
+        if opts.get("num_samples"):
+            g_params = trainer.optim.get_params(state[0][0])
+            batch = gather(arrays, jnp.arange(batch_size), draw_key)  # its values go unused: the site is drawn
+            draw = jax.jit(lambda params, key: game.generate(params, key, batch))
+            points = [np.asarray(draw(g_params, jax.random.fold_in(draw_key, i)))
+                      for i in range(-(-opts["num_samples"] // batch_size))]
+            predictive = {game.site: np.concatenate(points)[:opts["num_samples"]][None]}
         t2 = time.perf_counter()
         params = params_of_state(state[0])
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method, samples={}, posterior_predictive=predictive,
         losses=shaped(losses), params=params, timing={"optimization": t1 - t0, "sampling": t2 - t1},
-        info={"loss_names": list(LOSS_NAMES[method]), "data_site": site},
+        info={"loss_names": list(LOSS_NAMES[method]), "data_site": game.site},
     )

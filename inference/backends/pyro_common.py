@@ -126,12 +126,14 @@ def trace_sites(fn, data: dict) -> SiteInfo:
     """
     trace = _prior_trace(fn, data)
     nodes = {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
+    auxiliary = {n for n, s in nodes.items() if s["infer"].get("is_auxiliary")}
     return SiteInfo(
-        latent={n: tuple(s["value"].shape) for n, s in nodes.items() if not s["is_observed"]},
+        latent={n: tuple(s["value"].shape) for n, s in nodes.items() if not s["is_observed"] and n not in auxiliary},
         observed={n: s["value"].detach().cpu().numpy() for n, s in nodes.items()
                   if s["is_observed"] and not s["infer"].get("_deterministic")},
         deterministic={n: tuple(s["value"].shape) for n, s in nodes.items() if s["infer"].get("_deterministic")},
         max_plate_nesting=max((len(s["cond_indep_stack"]) for s in nodes.values()), default=0),
+        auxiliary={n: tuple(nodes[n]["value"].shape) for n in auxiliary},
     )
 
 

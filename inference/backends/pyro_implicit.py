@@ -1,11 +1,18 @@
-"""Adversarial and MMD training of implicit models on Pyro.
+"""Two-player and kernel training on Pyro: adversarial and MMD fits of implicit models, and
+adversarial variational Bayes (AVB) of a model with an implicit guide.
 
-The model runs under ``poutine.uncondition``: its data site draws generated points, with a
-gradient back to the generator's weights (the networks it registers with ``pyro.module``). Each
-generator update follows ``discriminator_steps`` discriminator updates (adversarial), or
-descends the minibatch MMD² (mmd). Every update sees a fresh minibatch of the data. Updates
-are applied only when their loss and gradients are finite; the first that is not stops the
-run with a ``TrainingError`` that holds the parameters that gave the last finite losses.
+Every method is a ``Game``: one or two players (parameter groups, each with its Adam), and
+per step the losses they descend, each on a fresh minibatch. Updates are applied only when
+their loss and gradients are finite; the first that is not stops the run with a
+``TrainingError`` holding the parameters that gave the last finite losses.
+
+- ``adversarial``: the model runs under ``poutine.uncondition``, so its data site draws
+  generated points with a gradient to the generator's weights. ``discriminator_steps``
+  discriminator updates, then one generator update.
+- ``mmd``: one player, the generator, descends the minibatch MMD².
+- ``avb``: the guide draws z = encoder(x, noise); the discriminator T(x, z) learns
+  log q(z | x) - log p(z) by telling guide draws from prior draws, and the model and guide
+  ascend E_q[log p(x | z) - T(x, z)], the ELBO with T in place of the intractable log ratio.
 """
 from __future__ import annotations
 
@@ -27,112 +34,175 @@ from inference.likelihood_free import (
     check_reparameterized,
     data_site,
     discriminator_factory,
+    latent_site,
 )
 from inference.result import InferenceResult
+from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
 from ppl_models.nets import network_seed, param_name
 
 BETAS = (0.5, 0.999)
 
 
-class Generator:
-    """Generated points of the model's data site, one per point of a minibatch."""
-
-    def __init__(self, spec, model, site: str, batches: Minibatches):
-        self.model, self.site = batches.plate_indices(poutine.uncondition(model)), site
-        node = poutine.trace(self.model).get_trace(**batches(0)).nodes[site]
-        check_reparameterized(spec, site, node["fn"], node["fn"].has_rsample)
-        self.params = [p.unconstrained() for p in pyro.get_param_store().values()]
-
-    def __call__(self, batch: dict) -> torch.Tensor:
-        return poutine.trace(self.model).get_trace(**batch).nodes[self.site]["value"]
+class NotFinite(Exception):
+    """An update's loss or gradient is not finite; it was not applied."""
 
 
-def finite_update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list) -> bool:
-    """Back-propagate ``loss`` and step ``optimizer`` if the loss and its gradients are finite."""
+def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list, player: str) -> float:
+    """Back-propagate ``loss`` and step ``optimizer``; ``NotFinite`` if the loss or a gradient is not finite."""
     optimizer.zero_grad()
     if not torch.isfinite(loss):
-        return False
+        raise NotFinite(f"the {player}'s loss is not finite")
     loss.backward()
     grads = [p.grad for p in params if p.grad is not None]
     if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
-        return False
+        raise NotFinite(f"the {player}'s gradient is not finite")
     optimizer.step()
-    return True
+    return float(loss.detach())
 
 
 def _flat(points: torch.Tensor) -> torch.Tensor:
     return points.reshape(points.shape[0], -1)
 
 
+class Game:
+    """What the methods share: the data site, the model's own parameters (registered on a first
+    run), and the discriminator when there is one."""
+
+    def __init__(self, spec, model, guide, batches: Minibatches, method: str, seed: int, opts: dict, dtype: str,
+                 device):
+        self.opts, self.batches = opts, batches
+        self.sites = trace_sites(model, batches.data)
+        self.site = data_site(spec, self.sites.observed)
+        self.model, self.guide = batches.plate_indices(model), guide and batches.plate_indices(guide)
+        self.critic = None
+        if method in ("adversarial", "avb"):
+            size = int(np.prod(self.sites.observed[self.site].shape[1:]))
+            if method == "avb":
+                size += int(np.prod(self.sites.latent[latent_site(spec, self.sites.latent)][1:]))
+            factory = discriminator_factory(opts["discriminator"], size)
+            self.critic = factory.build("pyro", network_seed(seed, DISCRIMINATOR), dtype).to(device)
+            self.d_optim = torch.optim.Adam(self.critic.parameters(), lr=opts["learning_rate"], betas=BETAS)
+
+    def start_players(self):
+        """Adam for the parameters the model (and guide) registered on their first runs."""
+        self.params = [p.unconstrained() for p in pyro.get_param_store().values()]
+        self.optim = torch.optim.Adam(self.params, lr=self.opts["learning_rate"], betas=BETAS)
+
+    def logit(self, *inputs) -> torch.Tensor:
+        return self.critic(*map(_flat, inputs))[..., 0]
+
+    def snapshot(self) -> dict:
+        """Copies of every parameter, named as in the result (in-place updates leave them be)."""
+        params = {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
+        if self.critic is not None:
+            params |= {param_name(DISCRIMINATOR, k): v.detach().clone() for k, v in self.critic.state_dict().items()}
+        return params
+
+
+class Generated(Game):
+    """An implicit model fitted by its samples: ``adversarial`` or ``mmd``."""
+
+    def __init__(self, spec, model, guide, batches, method, seed, opts, dtype, device):
+        super().__init__(spec, model, None, batches, method, seed, opts, dtype, device)
+        self.method, self.generator = method, poutine.uncondition(self.model)
+        node = poutine.trace(self.generator).get_trace(**batches(0)).nodes[self.site]
+        check_reparameterized(spec, self.site, node["fn"], node["fn"].has_rsample)
+        self.start_players()
+
+    def generate(self, batch: dict) -> torch.Tensor:
+        return poutine.trace(self.generator).get_trace(**batch).nodes[self.site]["value"]
+
+    def step(self, next_batch) -> list[float]:
+        if self.method == "mmd":
+            batch = next_batch()
+            real, fake = _flat(batch[self.site]), _flat(self.generate(batch))
+            loss = mmd_loss(real, fake, fake.detach(), torch, self.opts["kernel"], self.opts["bandwidth"])
+            return [update(loss, self.optim, self.params, "generator")]
+        d_losses = []
+        for _ in range(self.opts["discriminator_steps"]):
+            batch = next_batch()
+            with torch.no_grad():
+                fake = self.generate(batch)
+            loss = discriminator_loss(self.logit(batch[self.site]), self.logit(fake), torch,
+                                      self.opts["label_smoothing"])
+            d_losses.append(update(loss, self.d_optim, list(self.critic.parameters()), "discriminator"))
+        loss = generator_loss(self.logit(self.generate(next_batch())), self.opts["generator_loss"], torch)
+        return [float(np.mean(d_losses)), update(loss, self.optim, self.params, "generator")]
+
+    def draw(self, next_batch, num: int) -> dict:
+        with torch.no_grad():
+            points = [self.generate(next_batch()) for _ in range(-(-num // self.opts["batch_size"]))]
+        return {self.site: torch.cat(points)[:num].cpu().numpy()[None]} if points else {}
+
+
+class AdversarialVariationalBayes(Game):
+    """A model with a likelihood and an implicit guide, fitted by AVB (Mescheder et al. 2017)."""
+
+    def __init__(self, spec, model, guide, batches, method, seed, opts, dtype, device):
+        super().__init__(spec, model, guide, batches, method, seed, opts, dtype, device)
+        check_guide_matches(self.sites, trace_sites(guide, batches.data), f"of {spec.name!r}", density_needed=False)
+        self.latent = latent_site(spec, self.sites.latent)
+        poutine.trace(self.guide).get_trace(**batches(0))
+        self.start_players()
+
+    def step(self, next_batch) -> list[float]:
+        batch = next_batch()
+        with torch.no_grad():
+            z = poutine.trace(self.guide).get_trace(**batch).nodes[self.latent]["value"]
+            prior_z = poutine.trace(self.model).get_trace(**batch).nodes[self.latent]["value"]
+        x = batch[self.site]
+        loss = discriminator_loss(self.logit(x, z), self.logit(x, prior_z), torch)
+        d_loss = update(loss, self.d_optim, list(self.critic.parameters()), "discriminator")
+        batch = next_batch()
+        guide_trace = poutine.trace(self.guide).get_trace(**batch)
+        model_trace = poutine.trace(poutine.replay(self.model, trace=guide_trace)).get_trace(**batch)
+        observed = [s for s in model_trace.nodes.values() if s["type"] == "sample" and s["is_observed"]]
+        log_likelihood = sum((s["fn"].log_prob(s["value"]) * s["scale"]).sum() for s in observed)
+        # T(x, z) stands in for log q(z | x) - log p(z), scaled up to the data set as the likelihood is
+        z = guide_trace.nodes[self.latent]["value"]
+        log_ratio = self.logit(batch[self.site], z).sum() * model_trace.nodes[self.latent]["scale"]
+        return [d_loss, update(-(log_likelihood - log_ratio), self.optim, self.params, "model and guide")]
+
+    def draw(self, next_batch, num: int) -> dict:
+        return {}
+
+
+GAMES = {"adversarial": Generated, "mmd": Generated, "avb": AdversarialVariationalBayes}
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     with backend_context(device, dtype) as dev:
         data = to_backend(spec.data, dev)
         start(seed)
-        (model,) = with_networks(spec, seed, dev, model)
-        sites = trace_sites(model, data)
-        site = data_site(spec, sites.observed)
+        guide = spec.guide_fn("pyro") if method == "avb" else None
+        model, guide = with_networks(spec, seed, dev, model, guide)
         batches = Minibatches(spec, data, opts["batch_size"], dev)
-        generate = Generator(spec, model, site, batches)
-        g_optim = torch.optim.Adam(generate.params, lr=opts["learning_rate"], betas=BETAS)
-        if method == "adversarial":
-            factory = discriminator_factory(opts["discriminator"], int(np.prod(sites.observed[site].shape[1:])))
-            critic = factory.build("pyro", network_seed(seed, DISCRIMINATOR), dtype).to(dev)
-            d_optim = torch.optim.Adam(critic.parameters(), lr=opts["learning_rate"], betas=BETAS)
+        game = GAMES[method](spec, model, guide, batches, method, seed, opts, dtype, dev)
+        counter = itertools.count()  # every update takes the next minibatch
+
+        def next_batch() -> dict:
+            return batches(next(counter))
+
         losses = np.full((opts["num_steps"], len(LOSS_NAMES[method])), np.nan)
-        shaped = (lambda a: a) if method == "adversarial" else (lambda a: a[:, 0])
-        draw = itertools.count()  # minibatch counter: every update takes the next minibatch
-
-        def snapshot() -> dict:
-            """Copies of every parameter, named as in the result (in-place updates leave them be)."""
-            params = {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
-            if method == "adversarial":
-                params |= {param_name(DISCRIMINATOR, k): v.detach().clone() for k, v in critic.state_dict().items()}
-            return params
-
-        def fail(step: int, cause: str):
-            params = to_numpy(previous if previous is not None else before)
-            partial = InferenceResult(model=spec.name, backend="pyro", method=method, samples={},
-                                      losses=shaped(losses[:step + 1]), params=params)
-            last = float(losses[step - 1, -1]) if step else None
-            raise TrainingError(step, last, partial, cause)
-
+        shaped = (lambda a: a) if losses.shape[1] > 1 else (lambda a: a[:, 0])
         t0 = time.perf_counter()
         previous, before = None, None  # the parameters at the start of the last step and of this one
         for step in tqdm(range(opts["num_steps"]), disable=not progress_bar, desc=method.upper()):
-            previous, before = before, snapshot()
-            if method == "adversarial":
-                d_losses = []
-                for _ in range(opts["discriminator_steps"]):
-                    batch = batches(next(draw))
-                    with torch.no_grad():
-                        fake = generate(batch)
-                    loss = discriminator_loss(critic(_flat(batch[site]))[..., 0], critic(_flat(fake))[..., 0],
-                                              torch, opts["label_smoothing"])
-                    d_losses.append(float(loss.detach()))
-                    if not finite_update(loss, d_optim, list(critic.parameters())):
-                        losses[step, 0] = np.nan
-                        fail(step, "the discriminator's loss or gradient is not finite")
-                losses[step, 0] = np.mean(d_losses)
-                loss = generator_loss(critic(_flat(generate(batches(next(draw)))))[..., 0],
-                                      opts["generator_loss"], torch)
-            else:
-                batch = batches(next(draw))
-                real, fake = _flat(batch[site]), _flat(generate(batch))
-                loss = mmd_loss(real, fake, fake.detach(), torch, opts["kernel"], opts["bandwidth"])
-            losses[step, -1] = float(loss.detach())
-            if not finite_update(loss, g_optim, generate.params):
-                losses[step, -1] = np.nan
-                fail(step, "the generator's loss or gradient is not finite")
+            previous, before = before, game.snapshot()
+            try:
+                losses[step] = game.step(next_batch)
+            except NotFinite as e:
+                params = to_numpy(previous if previous is not None else before)
+                partial = InferenceResult(model=spec.name, backend="pyro", method=method, samples={},
+                                          losses=shaped(losses[:step + 1]), params=params)
+                raise TrainingError(step, float(losses[step - 1, -1]) if step else None, partial, str(e)) from None
         t1 = time.perf_counter()
-        with torch.no_grad():
-            points = [generate(batches(next(draw))) for _ in range(-(-opts["num_samples"] // opts["batch_size"]))]
-        predictive = {site: torch.cat(points)[:opts["num_samples"]].cpu().numpy()[None]} if points else {}
+        predictive = game.draw(next_batch, opts.get("num_samples", 0))
         t2 = time.perf_counter()
-        params = to_numpy(snapshot())
+        params = to_numpy(game.snapshot())
     return InferenceResult(
         model=spec.name, backend="pyro", method=method, samples={}, posterior_predictive=predictive,
-        losses=shaped(losses), params=params,
-        timing={"optimization": t1 - t0, "sampling": t2 - t1},
-        info={"loss_names": list(LOSS_NAMES[method]), "data_site": site},
+        losses=shaped(losses), params=params, timing={"optimization": t1 - t0, "sampling": t2 - t1},
+        info={"loss_names": list(LOSS_NAMES[method]), "data_site": game.site},
     )

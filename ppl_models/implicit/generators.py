@@ -12,6 +12,8 @@ fit them by comparing generated points to data. The generators are injected netw
 
 - ``ring8-implicit``, ``ring8-deep_implicit``: 20000 points from a ring of eight Gaussians
   (``toys.RingOfGaussians``); the ground truth is the ring itself.
+- ``mnist-implicit``: the 60000 training images of MNIST (train and validation splits), grey
+  levels scaled to [0, 1], fitted by an MLP generator with a sigmoid output.
 - ``linear_gaussian-implicit``: 20000 points of x = A z + b + noise in five dimensions
   (``toys.LinearGaussian``), fitted by a linear generator whose covariance W Wᵀ should approach
   the true A Aᵀ + sigma² I.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ppl_models.data.mnist import load_mnist
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.implicit.toys import LinearGaussian, RingOfGaussians
 from ppl_models.nets import MLP
@@ -82,3 +85,14 @@ register_model("ring8-deep_implicit")(lambda: deep_implicit_spec(
 # x = W z + c with z of the data's dimension: a linear generator can take any Gaussian's covariance
 register_model("linear_gaussian-implicit")(lambda: implicit_spec(
     "linear_gaussian-implicit", LINEAR.sample(NUM_DATA, DATA_SEED), MLP((LINEAR.dim, LINEAR.dim)), LINEAR.dim))
+
+
+def mnist_images(split: str = "train") -> np.ndarray:
+    """MNIST grey levels in [0, 1] (float32): ``train`` (train and validation splits, 60000) or ``test``."""
+    parts = ("train", "valid") if split == "train" else (split,)
+    return np.concatenate([load_mnist(p)[0] for p in parts]).astype(np.float32) / 255.0
+
+
+MNIST_LATENT = 64
+register_model("mnist-implicit")(lambda: implicit_spec(
+    "mnist-implicit", mnist_images("train"), MLP((MNIST_LATENT, 256, 512, 784), "relu", head="sigmoid"), MNIST_LATENT))

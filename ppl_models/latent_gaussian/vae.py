@@ -18,6 +18,8 @@ test images.
   afresh as Bernoulli(grey / 255). Whatever sees the data whole (the model contract,
   importance sampling) gets one fixed binarization (numpy seed 0; the test split too).
 - ``binarized_mnist-vae``: Larochelle & Murray's static binarization.
+- ``mnist-vae_implicit``: the same model with an implicit guide, z_n = encoder(x_n, e_n) with
+  noise e_n ~ Normal(0, I), fitted by adversarial variational Bayes (``method="avb"``).
 """
 from __future__ import annotations
 
@@ -56,6 +58,17 @@ def vae_guide(x, num_data, latent_dim, encoder):
         pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
 
+def implicit_vae_guide(x, num_data, latent_dim, encoder):
+    """e_n ~ Normal(0, I) (auxiliary noise), z_n = encoder(x_n, e_n): an implicit q(z_n | x_n), as
+    flexible as the encoder, with no density (Mescheder et al. 2017); fitted by ``method="avb"``."""
+    encode = pyro.module("encoder", encoder)
+    with pyro.plate("data", num_data, subsample_size=x.shape[0]):
+        e = pyro.sample("e", dist.Normal(0.0, 1.0).expand([latent_dim]).to_event(1), infer={"is_auxiliary": True})
+        z = encode(x, e)
+        _check_output("encoder", z.shape, (*x.shape[:-1], latent_dim))
+        pyro.sample("z", dist.Delta(z, event_dim=1))
+
+
 def _check_output(role: str, got: tuple, want: tuple) -> None:
     """A network's output must end in the size its site needs (leading particle dims may precede)."""
     if tuple(got[-1:]) != tuple(want[-1:]):
@@ -65,7 +78,9 @@ def _check_output(role: str, got: tuple, want: tuple) -> None:
 
 DECODERS = {"mlp": lambda latent, pixels: MLP((latent, *HIDDEN, pixels)),
             "conv": lambda latent, pixels: ConvDecoder(latent)}
-ENCODERS = {"mlp": lambda pixels, latent: MLP((pixels, *HIDDEN, 2 * latent), head="normal")}
+ENCODERS = {"mlp": lambda pixels, latent: MLP((pixels, *HIDDEN, 2 * latent), head="normal"),
+            "implicit": lambda pixels, latent: MLP((pixels + latent, *HIDDEN, latent))}
+GUIDES = {"gaussian": (vae_guide, "mlp"), "implicit": (implicit_vae_guide, "implicit")}
 
 
 def load_images(data: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -97,26 +112,31 @@ def _check_sizes(role: str, net, n_in: int, n_out: int) -> None:
         raise ValueError(f"the {role} maps {got[0]} -> {got[1]} values, but this VAE needs {n_in} -> {n_out}")
 
 
-def vae_spec(data: str = "mnist", split: str = "train", *, decoder="mlp", encoder="mlp",
+def vae_spec(data: str = "mnist", split: str = "train", *, decoder="mlp", encoder=None, guide: str = "gaussian",
              latent_dim: int = LATENT_DIM, num_images: int | None = None, name: str | None = None) -> ModelSpec:
     """A VAE spec on one split of MNIST.
 
     ``decoder`` and ``encoder`` are a name (``"mlp"``, or ``"conv"`` for the decoder) or a
-    network factory from ``ppl_models.nets``. ``num_images`` keeps the first images only.
+    network factory from ``ppl_models.nets``. ``guide="implicit"`` pairs the same model with
+    ``implicit_vae_guide``, whose encoder takes an image and noise (default: an MLP). ``num_images``
+    keeps the first images only.
     """
+    if guide not in GUIDES:
+        raise UnknownChoiceError("VAE guide", guide, GUIDES)
+    guide_fn, default_encoder = GUIDES[guide]
     x, grey = load_images(data, split)
     if num_images is not None:
         x, grey = x[:num_images], None if grey is None else grey[:num_images]
     pixels = x.shape[1]
     dec = _network(DECODERS, "decoder", decoder, latent_dim, pixels)
-    enc = _network(ENCODERS, "encoder", encoder, pixels, latent_dim)
+    enc = _network(ENCODERS, "encoder", encoder or default_encoder, pixels, latent_dim)
     _check_sizes("decoder", dec, latent_dim, pixels)
-    _check_sizes("encoder", enc, pixels, latent_dim)
+    _check_sizes("encoder", enc, pixels + (latent_dim if guide == "implicit" else 0), latent_dim)
     return ModelSpec(
         name=name or f"{data}-vae",
         data={"x": x, "num_data": x.shape[0], "latent_dim": latent_dim},
         model=for_backends(vae),
-        guide=for_backends(vae_guide),
+        guide=for_backends(guide_fn),
         networks={"decoder": dec, "encoder": enc},
         minibatch=Minibatch(keys=("x",), binarize={"x": grey} if grey is not None and split == "train" else {}),
         data_dims={"x": ("num_data", pixels)},
@@ -128,3 +148,4 @@ def vae_spec(data: str = "mnist", split: str = "train", *, decoder="mlp", encode
 
 register_model("mnist-vae")(lambda: vae_spec("mnist"))
 register_model("binarized_mnist-vae")(lambda: vae_spec("binarized_mnist"))
+register_model("mnist-vae_implicit")(lambda: vae_spec("mnist", guide="implicit", name="mnist-vae_implicit"))

@@ -57,8 +57,9 @@ class _MLP(eqx.Module):
     head: str = eqx.field(static=True)
     inputs: str = eqx.field(static=True)
 
-    def __call__(self, x):
+    def __call__(self, *inputs):
         act = _ACTIVATIONS[self.activation]
+        x = jnp.concatenate(inputs, axis=-1) if len(inputs) > 1 else inputs[0]
         if self.inputs == "log1p":
             x = jnp.log1p(x)
         for layer in self.layers[:-1]:
@@ -67,6 +68,8 @@ class _MLP(eqx.Module):
         if self.head == "normal":
             loc, raw = jnp.split(x, 2, axis=-1)
             return loc, jax.nn.softplus(raw)
+        if self.head == "sigmoid":
+            return jax.nn.sigmoid(x)
         return jax.nn.softplus(x) if self.head == "positive" else x
 
 

@@ -12,7 +12,8 @@ from ppl_models.errors import UnknownChoiceError
 
 ACTIVATIONS = ("tanh", "relu", "softplus")
 INPUTS = ("raw", "log1p")  # log1p: counts (hundreds in a long document) to O(1) before the first layer
-HEADS = ("logits", "normal", "positive")  # the raw output; split in half into loc and softplus(scale); softplus
+# the raw output; split in half into loc and softplus(scale); softplus; sigmoid
+HEADS = ("logits", "normal", "positive", "sigmoid")
 _BUILDERS = {"pyro": "ppl_models.nets.torch_nets", "numpyro": "ppl_models.nets.equinox_nets"}
 SEPARATOR = "$$$"  # pyro.module names a network's parameters <network>$$$<parameter>; NumPyro's are named alike
 
@@ -50,7 +51,10 @@ class MLP:
     ``head="normal"`` splits the output in half into (loc, softplus(raw)): the
     parameters of a diagonal Normal, as an amortized guide's encoder returns them.
     ``head="positive"`` returns softplus(raw): for example Dirichlet concentrations.
+    ``head="sigmoid"`` returns values in (0, 1): for example grey levels of generated images.
     ``inputs="log1p"`` feeds log(1 + x) to the first layer, for counts.
+    Called with several arrays, ``net(x, e)``, it takes their concatenation along the last axis:
+    an implicit guide's encoder of data and noise, or a discriminator of (x, z) pairs.
     """
 
     sizes: tuple[int, ...]

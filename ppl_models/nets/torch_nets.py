@@ -23,8 +23,9 @@ class _MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.activation, self.head, self.inputs = activation, head, inputs
 
-    def forward(self, x):
+    def forward(self, *inputs):
         act = _ACTIVATIONS[self.activation]
+        x = torch.cat(inputs, dim=-1) if len(inputs) > 1 else inputs[0]
         if self.inputs == "log1p":
             x = torch.log1p(x)
         for layer in self.layers[:-1]:
@@ -33,6 +34,8 @@ class _MLP(nn.Module):
         if self.head == "normal":
             loc, raw = x.chunk(2, dim=-1)
             return loc, F.softplus(raw)
+        if self.head == "sigmoid":
+            return torch.sigmoid(x)
         return F.softplus(x) if self.head == "positive" else x
 
 

@@ -1,0 +1,238 @@
+"""Implicit models against their ground truth: mode coverage on the ring of eight Gaussians, the
+covariance error of a linear generator against the number of steps, and generators of MNIST.
+
+- ``ring``: ``ring8-implicit`` fitted by each loss (adversarial with the non-saturating and the
+  minimax generator loss, MMD with Gaussian kernels of several bandwidths, the energy distance),
+  seeds 0-4, NumPyro. Each row is one run: the modes covered by 10000 generated points (a mode
+  counts when at least 1% of them lie within 3 sd of it) and the share of points within 3 sd of
+  some mode. Rows are not averaged, so a collapse shows.
+- ``linear``: ``linear_gaussian-implicit``: the Frobenius error of the generator's covariance
+  W Wᵀ against the truth A Aᵀ + sigma² I after each number of steps, for MMD (energy) and the
+  adversarial loss, with the error of the sample covariance of one minibatch for scale.
+- ``avb_toy``: AVB's toy, ``onehot4-vae`` fitted by SVI with the Gaussian guide and
+  ``onehot4-vae_implicit`` by AVB, seeds 0-2. For each of the four images, the 1-Wasserstein
+  distance between 1000 draws of the fitted guide and 1000 exact draws of the posterior of the
+  fitted decoder (``avb_toy.grid_posterior``), averaged over the images; next to it the same
+  distance between two sets of exact draws, the floor that sampling error sets.
+- ``mnist``: ``mnist-implicit`` fitted adversarially and by MMD; a grid of generated images
+  (``docs/figures/``) and MMD² (Gaussian kernel, median bandwidth) between 2000 generated and
+  2000 held-out test images, next to the same between 2000 training and 2000 test images.
+
+Rows are appended to ``benchmarks/implicit_models.csv``; a restarted run skips what is there.
+
+    python -m benchmarks.implicit_models ring linear avb_toy mnist
+    python -m benchmarks.implicit_models --summary
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+import inference
+from inference.discrepancies import median_bandwidth, mmd2
+from ppl_models.errors import TrainingError
+from ppl_models.implicit.generators import LINEAR, RING, mnist_images
+from ppl_models.nets import params_of
+
+OUT = Path(__file__).with_name("implicit_models.csv")
+FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
+FIELDS = ("experiment", "model", "method", "options", "backend", "seed", "num_steps", "metric", "value", "wall_s",
+          "error")
+RING_FITS = {
+    "adversarial non_saturating": ("adversarial", {"generator_loss": "non_saturating"}),
+    "adversarial minimax": ("adversarial", {"generator_loss": "minimax"}),
+    "mmd gaussian (0.05, 0.2, 1, 4)": ("mmd", {"kernel": "gaussian", "bandwidth": (0.05, 0.2, 1.0, 4.0)}),
+    "mmd energy": ("mmd", {"kernel": "energy"}),
+}
+LINEAR_FITS = {"mmd energy": ("mmd", {"kernel": "energy", "learning_rate": 0.01}),
+               "adversarial non_saturating": ("adversarial", {"learning_rate": 0.003})}
+MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64}),
+              "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256})}
+
+
+def done_rows() -> set:
+    if not OUT.exists():
+        return set()
+    with OUT.open() as f:
+        return {(r["experiment"], r["method"], r["options"], r["seed"], r["num_steps"]) for r in csv.DictReader(f)}
+
+
+def append(rows: list[dict]) -> None:
+    new = not OUT.exists()
+    with OUT.open("a", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def fit(experiment, model, label, method, options, seed, num_steps, backend="numpyro", **extra):
+    row = dict(experiment=experiment, model=model, method=method, options=label, backend=backend, seed=seed,
+               num_steps=num_steps, error="")
+    t0 = time.perf_counter()
+    try:
+        result = inference.run(model, method=method, backend=backend, seed=seed, num_steps=num_steps,
+                               **{**options, **extra})
+    except TrainingError as e:
+        return row | {"metric": "", "value": "", "wall_s": time.perf_counter() - t0, "error": str(e)}, None
+    return row | {"wall_s": round(time.perf_counter() - t0, 1)}, result
+
+
+def ring(seeds, num_steps: int) -> None:
+    done = done_rows()
+    for label, (method, options) in RING_FITS.items():
+        for seed in seeds:
+            if ("ring", method, label, str(seed), str(num_steps)) in done:
+                continue
+            row, result = fit("ring", "ring8-implicit", label, method, options, seed, num_steps, num_samples=10000)
+            if result is None:
+                append([row])
+                continue
+            coverage = RING.coverage(result.posterior_predictive["x"][0])
+            append([row | {"metric": "modes_covered", "value": coverage.covered},
+                    row | {"metric": "high_quality", "value": round(coverage.high_quality, 4)}])
+            print(label, seed, coverage.covered, round(coverage.high_quality, 3), row["wall_s"], flush=True)
+
+
+def linear(steps, seed: int = 0) -> None:
+    done = done_rows()
+    for label, (method, options) in LINEAR_FITS.items():
+        for num_steps in steps:
+            if ("linear", method, label, str(seed), str(num_steps)) in done:
+                continue
+            row, result = fit("linear", "linear_gaussian-implicit", label, method, options, seed, num_steps,
+                              num_samples=0)
+            if result is not None:
+                weight = params_of(result.params, "generator")["layers.0.weight"]
+                row |= {"metric": "covariance_frobenius_error",
+                        "value": round(float(np.linalg.norm(weight @ weight.T - LINEAR.covariance)), 4)}
+            append([row])
+            print(label, num_steps, row.get("value"), row["wall_s"], flush=True)
+
+
+AVB_FITS = {"gaussian guide (svi)": ("onehot4-vae", "svi", {"guide": "spec", "num_samples": 0}),
+            "implicit guide (avb)": ("onehot4-vae_implicit", "avb", {})}
+
+
+def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
+    """The 1-Wasserstein distance between two equal-size samples: the optimal matching's mean distance."""
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    cost = cdist(a, b)
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].mean())
+
+
+def guide_draws(spec, result, x: np.ndarray, num: int, rng) -> np.ndarray:
+    """``num`` draws of z from the fitted guide for image ``x``."""
+    from inference.networks import fitted_network
+
+    encode, xs = fitted_network(spec, result, "encoder"), np.repeat(x[None], num, axis=0)
+    if result.method == "avb":
+        return encode(xs, rng.standard_normal((num, 2)).astype(np.float32))
+    loc, scale = encode(xs)
+    return loc + scale * rng.standard_normal(loc.shape)
+
+
+def avb_toy(seeds, num_steps: int, num: int = 1000) -> None:
+    from inference.networks import fitted_network
+    from ppl_models import get_model
+    from ppl_models.implicit.avb_toy import IMAGES, grid_posterior, posterior_draws
+
+    done = done_rows()
+    for label, (model, method, options) in AVB_FITS.items():
+        for seed in seeds:
+            if ("avb_toy", method, label, str(seed), str(num_steps)) in done:
+                continue
+            row, result = fit("avb_toy", model, label, method, options, seed, num_steps, batch_size=128,
+                              learning_rate=1e-3)
+            if result is None:
+                append([row])
+                continue
+            spec, rng = get_model(model), np.random.default_rng(seed)
+            decode, fitted, floor = fitted_network(spec, result, "decoder"), [], []
+            for x in IMAGES:
+                points, probs = grid_posterior(decode, x)
+                exact = posterior_draws(points, probs, num, seed=2 * seed)
+                fitted.append(wasserstein1(guide_draws(spec, result, x, num, rng), exact))
+                floor.append(wasserstein1(posterior_draws(points, probs, num, seed=2 * seed + 1), exact))
+            append([row | {"metric": "w1_guide_vs_exact", "value": round(float(np.mean(fitted)), 4)},
+                    row | {"metric": "w1_exact_vs_exact", "value": round(float(np.mean(floor)), 4)}])
+            print(label, seed, np.round(fitted, 3), np.round(floor, 3), row["wall_s"], flush=True)
+
+
+def image_grid(images: np.ndarray, path: Path, rows: int = 8) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tiles = images[:rows * rows].reshape(rows, rows, 28, 28).transpose(0, 2, 1, 3).reshape(rows * 28, rows * 28)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, tiles, cmap="gray", vmin=0, vmax=1)
+
+
+def heldout_mmd2(a: np.ndarray, b: np.ndarray) -> float:
+    return float(mmd2(a, b, np, "gaussian", (float(median_bandwidth(a, b, np)),)))
+
+
+def mnist(seed: int, num_steps: int) -> None:
+    done = done_rows()
+    test, train = mnist_images("test")[:2000], mnist_images("train")
+    floor = heldout_mmd2(train[np.random.default_rng(0).choice(len(train), 2000, replace=False)].astype(float),
+                         test.astype(float))
+    for label, (method, options) in MNIST_FITS.items():
+        if ("mnist", method, label, str(seed), str(num_steps)) in done:
+            continue
+        row, result = fit("mnist", "mnist-implicit", label, method, options, seed, num_steps, num_samples=2000)
+        rows = [row]
+        if result is not None:
+            generated = result.posterior_predictive["x"][0]
+            image_grid(generated, FIGURES / f"mnist_{method}_samples.png")
+            rows = [row | {"metric": "heldout_mmd2", "value": round(heldout_mmd2(generated.astype(float),
+                                                                                 test.astype(float)), 5)},
+                    row | {"metric": "train_vs_test_mmd2", "value": round(floor, 5)}]
+        append(rows)
+        print(label, [r.get("value") for r in rows], row["wall_s"], flush=True)
+
+
+def summary() -> None:
+    import pandas as pd
+
+    table = pd.read_csv(OUT)
+    for experiment, part in table.groupby("experiment"):
+        print(f"\n## {experiment}")
+        print(part.pivot_table(index=["options", "seed", "num_steps"], columns="metric", values="value",
+                               aggfunc="first").to_string())
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiments", nargs="*", choices=("ring", "linear", "avb_toy", "mnist"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--ring-steps", type=int, default=5000)
+    parser.add_argument("--linear-steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
+    parser.add_argument("--mnist-steps", type=int, default=5000)
+    parser.add_argument("--avb-steps", type=int, default=20000)
+    parser.add_argument("--summary", action="store_true")
+    args = parser.parse_args(argv)
+    for experiment in args.experiments:
+        if experiment == "ring":
+            ring(args.seeds, args.ring_steps)
+        elif experiment == "linear":
+            linear(args.linear_steps)
+        elif experiment == "avb_toy":
+            avb_toy(args.seeds[:3], args.avb_steps)
+        else:
+            mnist(args.seeds[0], args.mnist_steps)
+    if args.summary:
+        summary()
+
+
+if __name__ == "__main__":
+    main()
