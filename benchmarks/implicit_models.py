@@ -51,6 +51,9 @@ RING_FITS = {
 LINEAR_FITS = {"mmd energy": ("mmd", {"kernel": "energy", "learning_rate": 0.01}),
                "adversarial non_saturating": ("adversarial", {"learning_rate": 0.003})}
 MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64}),
+              "adversarial minimax, smoothing 0.1": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64,
+                                                                     "generator_loss": "minimax",
+                                                                     "label_smoothing": 0.1}),
               "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256})}
 
 
@@ -193,7 +196,8 @@ def mnist(seed: int, num_steps: int) -> None:
         rows = [row]
         if result is not None:
             generated = result.posterior_predictive["x"][0]
-            image_grid(generated, FIGURES / f"mnist_{method}_samples.png")
+            slug = "".join(c if c.isalnum() else "_" for c in label).strip("_")
+            image_grid(generated, FIGURES / f"mnist_{slug}.png")
             rows = [row | {"metric": "heldout_mmd2", "value": round(heldout_mmd2(generated.astype(float),
                                                                                  test.astype(float)), 5)},
                     row | {"metric": "train_vs_test_mmd2", "value": round(floor, 5)}]
@@ -213,7 +217,7 @@ def summary() -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiments", nargs="*", choices=("ring", "linear", "avb_toy", "mnist"))
+    parser.add_argument("experiments", nargs="*", help="ring, linear, avb_toy, mnist")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--ring-steps", type=int, default=5000)
     parser.add_argument("--linear-steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
@@ -221,6 +225,9 @@ def main(argv=None) -> None:
     parser.add_argument("--avb-steps", type=int, default=20000)
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args(argv)
+    unknown = set(args.experiments) - {"ring", "linear", "avb_toy", "mnist"}
+    if unknown:
+        parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from ring, linear, avb_toy, mnist")
     for experiment in args.experiments:
         if experiment == "ring":
             ring(args.seeds, args.ring_steps)
