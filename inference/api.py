@@ -86,6 +86,9 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     opts = resolve_options(method, backend, options)
     if method == "is" and opts["guide"] is None:
         opts["guide"] = "spec" if spec.guide and backend in spec.guide else "prior"
+    if method == "avb" and not spec.guide:
+        raise ValueError(f"method 'avb' fits a model together with its own guide (an implicit one, say "
+                         f"ppl_models.latent_gaussian.vae.implicit_vae_guide); {spec.name!r} has no guide")
     if method == "avb" or (method in ("svi", "rws", "is") and opts["guide"] == "spec"):
         spec.guide_fn(backend)  # the model must have a guide for this backend, taking this data
     if opts.get("batch_size") is not None:

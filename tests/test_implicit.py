@@ -219,6 +219,8 @@ def test_methods_that_need_the_guide_density_refuse_an_implicit_guide():
         inference.run("onehot4-vae_implicit", method="is", backend="pyro", num_samples=2)
     with pytest.raises(ValueError, match="ring8-implicit.*no likelihood"):
         inference.run("ring8-implicit", method="avb", backend="numpyro")
+    with pytest.raises(ValueError, match="avb.*own guide.*'kidiq-kidscore_momiq' has no guide"):
+        inference.run("kidiq-kidscore_momiq", method="avb", backend="pyro")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
