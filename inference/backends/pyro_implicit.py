@@ -71,7 +71,7 @@ class Game:
 
     def __init__(self, spec, model, guide, batches: Minibatches, method: str, seed: int, opts: dict, dtype: str,
                  device):
-        self.opts, self.batches = opts, batches
+        self.opts = opts
         self.sites = trace_sites(model, batches.data)
         self.site = data_site(spec, self.sites.observed)
         self.model, self.guide = batches.plate_indices(model), guide and batches.plate_indices(guide)
