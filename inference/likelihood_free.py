@@ -11,6 +11,8 @@ log q(z | x) - log p(z).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ppl_models.errors import DataError
 from ppl_models.nets import MLP
 
@@ -46,6 +48,14 @@ def check_reparameterized(spec, site: str, fn, has_rsample: bool) -> None:
         raise ValueError(f"the data site {site!r} of {spec.name!r} is drawn from {type(fn).__name__}, which has no "
                          "reparameterized sampler, so no gradient reaches the generator; likelihood-free methods "
                          "need a site such as Delta(generator(z)) or Normal(generator(z), sd)")
+
+
+def discriminator_input_size(spec, sites, site: str, method: str) -> int:
+    """What the discriminator sees: a data point, and for avb its latent value too (flattened)."""
+    size = int(np.prod(np.shape(sites.observed[site])[1:]))
+    if method == "avb":
+        size += int(np.prod(sites.latent[latent_site(spec, sites.latent)][1:]))
+    return size
 
 
 def discriminator_factory(factory, input_size: int):

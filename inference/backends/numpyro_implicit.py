@@ -28,6 +28,7 @@ from inference.likelihood_free import (
     check_reparameterized,
     data_site,
     discriminator_factory,
+    discriminator_input_size,
     latent_site,
 )
 from inference.minibatch import batch_plan, check_batch_size
@@ -73,9 +74,7 @@ class Game:
         if method in ("adversarial", "avb"):
             from ppl_models.nets.equinox_nets import named_parameters
 
-            size = int(np.prod(sites.observed[self.site].shape[1:]))
-            if method == "avb":
-                size += int(np.prod(sites.latent[latent_site(spec, sites.latent)][1:]))
+            size = discriminator_input_size(spec, sites, self.site, method)
             factory = discriminator_factory(opts["discriminator"], size)
             self.critic = factory.build("numpyro", network_seed(seed, DISCRIMINATOR), dtype)
             self.d_params = named_parameters(self.critic)

@@ -41,6 +41,13 @@ def backend_context(device: str, dtype: str):
         torch.set_default_dtype(old)
 
 
+def gradients_finite(params) -> bool:
+    """Whether every gradient of ``params`` is finite: one reduction, their total norm, which is
+    finite unless an entry is not (or the sum overflows)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+
+
 def start(seed: int) -> None:
     """A clean state for a run: an empty parameter store, every RNG seeded."""
     pyro.clear_param_store()

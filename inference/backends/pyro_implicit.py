@@ -25,7 +25,15 @@ import torch
 from pyro import poutine
 from tqdm.auto import tqdm
 
-from inference.backends.pyro_common import backend_context, start, to_backend, to_numpy, trace_sites, with_networks
+from inference.backends.pyro_common import (
+    backend_context,
+    gradients_finite,
+    start,
+    to_backend,
+    to_numpy,
+    trace_sites,
+    with_networks,
+)
 from inference.backends.pyro_svi import Minibatches
 from inference.discrepancies import discriminator_loss, generator_loss, mmd_loss
 from inference.likelihood_free import (
@@ -34,6 +42,7 @@ from inference.likelihood_free import (
     check_reparameterized,
     data_site,
     discriminator_factory,
+    discriminator_input_size,
     latent_site,
 )
 from inference.result import InferenceResult
@@ -54,8 +63,7 @@ def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list, p
     if not torch.isfinite(loss):
         raise NotFinite(f"the {player}'s loss is not finite")
     loss.backward()
-    grads = [p.grad for p in params if p.grad is not None]
-    if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+    if not gradients_finite(params):
         raise NotFinite(f"the {player}'s gradient is not finite")
     optimizer.step()
     return float(loss.detach())
@@ -77,9 +85,7 @@ class Game:
         self.model, self.guide = batches.plate_indices(model), guide and batches.plate_indices(guide)
         self.critic = None
         if method in ("adversarial", "avb"):
-            size = int(np.prod(self.sites.observed[self.site].shape[1:]))
-            if method == "avb":
-                size += int(np.prod(self.sites.latent[latent_site(spec, self.sites.latent)][1:]))
+            size = discriminator_input_size(spec, self.sites, self.site, method)
             factory = discriminator_factory(opts["discriminator"], size)
             self.critic = factory.build("pyro", network_seed(seed, DISCRIMINATOR), dtype).to(device)
             self.d_optim = torch.optim.Adam(self.critic.parameters(), lr=opts["learning_rate"], betas=BETAS)
@@ -157,8 +163,7 @@ class AdversarialVariationalBayes(Game):
         batch = next_batch()
         guide_trace = poutine.trace(self.guide).get_trace(**batch)
         model_trace = poutine.trace(poutine.replay(self.model, trace=guide_trace)).get_trace(**batch)
-        observed = [s for s in model_trace.nodes.values() if s["type"] == "sample" and s["is_observed"]]
-        log_likelihood = sum((s["fn"].log_prob(s["value"]) * s["scale"]).sum() for s in observed)
+        log_likelihood = model_trace.log_prob_sum(lambda name, site: site["is_observed"])
         # T(x, z) stands in for log q(z | x) - log p(z), scaled up to the data set as the likelihood is
         z = guide_trace.nodes[self.latent]["value"]
         log_ratio = self.logit(batch[self.site], z).sum() * model_trace.nodes[self.latent]["scale"]

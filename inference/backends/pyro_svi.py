@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
 from inference.backends.pyro_common import (
     backend_context,
+    gradients_finite,
     init_to_uniform,
     predictive_draws,
     start,
@@ -72,9 +73,7 @@ def guarded_step(svi: SVI, data: dict) -> float:
     with poutine.trace(param_only=True) as capture:
         loss = float(svi.loss_and_grads(svi.model, svi.guide, **data))
     params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
-    grads = [p.grad for p in params if p.grad is not None]
-    # one reduction for all gradients: their total norm is finite unless an entry is not (or overflows)
-    if np.isfinite(loss) and (not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads))):
+    if np.isfinite(loss) and gradients_finite(params):
         svi.optim(params)
     zero_grads(params)
     return loss
