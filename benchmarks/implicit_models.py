@@ -10,17 +10,21 @@ covariance error of a linear generator against the number of steps, and generato
   W Wᵀ against the truth A Aᵀ + sigma² I after each number of steps, for MMD (energy) and the
   adversarial loss, with the error of the sample covariance of one minibatch for scale.
 - ``avb_toy``: AVB's toy, ``onehot4-vae`` fitted by SVI with the Gaussian guide and
-  ``onehot4-vae_implicit`` by AVB, seeds 0-2. For each of the four images, the 1-Wasserstein
-  distance between 1000 draws of the fitted guide and 1000 exact draws of the posterior of the
-  fitted decoder (``avb_toy.grid_posterior``), averaged over the images; next to it the same
-  distance between two sets of exact draws, the floor that sampling error sets.
+  ``onehot4-vae_implicit`` by AVB (one or five discriminator updates per step), seeds 0-2. For
+  each of the four images, the fitted guide against the exact posterior of the fitted decoder
+  (``avb_toy.grid_posterior``), averaged over the images: the 1-Wasserstein distance between 1000
+  draws of each, next to the same between two sets of exact draws; and the total variation
+  distance at the resolution of 40 x 40 bins over [-4, 4]², from 200000 guide draws, next to what
+  sampling alone adds. A figure per guide shows its draws over the posterior's contours.
+- ``avb_quadrants``: the same with the decoder fixed (``onehot4-quadrants``), so the posterior
+  is the same for every fit: quarters of a Gaussian.
 - ``mnist``: ``mnist-implicit`` fitted adversarially and by MMD; a grid of generated images
   (``docs/figures/``) and MMD² (Gaussian kernel, median bandwidth) between 2000 generated and
   2000 held-out test images, next to the same between 2000 training and 2000 test images.
 
 Rows are appended to ``benchmarks/implicit_models.csv``; a restarted run skips what is there.
 
-    python -m benchmarks.implicit_models ring linear avb_toy mnist
+    python -m benchmarks.implicit_models ring linear avb_toy avb_quadrants mnist
     python -m benchmarks.implicit_models --summary
 """
 from __future__ import annotations
@@ -55,6 +59,12 @@ MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e
                                                                      "generator_loss": "minimax",
                                                                      "label_smoothing": 0.1}),
               "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256})}
+
+
+def figure_path(experiment: str, label: str) -> Path:
+    """``docs/figures/<experiment>_<label, alphanumerics only>.png``."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    return FIGURES / f"{experiment}_{''.join(c if c.isalnum() else '_' for c in label).strip('_')}.png"
 
 
 def done_rows() -> set:
@@ -117,8 +127,10 @@ def linear(steps, seed: int = 0) -> None:
             print(label, num_steps, row.get("value"), row["wall_s"], flush=True)
 
 
-AVB_FITS = {"gaussian guide (svi)": ("onehot4-vae", "svi", {"guide": "spec", "num_samples": 0}),
-            "implicit guide (avb)": ("onehot4-vae_implicit", "avb", {})}
+AVB_FITS = {"gaussian guide (svi)": ("svi", {"guide": "spec", "num_samples": 0}),
+            "implicit guide (avb)": ("avb", {"discriminator_steps": 1}),
+            "implicit guide (avb, 5 discriminator steps)": ("avb", {"discriminator_steps": 5})}
+AVB_DECODERS = {"avb_toy": ("onehot4-vae", 1e-3), "avb_quadrants": ("onehot4-quadrants", 3e-4)}
 
 
 def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
@@ -142,31 +154,79 @@ def guide_draws(spec, result, x: np.ndarray, num: int, rng) -> np.ndarray:
     return loc + scale * rng.standard_normal(loc.shape)
 
 
-def avb_toy(seeds, num_steps: int, num: int = 1000) -> None:
+def avb_toy(experiment: str, seeds, num_steps: int, num: int = 1000, num_tv: int = 200_000) -> None:
+    """Each guide fitted with the toy's learned decoder (``avb_toy``) or the fixed quadrant decoder
+    (``avb_quadrants``), scored per image against the exact posterior of the decoder it ends with."""
     from inference.networks import fitted_network
     from ppl_models import get_model
-    from ppl_models.implicit.avb_toy import IMAGES, grid_posterior, posterior_draws
+    from ppl_models.implicit.avb_toy import (
+        IMAGES,
+        QuadrantDecoder,
+        binned_posterior,
+        grid_posterior,
+        posterior_draws,
+        total_variation,
+        total_variation_floor,
+    )
 
-    done = done_rows()
-    for label, (model, method, options) in AVB_FITS.items():
+    done, (base, learning_rate) = done_rows(), AVB_DECODERS[experiment]
+    for label, (method, options) in AVB_FITS.items():
+        model = base + ("_implicit" if method == "avb" else "")
         for seed in seeds:
-            if ("avb_toy", method, label, str(seed), str(num_steps)) in done:
+            if (experiment, method, label, str(seed), str(num_steps)) in done:
                 continue
-            row, result = fit("avb_toy", model, label, method, options, seed, num_steps, batch_size=128,
-                              learning_rate=1e-3)
+            row, result = fit(experiment, model, label, method, options, seed, num_steps, batch_size=128,
+                              learning_rate=learning_rate)
             if result is None:
                 append([row])
                 continue
             spec, rng = get_model(model), np.random.default_rng(seed)
-            decode, fitted, floor = fitted_network(spec, result, "decoder"), [], []
+            decode = (QuadrantDecoder().numpy if experiment == "avb_quadrants"
+                      else fitted_network(spec, result, "decoder"))
+            scores = {"w1_guide_vs_exact": [], "w1_exact_vs_exact": [], "tv_guide_vs_exact": [],
+                      "tv_sampling_floor": []}
             for x in IMAGES:
                 points, probs = grid_posterior(decode, x)
                 exact = posterior_draws(points, probs, num, seed=2 * seed)
-                fitted.append(wasserstein1(guide_draws(spec, result, x, num, rng), exact))
-                floor.append(wasserstein1(posterior_draws(points, probs, num, seed=2 * seed + 1), exact))
-            append([row | {"metric": "w1_guide_vs_exact", "value": round(float(np.mean(fitted)), 4)},
-                    row | {"metric": "w1_exact_vs_exact", "value": round(float(np.mean(floor)), 4)}])
-            print(label, seed, np.round(fitted, 3), np.round(floor, 3), row["wall_s"], flush=True)
+                draws = guide_draws(spec, result, x, num_tv, rng)
+                scores["w1_guide_vs_exact"].append(wasserstein1(draws[:num], exact))
+                scores["w1_exact_vs_exact"].append(wasserstein1(posterior_draws(points, probs, num, 2 * seed + 1),
+                                                                exact))
+                edges, mass = binned_posterior(points, probs)
+                scores["tv_guide_vs_exact"].append(total_variation(draws, edges, mass))
+                scores["tv_sampling_floor"].append(total_variation_floor(mass, num_tv, seed))
+            append([row | {"metric": k, "value": round(float(np.mean(v)), 4)} for k, v in scores.items()])
+            print(experiment, label, seed, {k: np.round(v, 3).tolist() for k, v in scores.items()}, row["wall_s"],
+                  flush=True)
+            if seed == seeds[0]:
+                posterior_figure(experiment, label, spec, result, decode, rng)
+
+
+def posterior_figure(experiment: str, label: str, spec, result, decode, rng) -> None:
+    """The exact posterior of each image (contours around 50%, 90% and 99% of its mass) under draws
+    of the fitted guide (dots)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ppl_models.implicit.avb_toy import IMAGES, grid_posterior
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    for k, x in enumerate(IMAGES):
+        points, probs = grid_posterior(decode, x)
+        size = int(round(np.sqrt(len(points))))
+        grid = points.reshape(size, size, 2)
+        ordered = np.sort(probs)[::-1]  # the densities whose regions hold 50%, 90% and 99% of the mass
+        levels = sorted(ordered[np.searchsorted(np.cumsum(ordered), mass)] for mass in (0.5, 0.9, 0.99))
+        ax.contour(grid[..., 0], grid[..., 1], probs.reshape(size, size), levels=levels, colors=f"C{k}",
+                   linewidths=0.8)
+        draws = guide_draws(spec, result, x, 400, rng)
+        ax.scatter(draws[:, 0], draws[:, 1], s=2, color=f"C{k}", alpha=0.5)
+    ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", xlabel="z1", ylabel="z2",
+           title=f"{label}\n(dots: guide; contours: exact posterior, 50/90/99%)")
+    fig.savefig(figure_path(experiment, label), dpi=100, bbox_inches="tight")
+    plt.close(fig)
 
 
 def image_grid(images: np.ndarray, path: Path, rows: int = 8) -> None:
@@ -176,7 +236,6 @@ def image_grid(images: np.ndarray, path: Path, rows: int = 8) -> None:
     import matplotlib.pyplot as plt
 
     tiles = images[:rows * rows].reshape(rows, rows, 28, 28).transpose(0, 2, 1, 3).reshape(rows * 28, rows * 28)
-    path.parent.mkdir(parents=True, exist_ok=True)
     plt.imsave(path, tiles, cmap="gray", vmin=0, vmax=1)
 
 
@@ -196,8 +255,7 @@ def mnist(seed: int, num_steps: int) -> None:
         rows = [row]
         if result is not None:
             generated = result.posterior_predictive["x"][0]
-            slug = "".join(c if c.isalnum() else "_" for c in label).strip("_")
-            image_grid(generated, FIGURES / f"mnist_{slug}.png")
+            image_grid(generated, figure_path("mnist", label))
             rows = [row | {"metric": "heldout_mmd2", "value": round(heldout_mmd2(generated.astype(float),
                                                                                  test.astype(float)), 5)},
                     row | {"metric": "train_vs_test_mmd2", "value": round(floor, 5)}]
@@ -215,9 +273,12 @@ def summary() -> None:
                                aggfunc="first").to_string())
 
 
+EXPERIMENTS = ("ring", "linear", *AVB_DECODERS, "mnist")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiments", nargs="*", help="ring, linear, avb_toy, mnist")
+    parser.add_argument("experiments", nargs="*", help=", ".join(EXPERIMENTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--ring-steps", type=int, default=5000)
     parser.add_argument("--linear-steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
@@ -225,16 +286,16 @@ def main(argv=None) -> None:
     parser.add_argument("--avb-steps", type=int, default=20000)
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args(argv)
-    unknown = set(args.experiments) - {"ring", "linear", "avb_toy", "mnist"}
+    unknown = set(args.experiments) - set(EXPERIMENTS)
     if unknown:
-        parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from ring, linear, avb_toy, mnist")
+        parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     for experiment in args.experiments:
         if experiment == "ring":
             ring(args.seeds, args.ring_steps)
         elif experiment == "linear":
             linear(args.linear_steps)
-        elif experiment == "avb_toy":
-            avb_toy(args.seeds[:3], args.avb_steps)
+        elif experiment in AVB_DECODERS:
+            avb_toy(experiment, args.seeds[:3], args.avb_steps)
         else:
             mnist(args.seeds[0], args.mnist_steps)
     if args.summary:

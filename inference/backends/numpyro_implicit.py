@@ -3,7 +3,7 @@ adversarial variational Bayes (AVB) of a model with an implicit guide (as ``pyro
 
 Every method is a ``Game``: pure losses of the model's (and guide's) parameters and of the
 discriminator's. Training is compiled: each chunk of steps is one ``lax.scan``, each step
-``discriminator_steps`` discriminator updates (adversarial; one for avb) then one update of the
+``discriminator_steps`` discriminator updates (adversarial and avb) then one update of the
 model, or one step down the minibatch MMD² (mmd). Every update sees a fresh minibatch. A step
 whose losses or gradients are not all finite is not applied and freezes the run there; ``run``
 then raises a ``TrainingError`` holding the parameters that gave the last finite losses.

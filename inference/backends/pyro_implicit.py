@@ -11,7 +11,8 @@ their loss and gradients are finite; the first that is not stops the run with a
   discriminator updates, then one generator update.
 - ``mmd``: one player, the generator, descends the minibatch MMD².
 - ``avb``: the guide draws z = encoder(x, noise); the discriminator T(x, z) learns
-  log q(z | x) - log p(z) by telling guide draws from prior draws, and the model and guide
+  log q(z | x) - log p(z) by telling guide draws from prior draws (``discriminator_steps``
+  updates), and the model and guide
   ascend E_q[log p(x | z) - T(x, z)], the ELBO with T in place of the intractable log ratio.
 """
 from __future__ import annotations
@@ -153,13 +154,15 @@ class AdversarialVariationalBayes(Game):
         self.start_players()
 
     def step(self, next_batch) -> list[float]:
-        batch = next_batch()
-        with torch.no_grad():
-            z = poutine.trace(self.guide).get_trace(**batch).nodes[self.latent]["value"]
-            prior_z = poutine.trace(self.model).get_trace(**batch).nodes[self.latent]["value"]
-        x = batch[self.site]
-        loss = discriminator_loss(self.logit(x, z), self.logit(x, prior_z), torch)
-        d_loss = update(loss, self.d_optim, list(self.critic.parameters()), "discriminator")
+        d_losses = []
+        for _ in range(self.opts["discriminator_steps"]):
+            batch = next_batch()
+            with torch.no_grad():
+                z = poutine.trace(self.guide).get_trace(**batch).nodes[self.latent]["value"]
+                prior_z = poutine.trace(self.model).get_trace(**batch).nodes[self.latent]["value"]
+            x = batch[self.site]
+            loss = discriminator_loss(self.logit(x, z), self.logit(x, prior_z), torch)
+            d_losses.append(update(loss, self.d_optim, list(self.critic.parameters()), "discriminator"))
         batch = next_batch()
         guide_trace = poutine.trace(self.guide).get_trace(**batch)
         model_trace = poutine.trace(poutine.replay(self.model, trace=guide_trace)).get_trace(**batch)
@@ -167,7 +170,8 @@ class AdversarialVariationalBayes(Game):
         # T(x, z) stands in for log q(z | x) - log p(z), scaled up to the data set as the likelihood is
         z = guide_trace.nodes[self.latent]["value"]
         log_ratio = self.logit(batch[self.site], z).sum() * model_trace.nodes[self.latent]["scale"]
-        return [d_loss, update(-(log_likelihood - log_ratio), self.optim, self.params, "model and guide")]
+        return [float(np.mean(d_losses)), update(-(log_likelihood - log_ratio), self.optim, self.params,
+                                                 "model and guide")]
 
     def draw(self, next_batch, num: int) -> dict:
         return {}

@@ -10,7 +10,7 @@ import numpy as np
 
 from ppl_models.errors import UnknownChoiceError
 
-ACTIVATIONS = ("tanh", "relu", "softplus")
+ACTIVATIONS = ("tanh", "relu", "leaky_relu", "softplus")  # leaky_relu: slope 0.2 below 0, as in GAN discriminators
 INPUTS = ("raw", "log1p")  # log1p: counts (hundreds in a long document) to O(1) before the first layer
 # the raw output; split in half into loc and softplus(scale); softplus; sigmoid
 HEADS = ("logits", "normal", "positive", "sigmoid")

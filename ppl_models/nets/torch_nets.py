@@ -6,7 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "softplus": F.softplus}
+_ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
+                "softplus": F.softplus}
 
 
 def _seeded(seed: int, dtype: str, make):
