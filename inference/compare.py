@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from inference.api import resolve_model, run
-from inference.diagnostics import score, summarize
+from inference.diagnostics import joint_energy_distance, score, summarize
+from inference.memory import PeakMemory
 from inference.options import resolve_options
 from inference.result import InferenceResult
 from ppl_models.atomic import atomic_write
@@ -31,25 +32,42 @@ def method_label(backend: str, method: str, options: dict) -> str:
     return " ".join([backend, method, *(f"{k}={v}" for k, v in sorted(options.items()))])
 
 
-def score_row(result: InferenceResult, reference) -> dict:
-    """One row of the comparison table: cost, MCMC diagnostics and errors against the reference."""
+def score_row(result: InferenceResult, reference, peak_mb: float = math.nan) -> dict:
+    """One row of the comparison table: cost, diagnostics, and scores against the reference.
+
+    Per parameter ``p``: ``z_mean[p]``, ``z_sd[p]``, ``sd_ratio[p]`` and ``w1[p]`` (see
+    ``diagnostics.score``). Per method: the worst of each, the joint ``energy_distance``; for MCMC,
+    the minimum bulk ESS per second and per gradient evaluation (leapfrog step after warmup, where
+    the backend records them), divergences and R-hat; for importance sampling, ``log_evidence``,
+    its ``log_evidence_se`` and the worst PSIS ``khat``; for optimization, ``final_loss`` (the
+    mean loss over the last tenth of the steps: -ELBO for SVI); and ``peak_mb``.
+    """
     scores = score(result.samples, reference)
     mcmc = result.method in ("nuts", "hmc")
     summary = summarize({k: v for k, v in result.samples.items() if k in reference.names}) if mcmc else None
     ess_min = float(summary["ess_bulk"].min()) if mcmc else math.nan
+    gradients = float(np.sum(result.sample_stats["n_steps"])) if "n_steps" in result.sample_stats else math.nan
     abs_z = scores["z_mean"].abs().fillna(np.inf)
+    losses = np.asarray(result.losses) if result.losses is not None else np.empty(0)
+    khat = result.diagnostics.get("khat")
     row = {
-        "backend": result.backend, "method": result.method, "wall_s": result.timing["wall"],
-        "ess_bulk_min": ess_min, "ess_per_s": ess_min / result.timing["wall"],
+        "backend": result.backend, "method": result.method, "wall_s": result.timing["wall"], "peak_mb": peak_mb,
+        "ess_bulk_min": ess_min, "ess_per_s": ess_min / result.timing["wall"], "ess_per_grad": ess_min / gradients,
         "divergences": int(result.sample_stats["diverging"].sum()) if "diverging" in result.sample_stats else math.nan,
         "max_r_hat": float(summary["r_hat"].max()) if mcmc else math.nan,
         "max_abs_z_mean": float(abs_z.max()), "max_abs_z_sd": float(scores["z_sd"].abs().max()),
+        "min_sd_ratio": float(scores["sd_ratio"].min()), "max_w1": float(scores["w1"].max()),
+        "energy_distance": joint_energy_distance(result.samples, reference),
         "worst_param": str(abs_z.idxmax()),
         "means_within_mcse": bool(scores["mean_ok"].all()), "sds_within_mcse": bool(scores["sd_ok"].all()),
+        "log_evidence": result.log_evidence if result.log_evidence is not None else math.nan,
+        "log_evidence_se": result.log_evidence_se if result.log_evidence_se is not None else math.nan,
+        "max_khat": float(np.max(khat)) if khat is not None and np.size(khat) else math.nan,
+        "final_loss": float(losses[-max(1, len(losses) // 10):].mean(axis=0).ravel()[-1]) if losses.size else math.nan,
         "warnings": " | ".join(result.warnings),
     }
-    row |= {f"z_mean[{p}]": z for p, z in scores["z_mean"].items()}
-    row |= {f"z_sd[{p}]": z for p, z in scores["z_sd"].items()}
+    for column in ("z_mean", "z_sd", "sd_ratio", "w1"):
+        row |= {f"{column}[{p}]": v for p, v in scores[column].items()}
     return row
 
 
@@ -58,10 +76,12 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
     """Run each ``(backend, method, options)`` on ``model`` and score it against the reference.
 
     Returns a table with one row per method (indexed by a label such as
-    ``"numpyro svi guide=mvn"``): wall time, ESS per second (MCMC), divergences,
-    max R-hat, the standardized error of each parameter's posterior mean
-    (``z_mean[p] = (mean - ref_mean) / ref_sd``) and sd (``z_sd[p] = (sd - ref_sd) / ref_sd``),
-    their worst cases, and whether all errors are within 4 Monte Carlo standard errors.
+    ``"numpyro svi guide=mvn"``), the columns of ``score_row``: wall time and peak memory, ESS per
+    second and per gradient evaluation (MCMC), divergences, max R-hat, the standardized error of
+    each parameter's posterior mean (``z_mean[p] = (mean - ref_mean) / ref_sd``) and sd
+    (``z_sd[p] = (sd - ref_sd) / ref_sd``), its sd ratio and marginal 1-Wasserstein distance, the
+    worst cases, the joint energy distance, the evidence and k-hat (importance sampling), the
+    final loss (optimization), and whether all errors are within 4 Monte Carlo standard errors.
     With ``out``, every run is saved there as ``<label>.npz`` and the table as ``comparison.csv``.
     All methods are validated before the first one runs. ``methods=None`` runs
     ``DEFAULT_METHODS`` on the backends the model has.
@@ -83,10 +103,11 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
     for i, (label, (backend, method, options)) in enumerate(zip(labels, methods, strict=True), 1):
         if progress:
             progress(f"[{i}/{len(methods)}] {spec.name}: {label}")
-        result = run(spec, method=method, backend=backend, seed=seed, **options)
+        with PeakMemory() as memory:
+            result = run(spec, method=method, backend=backend, seed=seed, **options)
         if out is not None:
             result.save(out / (label.replace(" ", "_").replace("=", "-") + ".npz"))
-        rows.append({"label": label, **score_row(result, spec.reference)})
+        rows.append({"label": label, **score_row(result, spec.reference, memory.peak_mb)})
         if progress:
             progress(f"      done in {result.timing['wall']:.1f} s")
     table = pd.DataFrame(rows).set_index("label")
