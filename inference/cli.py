@@ -3,6 +3,7 @@
     ppl models [--json]
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
     ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--json]
+    ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
     ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
 """
 from __future__ import annotations
@@ -145,6 +146,33 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_sbc(args) -> int:
+    from inference.sbc import default_bins, sbc
+
+    backend, method, options = parse_method(args.method)
+    out = Path(args.out) if args.out else Path("runs") / args.model / "sbc"
+    result = sbc(args.model, method, args.num_simulations, backend=backend, seed=args.seed, num_ranks=args.num_ranks,
+                 progress=lambda msg: print(msg, file=sys.stderr, flush=True), **options)
+    if result.ranks.empty:
+        print(f"ppl: error: every simulation failed; the first: {next(iter(result.failures.values()))}",
+              file=sys.stderr)
+        return 1
+    from ppl_models.atomic import atomic_write
+
+    with atomic_write(out / "ranks.csv", "w") as f:
+        result.ranks.to_csv(f)
+    figure = result.plot(out / "ranks.png")
+    print(f"\n{args.model}, {backend} {method}: ranks of the true values among {args.num_ranks} posterior draws, "
+          f"{len(result.ranks)} simulations (uniform ranks: p_value large, tail_share "
+          f"{2 / default_bins(args.num_ranks):.2f}, mean_rank 0.5; tail_share above: under-dispersed)")
+    _print_table(result.tests())
+    print(f"\nuniformity of all parameters (Bonferroni): p = {result.p_value():.3g}")
+    for i, error in result.failures.items():
+        print(f"WARNING: simulation {i} failed: {error}", file=sys.stderr)
+    print(f"ranks.csv and {figure.name} written to {out}/")
+    return 0
+
+
 def cmd_download(args) -> int:
     from ppl_models.data.download import download_mnist, download_posteriordb, download_text
 
@@ -192,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--all-columns", action="store_true", help="show every parameter's errors")
 
+    p = sub.add_parser("sbc", help="simulation-based calibration of one method on a model")
+    p.add_argument("model")
+    p.add_argument("--method", required=True, metavar="BACKEND:METHOD[:K=V,...]", help="e.g. numpyro:nuts")
+    p.add_argument("--num-simulations", type=int, default=100)
+    p.add_argument("--num-ranks", type=int, default=99, help="posterior draws each true value is ranked among")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for ranks.csv and ranks.png (default runs/MODEL/sbc)")
+
     p = sub.add_parser("download", help="fetch posteriordb files, MNIST and the text corpora (needs a network)")
     p.add_argument("--data-dir", help="target folder (default: the data directory)")
     p.add_argument("--dataset", choices=("posteriordb", "mnist", "text", "all"), default="all")
@@ -213,6 +249,8 @@ def main(argv=None) -> int:
                 return cmd_fit(args, options)
             if args.command == "compare":
                 return cmd_compare(args)
+            if args.command == "sbc":
+                return cmd_sbc(args)
             return cmd_download(args)
     except (PPLError, ValueError, TypeError) as e:
         print(f"ppl: error: {e}", file=sys.stderr)

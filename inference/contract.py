@@ -47,7 +47,7 @@ def contract_data(spec: ModelSpec, batch_size: int = 100) -> dict:
     return {k: v[:batch_size] if k in spec.minibatch.keys else v for k, v in spec.data.items()}
 
 
-class _Backend:
+class BackendModel:
     """A model's functions on one backend, run in float64 on the CPU, networks loaded with ``params``."""
 
     def __init__(self, spec: ModelSpec, backend: str, params: dict):
@@ -82,6 +82,9 @@ class _Backend:
     def generated_data(self, point: dict) -> dict:
         return self._call(self.lib.generated_data, self.spec.model_fn(self.name), point)
 
+    def prior_predictive(self, seed: int) -> tuple[dict, dict]:
+        return self._call(self.lib.prior_predictive, self.spec.model_fn(self.name), seed)
+
 
 def _shapes(sites) -> dict:
     return {"latent": sites.latent, "observed": {k: np.shape(v) for k, v in sites.observed.items()},
@@ -91,7 +94,7 @@ def _shapes(sites) -> dict:
 def log_density_pairs(spec: ModelSpec, num_points: int = 3, seed: int = 0) -> list[tuple[float, float]]:
     """(Pyro, NumPyro) log joint densities at ``num_points`` prior draws (unconstrained)."""
     params = network_params(spec)
-    pyro_side, numpyro_side = _Backend(spec, "pyro", params), _Backend(spec, "numpyro", params)
+    pyro_side, numpyro_side = BackendModel(spec, "pyro", params), BackendModel(spec, "numpyro", params)
     points = [numpyro_side.prior_point(seed + i) for i in range(num_points)]
     return [(pyro_side.log_density(p), numpyro_side.log_density(p)) for p in points]
 
@@ -108,7 +111,7 @@ def _check_generated(spec: ModelSpec, backend: str, generated: dict, observed: d
 def check_model(spec: ModelSpec, num_points: int = 3, rtol: float = 1e-5, seed: int = 0) -> None:
     """Check ``spec`` against the model contract; raise naming the first thing that fails."""
     params = network_params(spec)
-    backends = {b: _Backend(spec, b, params) for b in spec.backends}
+    backends = {b: BackendModel(spec, b, params) for b in spec.backends}
     shapes = {}
     for name, b in backends.items():
         sites = b.sites(spec.model_fn(name))

@@ -123,5 +123,18 @@ def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str,
             if s["type"] == "sample" and s["infer"].get("was_observed")}
 
 
+def prior_predictive(model, data: dict, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One draw of the joint prior predictive: every latent and deterministic site's value, and
+    the observed sites drawn afresh given them (``handlers.uncondition``)."""
+    trace = handlers.trace(handlers.uncondition(handlers.seed(model, seed))).get_trace(**data)
+    params, observed = {}, {}
+    for name, site in trace.items():
+        if site["type"] == "deterministic":
+            params[name] = np.asarray(site["value"])
+        elif site["type"] == "sample":
+            (observed if site["infer"].get("was_observed") else params)[name] = np.asarray(site["value"])
+    return params, observed
+
+
 def versions() -> dict:
     return {"numpyro": numpyro.__version__, "jax": jax.__version__}

@@ -9,6 +9,7 @@ import torch
 from pyro import poutine
 from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide.initialization import InitMessenger
+from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from inference.sites import SiteInfo
@@ -191,6 +192,29 @@ def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str,
         trace = poutine.trace(poutine.condition(poutine.uncondition(model), data=values)).get_trace(**data)
     return {n: s["value"].cpu().numpy() for n, s in trace.nodes.items()
             if s["type"] == "sample" and s["infer"].get("was_observed")}
+
+
+class _UnconditionData(Messenger):
+    """``poutine.uncondition`` for the data only. Pyro records ``pyro.deterministic`` as an
+    observed ``Delta`` site, which ``uncondition`` would redraw, broadcasting it against its plate."""
+
+    def _pyro_sample(self, msg):
+        if msg["is_observed"] and not msg["infer"].get("_deterministic"):
+            msg["is_observed"], msg["done"] = False, False
+            msg["infer"]["was_observed"], msg["infer"]["obs"], msg["value"] = True, msg["value"], None
+
+
+def prior_predictive(model, data: dict, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One draw of the joint prior predictive: every latent and deterministic site's value, and
+    the observed sites drawn afresh given them."""
+    pyro.set_rng_seed(seed)
+    with torch.no_grad():
+        trace = poutine.trace(_UnconditionData()(model)).get_trace(**data)
+    params, observed = {}, {}
+    for name, site in trace.nodes.items():
+        if site["type"] == "sample" and not site_is_subsample(site):
+            (observed if site["infer"].get("was_observed") else params)[name] = site["value"].cpu().numpy()
+    return params, observed
 
 
 def versions() -> dict:
