@@ -4,7 +4,7 @@ PIP = $(PYTHON) -m pip
 # Data: the shared folder beside the repository unless PPL_DATA_DIR says otherwise.
 export PPL_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install install-dev demo test lint bench radon-reference
+.PHONY: install install-dev install-browser demo test lint bench radon-reference
 
 # torch is pinned and installed first: on the project's machines this takes the local
 # CPU wheel; an unpinned torch would pull several GB of CUDA packages.
@@ -16,11 +16,17 @@ install-dev:
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[dev]"
 
+# Debian's headless Chromium, for the test that renders the comparison report (it skips without one)
+install-browser:
+	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
+		|| echo "no chromium and no root apt-get: the report's browser test will skip"
+
 demo: install
 	$(PYTHON) -m inference.cli compare eight_schools-eight_schools_noncentered
 
 # two workers, each test file whole in one of them (CI has two cores)
-test: install-dev
+test: install-dev install-browser
 	$(PYTHON) -m pytest -n 2 --dist loadfile
 
 lint:

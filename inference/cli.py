@@ -2,7 +2,7 @@
 
     ppl models [--json]
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
-    ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--json]
+    ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--report DIR]
     ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
     ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
 """
@@ -120,16 +120,11 @@ def cmd_fit(args, options: dict) -> int:
     return 0
 
 
-SUMMARY_COLUMNS = ["wall_s", "peak_mb", "ess_per_s", "divergences", "max_r_hat", "max_abs_z_mean", "max_abs_z_sd",
-                   "min_sd_ratio", "max_w1", "energy_distance", "worst_param", "means_within_mcse",
-                   "sds_within_mcse"]
-
-
 def cmd_compare(args) -> int:
     import inference
     methods = [parse_method(m) for m in args.methods] if args.methods else None
     out = Path(args.out) if args.out else Path("runs") / args.model
-    table = inference.compare(args.model, methods, seed=args.seed, out=out,
+    table = inference.compare(args.model, methods, seed=args.seed, out=out, report=args.report,
                               progress=None if args.json else lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.json:
         print(table.reset_index().to_json(orient="records", indent=2))
@@ -138,7 +133,10 @@ def cmd_compare(args) -> int:
           "(z = standardized error, in reference sds; w1 = 1-Wasserstein distance of a marginal, in reference "
           "sds; energy_distance = of the joint draws, standardized; 'within mcse' = within 4 Monte Carlo "
           "standard errors)")
-    _print_table(table[SUMMARY_COLUMNS] if not args.all_columns else table.drop(columns="warnings"))
+    from inference.compare import SUMMARY_COLUMNS
+
+    columns = [c for c in SUMMARY_COLUMNS if table[c].notna().any()]  # a column no method fills is left out
+    _print_table(table[columns] if not args.all_columns else table.drop(columns="warnings"))
     for label, text in table["warnings"].items():
         for message in filter(None, text.split(" | ")):
             print(f"WARNING ({label}): {message}", file=sys.stderr)
@@ -219,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the runs and comparison.csv (default runs/MODEL)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--all-columns", action="store_true", help="show every parameter's errors")
+    p.add_argument("--report", metavar="DIR", help="also write DIR/report.html: the table and figures, one page")
 
     p = sub.add_parser("sbc", help="simulation-based calibration of one method on a model")
     p.add_argument("model")

@@ -18,6 +18,10 @@ from ppl_models.atomic import atomic_write
 from ppl_models.errors import UnknownChoiceError
 
 MethodSpec = tuple[str, str, dict]
+# the columns a reader looks at first (the CLI prints these; the report shows them)
+SUMMARY_COLUMNS = ["wall_s", "peak_mb", "ess_per_s", "ess_per_grad", "divergences", "max_r_hat", "max_abs_z_mean",
+                   "max_abs_z_sd", "min_sd_ratio", "max_w1", "energy_distance", "worst_param", "means_within_mcse",
+                   "sds_within_mcse", "max_khat", "log_evidence", "final_loss"]
 DEFAULT_METHODS: tuple[MethodSpec, ...] = (
     ("numpyro", "nuts", {}),
     ("pyro", "nuts", {}),
@@ -72,7 +76,8 @@ def score_row(result: InferenceResult, reference, peak_mb: float = math.nan) -> 
 
 
 def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *,
-            out: str | os.PathLike | None = None, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+            out: str | os.PathLike | None = None, report: str | os.PathLike | None = None,
+            progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Run each ``(backend, method, options)`` on ``model`` and score it against the reference.
 
     Returns a table with one row per method (indexed by a label such as
@@ -83,6 +88,8 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
     worst cases, the joint energy distance, the evidence and k-hat (importance sampling), the
     final loss (optimization), and whether all errors are within 4 Monte Carlo standard errors.
     With ``out``, every run is saved there as ``<label>.npz`` and the table as ``comparison.csv``.
+    With ``report``, ``<report>/report.html`` shows the table and the runs' figures
+    (``inference.report``).
     All methods are validated before the first one runs. ``methods=None`` runs
     ``DEFAULT_METHODS`` on the backends the model has.
     """
@@ -99,7 +106,7 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
         label = method_label(backend, method, options)
         labels.append(label if label not in labels else f"{label} #{labels.count(label) + 1}")
     out = Path(out) if out is not None else None
-    rows = []
+    rows, results = [], {}
     for i, (label, (backend, method, options)) in enumerate(zip(labels, methods, strict=True), 1):
         if progress:
             progress(f"[{i}/{len(methods)}] {spec.name}: {label}")
@@ -108,11 +115,19 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
         if out is not None:
             result.save(out / (label.replace(" ", "_").replace("=", "-") + ".npz"))
         rows.append({"label": label, **score_row(result, spec.reference, memory.peak_mb)})
+        if report is not None:
+            results[label] = result
         if progress:
             progress(f"      done in {result.timing['wall']:.1f} s")
     table = pd.DataFrame(rows).set_index("label")
     if out is not None:
         with atomic_write(out / "comparison.csv", "w") as f:
             table.to_csv(f)
+    if report is not None:
+        from inference.report import write_report
+
+        path = write_report(spec.name, table, results, spec.reference, report, columns=SUMMARY_COLUMNS)
+        if progress:
+            progress(f"report written to {path}")
     return table
 

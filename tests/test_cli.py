@@ -43,14 +43,17 @@ def test_fit_table_and_warnings(capsys):
 def test_compare_writes_runs_and_table(capsys, tmp_path):
     code, out, err = run_cli(capsys, "compare", "kidiq-conjugate_regression", "--out", str(tmp_path), "--methods",
                              "numpyro:nuts:num_warmup=200,num_samples=200,num_chains=2",
-                             "numpyro:svi:guide=normal,num_steps=500,learning_rate=0.1")
+                             "numpyro:svi:guide=normal,num_steps=500,learning_rate=0.1",
+                             "--report", str(tmp_path / "report"))
     assert code == 0
     assert "numpyro nuts" in out and "numpyro svi guide=normal" in out and "max_abs_z_sd" in out
+    assert "min_sd_ratio" in out and "log_evidence" not in out  # a column no method fills is left out
+    assert f"report written to {tmp_path / 'report' / 'report.html'}" in err
     assert "[1/2]" in err and "[2/2]" in err
     assert "num_warmup=200): bulk or tail ESS < 200" in err  # 2 x 200 draws are too few, and the user is told
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "comparison.csv", "numpyro_nuts_num_chains-2_num_samples-200_num_warmup-200.npz",
-        "numpyro_svi_guide-normal_learning_rate-0.1_num_steps-500.npz"]
+        "numpyro_svi_guide-normal_learning_rate-0.1_num_steps-500.npz", "report"]
 
 
 def test_fit_an_implicit_model_adversarially(capsys, tmp_path):
