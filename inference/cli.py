@@ -4,6 +4,7 @@
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
     ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--report DIR]
     ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
+    ppl sweep CONFIG [--executor local|ray] [--address HOST:PORT] [--workers N]
     ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
 """
 from __future__ import annotations
@@ -171,6 +172,26 @@ def cmd_sbc(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from inference.sweep import load_config, run_sweep
+
+    sweep = load_config(args.config)
+    for key in ("executor", "address", "workers"):
+        if getattr(args, key) is not None:
+            setattr(sweep, key, getattr(args, key))
+    if sweep.executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor {sweep.executor!r}; valid choices: local, ray")
+    if sweep.address is not None and sweep.executor != "ray":
+        raise ValueError("--address is for --executor ray")
+    index = run_sweep(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    failed = index[index["status"] != "ok"]
+    columns = [c for c in ("model", "backend", "method", "seed", "status", "wall_s", "max_abs_z_mean", "energy_distance")
+               if c in index]
+    _print_table(index[columns])
+    print(f"\n{len(index)} runs ({len(failed)} failed) in {sweep.store}/index.csv")
+    return 1 if len(failed) else 0
+
+
 def cmd_download(args) -> int:
     from ppl_models.data.download import download_mnist, download_posteriordb, download_text
 
@@ -227,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="folder for ranks.csv and ranks.png (default runs/MODEL/sbc)")
 
+    p = sub.add_parser("sweep", help="run a grid of models x methods x seeds from a YAML config")
+    p.add_argument("config")
+    p.add_argument("--executor", help="local (worker processes, the default) or ray")
+    p.add_argument("--address", help="the Ray cluster to run on (HOST:PORT); default: a local Ray")
+    p.add_argument("--workers", type=int, help="local executor: processes at once")
+
     p = sub.add_parser("download", help="fetch posteriordb files, MNIST and the text corpora (needs a network)")
     p.add_argument("--data-dir", help="target folder (default: the data directory)")
     p.add_argument("--dataset", choices=("posteriordb", "mnist", "text", "all"), default="all")
@@ -250,6 +277,8 @@ def main(argv=None) -> int:
                 return cmd_compare(args)
             if args.command == "sbc":
                 return cmd_sbc(args)
+            if args.command == "sweep":
+                return cmd_sweep(args)
             return cmd_download(args)
     except (PPLError, ValueError, TypeError) as e:
         print(f"ppl: error: {e}", file=sys.stderr)

@@ -1,0 +1,83 @@
+"""Speed-up of a sweep with 2 workers against 1, for the local executor and for Ray.
+
+The grid: eight schools (non-centered), NumPyro SVI with a mean-field guide, 3000 steps, seeds
+0-3 (4 runs). Each executor runs it with 1 worker and with 2, interleaved over ``--rounds``
+(this machine is shared and noisy); Ray runs on a local cluster of that many CPUs, started on
+loopback. Each run is a fresh process (local) or Ray task, so each pays its imports and
+compilation: the setting of a real sweep. Prints seconds per sweep and the ratio.
+
+    python -m benchmarks.sweep_speedup --rounds 2
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFIG = """models: [eight_schools-eight_schools_noncentered]
+methods:
+  - numpyro:svi:guide=normal,num_steps=3000,learning_rate=0.05
+seeds: [0, 1, 2, 3]
+store: {store}
+executor: {executor}
+workers: {workers}
+"""
+
+
+def _ray_cluster(num_cpus: int) -> tuple[str, list[str]]:
+    ray = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--num-cpus={num_cpus}",
+                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True)
+    return f"127.0.0.1:{port}", [ray, "stop", "--force"]
+
+
+def sweep_seconds(executor: str, workers: int) -> float:
+    from inference.sweep import load_config, run_sweep
+
+    with tempfile.TemporaryDirectory() as folder:
+        address, stop = _ray_cluster(workers) if executor == "ray" else (None, None)
+        try:
+            path = Path(folder) / "sweep.yaml"
+            path.write_text(CONFIG.format(store=Path(folder) / "store", executor=executor, workers=workers)
+                            + (f"address: {address}\n" if address else ""))
+            sweep = load_config(path)
+            t0 = time.perf_counter()
+            index = run_sweep(sweep)
+            seconds = time.perf_counter() - t0
+            assert (index["status"] == "ok").all(), index["error"].tolist()
+        finally:
+            if executor == "ray":
+                import ray
+
+                ray.shutdown()
+                subprocess.run(stop, capture_output=True)
+    return seconds
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--executors", nargs="+", default=["local", "ray"])
+    args = parser.parse_args(argv)
+    times = {(e, w): [] for e in args.executors for w in (1, 2)}
+    for _ in range(args.rounds):
+        for executor in args.executors:
+            for workers in (1, 2):
+                times[executor, workers].append(sweep_seconds(executor, workers))
+                print(executor, workers, round(times[executor, workers][-1], 1), flush=True)
+    print("| executor | 1 worker (s) | 2 workers (s) | speed-up |\n|---|---|---|---|")
+    for executor in args.executors:
+        one, two = min(times[executor, 1]), min(times[executor, 2])
+        print(f"| {executor} | {one:.1f} | {two:.1f} | {one / two:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
