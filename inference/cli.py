@@ -185,8 +185,8 @@ def cmd_sweep(args) -> int:
         raise ValueError("--address is for --executor ray")
     index = run_sweep(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     failed = index[index["status"] != "ok"]
-    columns = [c for c in ("model", "backend", "method", "seed", "status", "wall_s", "max_abs_z_mean", "energy_distance")
-               if c in index]
+    shown = ("model", "backend", "method", "seed", "status", "wall_s", "max_abs_z_mean", "energy_distance")
+    columns = [c for c in shown if c in index]
     _print_table(index[columns])
     print(f"\n{len(index)} runs ({len(failed)} failed) in {sweep.store}/index.csv")
     return 1 if len(failed) else 0

@@ -163,19 +163,19 @@ def energy_plot(result: InferenceResult) -> str | None:
     return _png(fig)
 
 
-def loss_plot(results: Mapping[str, InferenceResult]) -> str | None:
+def loss_plot(results: Mapping[str, InferenceResult], colors: Mapping[str, str]) -> str | None:
+    """Each optimization's loss per step (faint) and its running mean over a fiftieth of the steps."""
     traces = {label: np.asarray(r.losses) for label, r in results.items() if r.losses is not None and len(r.losses)}
     if not traces:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 2.8))
-    for j, (label, losses) in enumerate(traces.items()):
+    for label, losses in traces.items():
         curve = losses if losses.ndim == 1 else losses[:, -1]
-        ax.plot(curve, lw=0.6, alpha=0.5, color=f"C{list(results).index(label)}")
+        ax.plot(curve, lw=0.6, alpha=0.5, color=colors[label])
         window = max(1, len(curve) // 50)
         smooth = np.convolve(curve, np.ones(window) / window, mode="valid")
-        ax.plot(np.arange(len(smooth)) + window - 1, smooth, lw=1.5, color=f"C{list(results).index(label)}",
-                label=label)
+        ax.plot(np.arange(len(smooth)) + window - 1, smooth, lw=1.5, color=colors[label], label=label)
     low, high = np.nanpercentile(np.concatenate([t.ravel() for t in traces.values()]), [1, 99])
     ax.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
     ax.set_xlabel("step")
@@ -217,11 +217,12 @@ def write_report(model: str, table: pd.DataFrame, results: Mapping[str, Inferenc
                          _img(pair_plot(draws, ref, divergent, hardest[:2]), "pair plot")))
     for label, r in results.items():
         if r.method in ("nuts", "hmc"):
-            n_div = int(divergent[label].sum()) if label in divergent else 0
+            mask = divergent.get(label, np.zeros(0, bool))
             sections.append((f"MCMC diagnostics: {label}",
-                             f"<p>{n_div} divergent transitions of {divergent[label].size if label in divergent else 0}."
-                             "</p>" + _img(rank_plot(r, hardest[0]), "rank plot") + _img(energy_plot(r), "energy plot")))
-    losses = loss_plot({label: r for label, r in results.items() if r.method in ("svi", "rws")})
+                             f"<p>{int(mask.sum())} divergent transitions of {mask.size}.</p>"
+                             + _img(rank_plot(r, hardest[0]), "rank plot") + _img(energy_plot(r), "energy plot")))
+    colors = {label: f"C{j}" for j, label in enumerate(results)}  # as in the other figures
+    losses = loss_plot({label: r for label, r in results.items() if r.method in ("svi", "rws")}, colors)
     if losses:
         sections.append(("Loss traces", _img(losses, "loss traces")))
     if "max_khat" in table and table["max_khat"].notna().any():

@@ -17,8 +17,8 @@ from scipy import integrate, stats
 
 import inference
 from inference.contract import check_model
-from inference.networks import fitted_network
 from inference.discrepancies import discriminator_loss, generator_loss, mmd2
+from inference.networks import fitted_network
 from ppl_models import BACKENDS, Minibatch, ModelSpec, TrainingError, UnknownChoiceError, get_model
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.implicit.avb_toy import (
