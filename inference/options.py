@@ -7,6 +7,7 @@ nothing is silently ignored.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -127,6 +128,11 @@ METHODS: dict[str, dict[str, Option]] = {
         **_TRAINING,
         "num_particles": _opt(1, "Monte Carlo samples per ELBO estimate", _int(1)),
         "jit_compile": _opt(False, "pyro only: use Pyro's JIT ELBO", _bool(), ("pyro",)),
+        "checkpoint": _opt(None, "numpyro only: a file the training state is saved to every checkpoint_every "
+                                 "steps; a run started again with the same file resumes from it",
+                           (lambda v: v is None or isinstance(v, (str, os.PathLike)), "None or a file path"),
+                           ("numpyro",)),
+        "checkpoint_every": _opt(1000, "numpyro only: steps between checkpoints", _int(1), ("numpyro",)),
     },
     "rws": {
         "guide": _GUIDE,

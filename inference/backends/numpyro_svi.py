@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.backends.numpyro_objectives import ImportanceWeightedELBO
+from inference.checkpoint import Checkpoint, fingerprint
 from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
@@ -137,25 +138,57 @@ class MinibatchLoop:
         return state, np.concatenate(losses) if losses else np.empty(0)
 
 
-def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi"):
-    """Fitted parameters and the loss of every step; a ``TrainingError`` at the first non-finite loss."""
+def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpoint=None):
+    """Fitted parameters and the loss of every step; a ``TrainingError`` at the first non-finite
+    loss. With a ``checkpoint`` (``inference.checkpoint``), the state is saved every so many steps
+    and a run that finds one resumes from it."""
     init_key, data_key = jax.random.split(key)
     num_steps = opts["num_steps"]
     if opts["batch_size"] is None:
-        # stable_update: a step whose loss or gradient is not finite leaves the parameters as they were
-        fit = svi.run(key, num_steps, progress_bar=progress_bar, stable_update=True, **data)
-        state, losses = fit.state, np.asarray(fit.losses)
+        # the data's arrays are arguments, so that every segment between checkpoints runs one
+        # compiled program (SVI.run would compile each afresh); Python scalars (plate sizes) stay static
+        arrays = {k: v for k, v in data.items() if isinstance(v, jax.Array)}
+        statics = {k: v for k, v in data.items() if k not in arrays}
+
+        @functools.partial(jax.jit, static_argnums=2)
+        def steps(state, arrays, n):
+            # stable_update: a step whose loss or gradient is not finite leaves the parameters as they were
+            return jax.lax.scan(lambda s, _: svi.stable_update(s, **statics, **arrays), state, None, length=n)
+
+        def advance(state, start, stop, bar=None):
+            state, losses = steps(state, arrays, stop - start)
+            if bar is not None:
+                bar.update(stop - start)
+            return state, np.asarray(losses)
+
+        init = svi.init(key, **data)
 
         def replay(n):  # the state after n steps
-            return svi.run(key, n, progress_bar=False, stable_update=True, **data).state if n else svi.init(key, **data)
+            return svi.run(key, n, progress_bar=False, stable_update=True, **data).state if n else init
     else:
         loop = MinibatchLoop(svi, spec, data, opts["batch_size"], data_key, dtype)
         init = loop.init(init_key)
-        with tqdm(total=num_steps, disable=not progress_bar, desc=method.upper()) as bar:
-            state, losses = loop.run(init, 0, num_steps, bar)
+        advance = loop.run
 
         def replay(n):
             return loop.run(init, 0, n)[0]
+    if checkpoint is None and opts["batch_size"] is None:
+        fit = svi.run(key, num_steps, progress_bar=progress_bar, stable_update=True, **data)
+        state, losses = fit.state, np.asarray(fit.losses)
+    else:
+        state, losses, start = init, np.empty(0), 0
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            start, state, losses = saved[0], jax.tree.map(jnp.asarray, saved[1]), saved[2]
+        pieces = checkpoint.segments(start, num_steps) if checkpoint is not None else [(start, num_steps)]
+        with tqdm(total=num_steps, initial=start, disable=not progress_bar, desc=method.upper()) as bar:
+            for first, last in pieces:
+                state, new = advance(state, first, last, bar)
+                losses = np.concatenate([losses, new])
+                if not np.isfinite(new).all():
+                    break
+                if checkpoint is not None:
+                    checkpoint.save(last, jax.device_get(state), losses)
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
         # The compiled loop cannot stop early. The parameters that gave the last finite loss
@@ -188,7 +221,9 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype):
         svi, data, sites = prepare(spec, model, method, seed, dtype, opts)
         t0 = time.perf_counter()
-        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method)
+        checkpoint = (Checkpoint(opts["checkpoint"], fingerprint(spec.name, "numpyro", method, seed, opts),
+                                 opts["checkpoint_every"]) if opts.get("checkpoint") else None)
+        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint)
         t1 = time.perf_counter()
         draws = {}
         if num_draws(spec, opts):
