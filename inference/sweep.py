@@ -32,7 +32,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -75,7 +75,6 @@ class Sweep:
     address: str | None = None
     workers: int = 1
     source: str = ""
-    lines: dict = field(default_factory=dict)
 
 
 def _lines(text: str) -> dict:
@@ -156,7 +155,7 @@ def load_config(path: str | os.PathLike) -> Sweep:
         methods.append((backend, method, options))
     runs = [Run(m, b, meth, o, s) for m, (b, meth, o), s in itertools.product(specs, methods, seeds)]
     store = Path(config.get("store") or Path("runs") / path.stem)
-    return Sweep(runs, store, executor, config.get("address"), workers, str(path), lines)
+    return Sweep(runs, store, executor, config.get("address"), workers, str(path))
 
 
 def execute(run: Run, store: str) -> dict:
