@@ -77,3 +77,13 @@ def psis_khat(log_weights: np.ndarray, modern: bool = MODERN) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ArviZ warns when k-hat is high; callers report that themselves
         return np.asarray(arviz.psislw(log_weights)[1])
+
+
+def bfmi(energy: np.ndarray, modern: bool = MODERN) -> np.ndarray:
+    """Bayesian fraction of missing information of each chain's HMC energies, ``(chain, draw)``."""
+    energy = np.asarray(energy, dtype=float)
+    if modern:
+        from arviz_stats.base import array_stats
+
+        return np.asarray(array_stats.bfmi(energy, chain_axis=-2, draw_axis=-1))
+    return np.asarray(arviz.bfmi(energy))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from inference import arviz_compat as az
 from inference.diagnostics import scalar_draws
 from inference.result import InferenceResult
 from ppl_models.atomic import atomic_write
@@ -143,7 +144,7 @@ def rank_plot(result: InferenceResult, param: str) -> str | None:
 
 
 def energy_plot(result: InferenceResult) -> str | None:
-    """Marginal energy against energy transitions (Betancourt 2017): BFMI is their variance ratio;
+    """Marginal energy against energy transitions (Betancourt 2017), with ArviZ's BFMI per chain:
     a transition distribution much narrower than the marginal means slow exploration."""
     energy = result.sample_stats.get("energy")
     if energy is None:
@@ -152,7 +153,7 @@ def energy_plot(result: InferenceResult) -> str | None:
     energy = np.asarray(energy, float)
     marginal = (energy - energy.mean(axis=1, keepdims=True)).ravel()
     transition = np.diff(energy, axis=1).ravel()
-    bfmi = np.mean(np.diff(energy, axis=1) ** 2, axis=1) / np.var(energy, axis=1)
+    bfmi = az.bfmi(energy)
     fig, ax = plt.subplots(figsize=(4, 2.4))
     bins = np.histogram_bin_edges(np.concatenate([marginal, transition]), bins=40)
     ax.hist(marginal, bins=bins, alpha=0.5, density=True, label="marginal energy")

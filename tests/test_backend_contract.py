@@ -93,3 +93,5 @@ def test_arviz_diagnostics_agree_between_versions(modern):
     assert abs(arviz_compat.rhat(x, modern=modern) - 1) < 0.01
     np.testing.assert_allclose(arviz_compat.mcse(x, modern=modern), x.std() / np.sqrt(ess), rtol=0.05)
     assert arviz_compat.ess(x, "tail", modern=modern) > 1000
+    # independent energies: BFMI = E[(E_t - E_t-1)^2] / Var(E) = 2; per chain of 500, its sd is about 0.2
+    np.testing.assert_allclose(arviz_compat.bfmi(x, modern=modern), 2.0, atol=0.6)
