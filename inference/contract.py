@@ -112,32 +112,36 @@ def check_model(spec: ModelSpec, num_points: int = 3, rtol: float = 1e-5, seed: 
     """Check ``spec`` against the model contract; raise naming the first thing that fails."""
     params = network_params(spec)
     backends = {b: BackendModel(spec, b, params) for b in spec.backends}
-    shapes = {}
+    shapes, observed = {}, None
     for name, b in backends.items():
         sites = b.sites(spec.model_fn(name))
-        shapes[name] = _shapes(sites)
+        shapes[name], observed = _shapes(sites), observed or sites.observed
         if spec.guide and name in spec.guide:
             check_guide_matches(sites, b.sites(spec.guide_fn(name)), f"of {spec.name!r} ({name})", density_needed=False)
-        for i in range(num_points):
-            point = b.prior_point(seed + i)
-            if not spec.likelihood:
-                _check_generated(spec, name, b.generated_data(point), sites.observed, i)
-                continue
-            value = b.log_density(point)
-            assert np.isfinite(value), f"{spec.name} ({name}): log joint density is {value} at prior draw {i}"
     if len(backends) == 2:
         assert shapes["pyro"] == shapes["numpyro"], (
             f"{spec.name}: Pyro and NumPyro sites differ: pyro {shapes['pyro']} vs numpyro {shapes['numpyro']}")
+    # every backend is checked at the same prior draws (the first backend's), and the two compared there
+    first = next(iter(backends.values()))
+    points = [first.prior_point(seed + i) for i in range(num_points)]
+    for i, point in enumerate(points):
         if not spec.likelihood:
-            for i in range(num_points):
-                point = backends["numpyro"].prior_point(seed + i)
-                pyro_x, numpyro_x = (backends[b].generated_data(point) for b in ("pyro", "numpyro"))
-                for site in pyro_x:
-                    assert np.allclose(pyro_x[site], numpyro_x[site], rtol=rtol, atol=1e-12), (
-                        f"{spec.name}: generated {site!r} differs between backends at prior draw {i}: largest "
-                        f"difference {np.max(np.abs(pyro_x[site] - numpyro_x[site]))} (rtol {rtol})")
-            return
-        for i, (lp_pyro, lp_numpyro) in enumerate(log_density_pairs(spec, num_points, seed)):
-            assert np.isclose(lp_pyro, lp_numpyro, rtol=rtol, atol=0), (
+            generated = {name: b.generated_data(point) for name, b in backends.items()}
+            for name, x in generated.items():
+                _check_generated(spec, name, x, observed, i)
+        else:
+            values = {name: b.log_density(point) for name, b in backends.items()}
+            for name, value in values.items():
+                assert np.isfinite(value), f"{spec.name} ({name}): log joint density is {value} at prior draw {i}"
+        if len(backends) < 2:
+            continue
+        if not spec.likelihood:
+            for site in generated["pyro"]:
+                pyro_x, numpyro_x = generated["pyro"][site], generated["numpyro"][site]
+                assert np.allclose(pyro_x, numpyro_x, rtol=rtol, atol=1e-12), (
+                    f"{spec.name}: generated {site!r} differs between backends at prior draw {i}: largest "
+                    f"difference {np.max(np.abs(pyro_x - numpyro_x))} (rtol {rtol})")
+        else:
+            assert np.isclose(values["pyro"], values["numpyro"], rtol=rtol, atol=0), (
                 f"{spec.name}: log joint density differs between backends at prior draw {i}: "
-                f"pyro {lp_pyro!r}, numpyro {lp_numpyro!r} (rtol {rtol})")
+                f"pyro {values['pyro']!r}, numpyro {values['numpyro']!r} (rtol {rtol})")

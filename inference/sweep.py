@@ -224,8 +224,8 @@ def write_index(store: Path) -> pd.DataFrame:
     return table
 
 
-def _worker(run: Run, store: str) -> None:
-    execute(run, store)
+def _worker(run: Run, store: str) -> dict:
+    return execute(run, store)
 
 
 def _run_local(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None], target=_worker) -> None:
@@ -258,13 +258,14 @@ def died(run: Run, message: str) -> dict:
     return {"run_id": run.run_id, **run.describe(), "status": "error", "error": f"WorkerDied: {message}"}
 
 
-def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None]) -> None:
-    """One Ray task per run on the cluster at ``sweep.address`` (a local one when None); a run
-    on CUDA asks for a GPU."""
+def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None], target=_worker) -> None:
+    """One Ray task per run on the cluster at ``sweep.address`` (a local one when None), each
+    calling ``target(run, store)`` and returning its record; a run on CUDA asks for a GPU. A task
+    whose worker died (Ray raises instead of returning) is recorded with Ray's error."""
     import ray
 
     ray.init(address=sweep.address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(max_retries=0)(execute)
+    remote = ray.remote(max_retries=0)(target)
     tasks = {}  # Ray object ref -> run
     for run in todo:
         gpus = 1 if str(run.options.get("device", "cpu")).startswith("cuda") else 0
@@ -282,7 +283,7 @@ def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None])
 
 def run_sweep(sweep: Sweep, progress: Callable[[str], None] | None = None, target=_worker) -> pd.DataFrame:
     """Run the runs of ``sweep`` not yet in its store, then write and return the index.
-    ``target`` is what a local worker process calls (tests inject failures through it)."""
+    ``target`` is what a worker (a local process or a Ray task) calls; tests inject failures through it."""
     done = finished(sweep.store)
     todo = [r for r in sweep.runs if r.run_id not in done]
     sweep.store.mkdir(parents=True, exist_ok=True)
@@ -302,7 +303,7 @@ def run_sweep(sweep: Sweep, progress: Callable[[str], None] | None = None, targe
 
     if todo:
         if sweep.executor == "ray":
-            _run_ray(todo, sweep, report)
+            _run_ray(todo, sweep, report, target)
         else:
             _run_local(todo, sweep, report, target)
     return write_index(sweep.store)

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -102,9 +103,17 @@ def ray_cluster():
     subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
 
 
-def test_a_sweep_runs_as_ray_tasks_on_a_local_cluster(tmp_path, ray_cluster):
-    path = _config(tmp_path, f"models: [kidiq-conjugate_regression]\nmethods:\n  - {FAST_SVI}\nseeds: [0, 1]\n"
+def test_a_sweep_runs_as_ray_tasks_on_a_local_cluster_and_records_a_dead_worker(tmp_path, ray_cluster):
+    import ray.cloudpickle
+
+    import tests.sweep_helpers
+
+    # Ray workers cannot import the tests package: the injected target travels by value
+    ray.cloudpickle.register_pickle_by_value(tests.sweep_helpers)
+    path = _config(tmp_path, f"models: [kidiq-conjugate_regression]\nmethods:\n  - {FAST_SVI}\nseeds: [0, 13]\n"
                              f"executor: ray\naddress: {ray_cluster}\nstore: STORE\n")
-    index = run_sweep(load_config(path))
-    assert (index["status"] == "ok").all() and len(index) == 2
-    assert index["pid"].nunique() >= 1 and (tmp_path / "store" / "index.csv").exists()
+    index = run_sweep(load_config(path), target=dies_on_seed_13).set_index("seed")
+    assert index.loc[0, "status"] == "ok" and (tmp_path / "store" / "index.csv").exists()
+    assert index.loc[0, "pid"] > 0 and np.isfinite(index.loc[0, "max_abs_z_mean"])
+    assert index.loc[13, "status"] == "error" and index.loc[13, "error"].startswith("WorkerDied: ")
+    assert "WorkerCrashedError: The worker died" in index.loc[13, "error"]
