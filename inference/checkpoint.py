@@ -1,10 +1,13 @@
-"""Checkpoints of long optimizations: the full training state every ``every`` steps, written
-atomically, and a run started again with the same checkpoint path resumes from the last one.
+"""Checkpoints of long runs: the full state every ``every`` steps (optimization steps, or draws
+per chain after warmup), written atomically; a run started again with the same checkpoint path
+resumes from the last one.
 
-A checkpoint holds the step, the losses so far and the state as the backend keeps it (NumPyro's
-``SVIState``: parameters, optimizer moments and the RNG key), moved to numpy. Resuming replays
-nothing: the steps after the checkpoint see the same keys and minibatches as an uninterrupted
-run, so on the same device the run ends with the same numbers. A checkpoint records what run
+A checkpoint holds the step, the record so far (the losses of an optimization; the draws and
+sampler statistics of MCMC) and the state as the backend keeps it, moved to the host: NumPyro's
+``SVIState`` (parameters, optimizer moments, RNG key) or its sampler state after warmup (position,
+adapted step size and mass matrix, RNG key); Pyro's parameter store, optimizer state and RNG
+states. Resuming replays nothing: the steps after the checkpoint see the same keys and minibatches
+as an uninterrupted run, so on the same device the run ends with the same numbers. A checkpoint records what run
 wrote it (model, backend, method, seed and options); resuming a different run from it is an
 error that says what differs.
 """
@@ -13,8 +16,6 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-
-import numpy as np
 
 from ppl_models.atomic import atomic_write
 
@@ -31,7 +32,7 @@ class Checkpoint:
         self.path, self.run, self.every = Path(path), run, every
 
     def load(self):
-        """``(step, state, losses)`` of the last checkpoint, or None when there is none."""
+        """``(step, state, record)`` of the last checkpoint, or None when there is none."""
         if not self.path.exists():
             return None
         try:
@@ -45,11 +46,11 @@ class Checkpoint:
             diff = {k: (theirs.get(k), v) for k, v in self.run.items() if theirs.get(k) != v}
             raise ValueError(f"checkpoint {self.path} was written by another run; differing (saved, now): {diff}. "
                              "Give this run a checkpoint path of its own")
-        return saved["step"], saved["state"], np.asarray(saved["losses"])
+        return saved["step"], saved["state"], saved["record"]
 
-    def save(self, step: int, state, losses: np.ndarray) -> None:
+    def save(self, step: int, state, record) -> None:
         with atomic_write(self.path) as f:
-            pickle.dump({"run": self.run, "step": step, "state": state, "losses": np.asarray(losses)}, f)
+            pickle.dump({"run": self.run, "step": step, "state": state, "record": record}, f)
 
     def segments(self, start: int, stop: int):
         """``[a, b)`` pieces of the steps ``[start, stop)`` that end on multiples of ``every``."""

@@ -15,49 +15,61 @@ import pytest
 
 import inference
 
-RUNS = {
-    "full batch": ("eight_schools-eight_schools_noncentered",
-                   dict(guide="normal", num_steps=1000, learning_rate=0.05, num_samples=100)),
-    "minibatches": ("onehot4-vae", dict(guide="spec", num_steps=600, batch_size=128, learning_rate=0.01,
-                                        num_samples=0)),
+VAE = dict(guide="spec", num_steps=600, batch_size=128, learning_rate=0.01, num_samples=0)
+RUNS = {  # (model, backend, method, options, the checkpoint after which the first attempt dies)
+    "numpyro svi, full batch": ("eight_schools-eight_schools_noncentered", "numpyro", "svi",
+                                dict(guide="normal", num_steps=1000, learning_rate=0.05, num_samples=100), 300),
+    "numpyro svi, minibatches": ("onehot4-vae", "numpyro", "svi", VAE, 300),
+    "pyro svi, minibatches": ("onehot4-vae", "pyro", "svi", VAE, 300),
+    "numpyro nuts, 2 chains": ("eight_schools-eight_schools_noncentered", "numpyro", "nuts",
+                               dict(num_warmup=200, num_samples=300, num_chains=2), 200),
 }
 SCRIPT = """
 import os, signal, sys
 import numpy as np
 import inference, inference.checkpoint as c
-model, options, checkpoint, kill_at, out = {args!r}
+model, backend, method, options, checkpoint, kill_at, out = {args!r}
 save = c.Checkpoint.save
-def save_then_die(self, step, state, losses):
-    save(self, step, state, losses)
+def save_then_die(self, step, state, record):
+    save(self, step, state, record)
     if step == kill_at:  # mid-run, right after a checkpoint
         os.kill(os.getpid(), signal.SIGKILL)
 c.Checkpoint.save = save_then_die
-extra = dict(checkpoint=checkpoint, checkpoint_every=100) if checkpoint else dict()
-r = inference.run(model, method="svi", backend="numpyro", seed=0, progress_bar=False, **options, **extra)
-np.savez(out, losses=r.losses, **r.params)
+r = inference.run(model, method=method, backend=backend, seed=0, progress_bar=False, checkpoint=checkpoint,
+                  checkpoint_every=100, **options)
+arrays = {{"losses": r.losses}} if r.losses is not None else {{}}
+for prefix, tree in (("param", r.params or {{}}), ("draw", r.samples), ("stat", r.sample_stats)):
+    arrays |= {{f"{{prefix}}:{{k}}": v for k, v in tree.items()}}
+np.savez(out, **arrays)
 """
 
 
-def _run(model, options, checkpoint, out, kill_at=None):
+def _run(run, checkpoint, out, kill_at=None):
+    model, backend, method, options, _ = run
     env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
-    code = SCRIPT.format(args=(model, options, str(checkpoint) if checkpoint else None, kill_at, str(out)))
+    code = SCRIPT.format(args=(model, backend, method, options, str(checkpoint), kill_at, str(out)))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_a_run_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_run(tmp_path):
-    model, options = RUNS["minibatches"]
+@pytest.mark.parametrize("name", ["numpyro svi, minibatches", "pyro svi, minibatches", "numpyro nuts, 2 chains"])
+def test_a_run_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_run(tmp_path, name):
+    """SVI: parameters, optimizer state, RNG state and the epoch's data order; NUTS: the sampler
+    state after warmup (step size, mass matrix, position, keys) and the draws so far."""
+    run = RUNS[name]
     path = tmp_path / "run.ckpt"
-    killed = _run(model, options, path, tmp_path / "never.npz", kill_at=300)
+    killed = _run(run, path, tmp_path / "never.npz", kill_at=run[4])
     assert killed.returncode == -9 and not (tmp_path / "never.npz").exists(), killed.stderr[-2000:]
     with path.open("rb") as f:
         saved = pickle.load(f)
-    assert saved["step"] == 300 and len(saved["losses"]) == 300 and saved["run"]["model"] == model
+    assert saved["step"] == run[4] and saved["run"]["model"] == run[0]
 
-    for name, checkpoint in [("resumed", path), ("whole", tmp_path / "whole.ckpt")]:
-        done = _run(model, options, checkpoint, tmp_path / f"{name}.npz")
+    for label, checkpoint in [("resumed", path), ("whole", tmp_path / "whole.ckpt")]:
+        done = _run(run, checkpoint, tmp_path / f"{label}.npz")
         assert done.returncode == 0, done.stderr[-2000:]
-    resumed, whole = (np.load(tmp_path / f"{n}.npz") for n in ("resumed", "whole"))
-    assert sorted(resumed.files) == sorted(whole.files) and len(whole["losses"]) == options["num_steps"]
+    resumed, whole = (np.load(tmp_path / f"{label}.npz") for label in ("resumed", "whole"))
+    assert sorted(resumed.files) == sorted(whole.files)
+    length = run[3]["num_steps"] if run[2] == "svi" else run[3]["num_samples"]
+    assert len(whole["losses"] if run[2] == "svi" else whole["draw:mu"][0]) == length
     for name in whole.files:
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-12, atol=0, err_msg=name)
 
@@ -67,11 +79,11 @@ def test_a_full_batch_run_that_crashed_resumes_where_it_stopped(tmp_path, monkey
     right after the checkpoint at step 300, then the same call again."""
     import inference.checkpoint as checkpoint
 
-    model, options = RUNS["full batch"]
+    model, _, _, options, _ = RUNS["numpyro svi, full batch"]
     save = checkpoint.Checkpoint.save
 
-    def save_then_crash(self, step, state, losses):
-        save(self, step, state, losses)
+    def save_then_crash(self, step, state, record):
+        save(self, step, state, record)
         if step == 300:
             raise KeyboardInterrupt
 
@@ -90,7 +102,7 @@ def test_a_full_batch_run_that_crashed_resumes_where_it_stopped(tmp_path, monkey
 
 
 def test_a_checkpoint_of_another_run_is_refused_by_what_differs(tmp_path):
-    model, options = RUNS["full batch"]
+    model, _, _, options, _ = RUNS["numpyro svi, full batch"]
     path = tmp_path / "run.ckpt"
     inference.run(model, method="svi", backend="numpyro", checkpoint=path, checkpoint_every=500, **options)
     with pytest.raises(ValueError, match=r"written by another run.*learning_rate"):
@@ -100,4 +112,4 @@ def test_a_checkpoint_of_another_run_is_refused_by_what_differs(tmp_path):
     with pytest.raises(ValueError, match="cannot be read.*delete it to start afresh"):
         inference.run(model, method="svi", backend="numpyro", checkpoint=path, **options)
     with pytest.raises(ValueError, match="'checkpoint' applies to backend.s. numpyro only"):
-        inference.run(model, method="svi", backend="pyro", checkpoint=path, **options)
+        inference.run(model, method="nuts", backend="pyro", checkpoint=path)

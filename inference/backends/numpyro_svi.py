@@ -179,7 +179,7 @@ def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpo
         state, losses, start = init, np.empty(0), 0
         saved = checkpoint.load() if checkpoint is not None else None
         if saved is not None:
-            start, state, losses = saved[0], jax.tree.map(jnp.asarray, saved[1]), saved[2]
+            start, state, losses = saved[0], jax.tree.map(jnp.asarray, saved[1]), np.asarray(saved[2])
         pieces = checkpoint.segments(start, num_steps) if checkpoint is not None else [(start, num_steps)]
         with tqdm(total=num_steps, initial=start, disable=not progress_bar, desc=method.upper()) as bar:
             for first, last in pieces:

@@ -36,6 +36,7 @@ from inference.backends.pyro_common import (
     with_networks,
 )
 from inference.backends.pyro_objectives import ImportanceWeightedELBO
+from inference.checkpoint import Checkpoint, fingerprint
 from inference.minibatch import check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
@@ -93,6 +94,7 @@ class Minibatches:
 
     ``plate_indices`` hands the batch's indices to the model's and guide's subsampled plates,
     which would otherwise each draw a permutation of the whole data set, unused, every step.
+    ``order`` is the current epoch's permutation (a checkpoint keeps it).
     """
 
     def __init__(self, spec, data: dict, batch_size: int, device):
@@ -102,13 +104,13 @@ class Minibatches:
         self.num_data = int(np.shape(spec.data[self.keys[0]])[0])
         self.steps_per_epoch = check_batch_size(spec, batch_size)
         self.plate_indices = PlateIndices(self.num_data)
-        self._order = None
+        self.order = None
 
     def __call__(self, step: int) -> dict:
         pos = step % self.steps_per_epoch
-        if pos == 0 or self._order is None:
-            self._order = torch.randperm(self.num_data, device=self.device)
-        idx = self._order[pos * self.batch_size:(pos + 1) * self.batch_size]
+        if pos == 0 or self.order is None:
+            self.order = torch.randperm(self.num_data, device=self.device)
+        idx = self.order[pos * self.batch_size:(pos + 1) * self.batch_size]
         self.plate_indices.indices = idx
         out = dict(self.data)
         for k in self.keys:
@@ -153,12 +155,15 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
 
 
 def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method: str = "svi", name: str = "",
-          first: int = 0) -> np.ndarray:
+          first: int = 0, history: np.ndarray | None = None) -> np.ndarray:
     """Steps [first, first + num_steps): the loss of each; a ``TrainingError`` at the first non-finite
-    loss, holding the parameters that gave the last finite one."""
+    loss, holding the parameters that gave the last finite one and the losses so far (``history``:
+    those of the steps before ``first``)."""
+    history = np.empty(0) if history is None else np.asarray(history)
     losses = np.empty(num_steps)
     store, last_good = pyro.get_param_store(), None
-    for i in tqdm(range(num_steps), disable=not progress_bar, desc=method.upper()):
+    for i in tqdm(range(num_steps), disable=not progress_bar, desc=method.upper(), initial=first,
+                  total=first + num_steps):
         before = {k: v.detach().clone() for k, v in store.items()}  # the parameters this step's loss is of
         try:
             losses[i] = guarded_step(svi, batches(first + i))
@@ -168,12 +173,61 @@ def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method:
         if not np.isfinite(losses[i]):
             good = last_good if last_good is not None else dict(store.items())
             params = {k: v.detach().cpu().numpy() for k, v in good.items()}
-            partial = InferenceResult(model=name, backend="pyro", method=method, samples={},
-                                      losses=losses[:i + 1], params=params)
-            raise TrainingError(i, float(losses[i - 1]) if i else None, partial, cause)
+            so_far = np.concatenate([history, losses[:i + 1]])
+            partial = InferenceResult(model=name, backend="pyro", method=method, samples={}, losses=so_far,
+                                      params=params)
+            step = first + i
+            raise TrainingError(step, float(so_far[step - 1]) if step else None, partial, cause)
         last_good = before
         if isinstance(svi.optim, PyroLRScheduler):
             svi.optim.step()
+    return losses
+
+
+def training_state(svi: SVI, batches) -> dict:
+    """Everything the next step depends on, on the host: parameters (unconstrained), optimizer
+    (and step-size schedule) state, RNG states, and the epoch's order of the data."""
+    rng = pyro.util.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    order = getattr(batches, "order", None)  # full data: no order
+    return {"params": {k: v.detach().cpu() for k, v in pyro.get_param_store().get_state()["params"].items()},
+            "optim": svi.optim.get_state(), "rng": rng, "order": order.cpu() if order is not None else None}
+
+
+def restore_training_state(svi: SVI, batches, state: dict, step: int) -> None:
+    """Continue from ``training_state`` at ``step``. One loss evaluation first creates what the model and
+    guide create lazily (autoguide prototypes, parameters, network registrations) and draws what it
+    draws; the saved values are then copied into the live parameters in place (``pyro.module`` keeps
+    the network's own tensors), and the RNG states restored last."""
+    svi.evaluate_loss(**batches(step))
+    live = pyro.get_param_store().get_state()["params"]
+    if set(live) != set(state["params"]):
+        raise ValueError(f"the checkpoint's parameters {sorted(state['params'])} are not this run's {sorted(live)}")
+    with torch.no_grad():
+        for k, v in state["params"].items():
+            live[k].copy_(v)
+    svi.optim.set_state(state["optim"])
+    if state["order"] is not None:
+        batches.order = state["order"].to(batches.device)
+    pyro.util.set_rng_state({k: v for k, v in state["rng"].items() if k != "cuda"})
+    if "cuda" in state["rng"]:
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+
+def train_in_pieces(svi: SVI, batches, num_steps: int, checkpoint: Checkpoint, progress_bar: bool, method: str,
+                    name: str) -> np.ndarray:
+    """``train`` in pieces of ``checkpoint.every`` steps, the training state saved after each; resumed
+    from the checkpoint's if there is one."""
+    saved = checkpoint.load()
+    done, losses = 0, np.empty(0)
+    if saved is not None:
+        done, state, losses = saved[0], saved[1], np.asarray(saved[2])
+        restore_training_state(svi, batches, state, done)
+    for first, last in checkpoint.segments(done, num_steps):
+        losses = np.concatenate([losses, train(svi, batches, last - first, progress_bar, method, name, first,
+                                               losses)])
+        checkpoint.save(last, training_state(svi, batches), losses)
     return losses
 
 
@@ -181,7 +235,12 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
-        losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name)
+        if opts["checkpoint"]:
+            checkpoint = Checkpoint(opts["checkpoint"], fingerprint(spec.name, "pyro", method, seed, opts),
+                                    opts["checkpoint_every"])
+            losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name)
+        else:
+            losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name)
         t1 = time.perf_counter()
         draws = {}
         if num_draws(spec, opts):
