@@ -107,6 +107,21 @@ def warnings_for(diagnostics: dict) -> list[str]:
             "is too far from the posterior and the evidence estimate and its standard error are unreliable"]
 
 
+def guide_check(log_weights: np.ndarray) -> tuple[dict, list[str]]:
+    """PSIS k-hat of a fitted guide taken as an importance proposal for the posterior, from the log
+    weights log p(x, z) - log q(z) of its draws (Yao, Vehtari, Simpson & Gelman 2018, "Yes, but did
+    it work?"): below 0.5 the guide is close; above 0.7 it misses posterior mass, and its draws and
+    the ELBO misrepresent the posterior. Returns the diagnostics and the warnings to raise."""
+    lw = np.asarray(log_weights, dtype=float)
+    if lw.size < 2 or np.ptp(lw) == 0:  # a point-mass guide (MAP): no density to weigh
+        return {}, []
+    khat = psis_khat(lw)
+    if not np.isfinite(khat) or khat <= KHAT_MAX:
+        return {"khat": khat}, []
+    return {"khat": khat}, [f"PSIS k-hat of the fitted guide is {float(khat):.2f} > {KHAT_MAX}: the guide misses "
+                            "posterior mass, and its draws under-represent the posterior's tails (Yao et al. 2018)"]
+
+
 def to_result(spec, backend: str, log_weights, latents: dict, plate_axes: dict, observed: dict, seed: int,
               seconds: float):
     """The ``InferenceResult`` of an importance-sampling run."""

@@ -16,7 +16,8 @@ os.environ.setdefault("PPL_DATA_DIR", str(SHARED_DATA))
 # The fixture below clears JAX's in-memory caches after every test, so without it each test would
 # compile afresh the same programs, eager operations included (about 70 ms each on the CPU; a
 # model's first trace compiles over a hundred). Set before JAX is imported; a run's own setting wins.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"ppl-tests-jax-cache-{os.getuid()}"))
+JAX_CACHE = Path(tempfile.gettempdir()) / f"ppl-tests-jax-cache-{os.getuid()}"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(JAX_CACHE))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))

@@ -2,8 +2,9 @@
 
 Training runs compiled: on the full data, ``SVI.run`` (a ``fori_loop``); on minibatches,
 one ``lax.scan`` over each epoch's batches, the batches gathered (and dynamically
-binarized) inside the compiled function. Posterior draws come from ``Predictive`` over
-the fitted guide, so deterministic sites of the model are returned too.
+binarized) inside the compiled function. Posterior draws come from the fitted guide, with the
+model's deterministic sites and each draw's importance weight (``guide_draws``): the weights
+give the guide's PSIS k-hat.
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.infer as infer
-from numpyro.infer import SVI, Predictive, autoguide
+from numpyro import handlers
+from numpyro.infer import SVI, autoguide
+from numpyro.infer.util import log_density
 from numpyro.optim import Adam
 from numpyro.primitives import Messenger
 from tqdm.auto import tqdm
@@ -23,6 +26,7 @@ from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs,
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.backends.numpyro_objectives import ImportanceWeightedELBO
 from inference.checkpoint import Checkpoint, fingerprint
+from inference.importance import guide_check
 from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
@@ -200,6 +204,21 @@ def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpo
     return svi.get_params(state), losses
 
 
+def guide_draws(model, guide, params: dict, data: dict, key, num_samples: int, return_sites) -> tuple[dict, np.ndarray]:
+    """Draws of the fitted guide, with the model's sites ``return_sites`` at each, and each draw's
+    log importance weight log p(x, z) - log q(z). As ``Predictive(model, guide=guide)`` draws them
+    (one at a time, in a compiled loop), plus the weights, which ``Predictive`` does not give."""
+
+    def one(key):
+        log_q, q = log_density(handlers.seed(guide, key), (), data, params)
+        values = {n: s["value"] for n, s in q.items() if s["type"] == "sample"}
+        log_p, p = log_density(handlers.seed(model, key), (), data, {**params, **values})
+        return {n: p[n]["value"] for n in return_sites}, log_p - log_q
+
+    draws, log_weights = jax.lax.map(one, jax.random.split(key, num_samples))
+    return to_numpy(draws), np.asarray(log_weights)
+
+
 def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     """The ``SVI`` object of a run, its data on the backend, model, guide and the model's sites.
     Call inside ``backend_context``."""
@@ -225,15 +244,16 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                                  opts["checkpoint_every"]) if opts.get("checkpoint") else None)
         params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint)
         t1 = time.perf_counter()
-        draws = {}
+        draws, log_weights, diagnostics, warnings = {}, None, {}, []
         if num_draws(spec, opts):
-            predictive = Predictive(svi.model, guide=svi.guide, params=params, num_samples=num_draws(spec, opts),
-                                    return_sites=[*sites.latent, *sites.deterministic])
-            draws = {k: v[None] for k, v in to_numpy(predictive(draw_key, **data)).items()}
+            draws, log_weights = guide_draws(svi.model, svi.guide, params, data, draw_key, num_draws(spec, opts),
+                                             [*sites.latent, *sites.deterministic])
+            draws = {k: v[None] for k, v in draws.items()}
+            diagnostics, warnings = guide_check(log_weights)
         t2 = time.perf_counter()
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,
         samples=draws, observed_data=sites.observed,
-        losses=losses, params=to_numpy(params),
+        losses=losses, params=to_numpy(params), log_weights=log_weights, diagnostics=diagnostics, warnings=warnings,
         timing={"optimization": t1 - t0, "sampling": t2 - t1},
     )

@@ -4,8 +4,9 @@ The library ELBOs evaluate particles in a loop (``vectorize_particles=False``):
 vectorizing adds a batch dimension that models indexing their own latents
 (``alpha[county]``) do not expect. The importance-weighted objectives
 (``elbo="iwae"``, ``method="rws"``) vectorize theirs. On minibatches, each epoch
-takes a fresh permutation of the data. Posterior draws come from ``Predictive``
-over the fitted guide.
+takes a fresh permutation of the data. Posterior draws come from the fitted guide, with the
+model's deterministic sites and each draw's importance weight (``guide_draws``): the weights
+give the guide's PSIS k-hat.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pyro
 import pyro.infer as infer
 import torch
 from pyro import poutine
-from pyro.infer import SVI, Predictive, autoguide
+from pyro.infer import SVI, autoguide
 from pyro.infer.util import zero_grads
 from pyro.optim import Adam, ExponentialLR
 from pyro.optim.lr_scheduler import PyroLRScheduler
@@ -29,7 +30,6 @@ from inference.backends.pyro_common import (
     backend_context,
     gradients_finite,
     init_to_uniform,
-    predictive_draws,
     start,
     to_backend,
     trace_sites,
@@ -37,6 +37,7 @@ from inference.backends.pyro_common import (
 )
 from inference.backends.pyro_objectives import ImportanceWeightedELBO
 from inference.checkpoint import Checkpoint, fingerprint
+from inference.importance import guide_check
 from inference.minibatch import check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
@@ -231,6 +232,21 @@ def train_in_pieces(svi: SVI, batches, num_steps: int, checkpoint: Checkpoint, p
     return losses
 
 
+def guide_draws(model, guide, data: dict, num_samples: int, shapes: dict) -> tuple[dict, np.ndarray]:
+    """Draws of the fitted guide, with the model's sites named in ``shapes`` at each (shaped so),
+    and each draw's log importance weight log p(x, z) - log q(z). As ``Predictive(model,
+    guide=guide)`` draws them (one at a time), plus the weights, which ``Predictive`` does not give."""
+    draws, log_weights = {k: [] for k in shapes}, np.empty(num_samples)
+    with torch.no_grad():
+        for i in range(num_samples):
+            q = poutine.trace(guide).get_trace(**data)
+            p = poutine.trace(poutine.replay(model, trace=q)).get_trace(**data)
+            log_weights[i] = float(p.log_prob_sum() - q.log_prob_sum())
+            for k, shape in shapes.items():
+                draws[k].append(p.nodes[k]["value"].detach().reshape(shape))
+    return {k: torch.stack(v).cpu().numpy() for k, v in draws.items()}, log_weights
+
+
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     with backend_context(device, dtype) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
@@ -242,15 +258,17 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         else:
             losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name)
         t1 = time.perf_counter()
-        draws = {}
+        draws, log_weights, diagnostics, warnings = {}, None, {}, []
         if num_draws(spec, opts):
-            predictive = Predictive(svi.model, guide=svi.guide, num_samples=num_draws(spec, opts),
-                                    return_sites=[*sites.latent, *sites.deterministic])
-            draws = predictive_draws(predictive, data, sites.latent | sites.deterministic, (1, num_draws(spec, opts)))
+            draws, log_weights = guide_draws(svi.model, svi.guide, data, num_draws(spec, opts),
+                                             sites.latent | sites.deterministic)
+            draws = {k: v[None] for k, v in draws.items()}
+            diagnostics, warnings = guide_check(log_weights)
         t2 = time.perf_counter()
         params = {k: v.detach().cpu().numpy() for k, v in pyro.get_param_store().items()}
     return InferenceResult(
         model=spec.name, backend="pyro", method=method,
         samples=draws, observed_data=sites.observed,
-        losses=losses, params=params, timing={"optimization": t1 - t0, "sampling": t2 - t1},
+        losses=losses, params=params, log_weights=log_weights, diagnostics=diagnostics, warnings=warnings,
+        timing={"optimization": t1 - t0, "sampling": t2 - t1},
     )
