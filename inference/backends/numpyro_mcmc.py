@@ -43,14 +43,14 @@ def sample_in_pieces(make_mcmc, key, data: dict, checkpoint: Checkpoint, num_sam
     ``checkpoint.every``, saving the sampler state and the draws so far after each. Returns draws
     and extra fields, grouped by chain."""
     saved = checkpoint.load()
+    samplers = {}  # one MCMC per piece length
     if saved is None:
-        mcmc = make_mcmc(checkpoint.every)
+        mcmc = samplers[checkpoint.every] = make_mcmc(checkpoint.every)
         mcmc.warmup(key, extra_fields=EXTRA_FIELDS, collect_warmup=False, **data)
         done, state, record = 0, mcmc.post_warmup_state, {"samples": {}, "stats": {}}
         checkpoint.save(0, jax.device_get(state), record)
     else:
         done, state, record = saved[0], jax.tree.map(jnp.asarray, saved[1]), saved[2]
-    samplers = {}  # one MCMC per piece length: each compiles its loop
     for first, last in checkpoint.segments(done, num_samples):
         if last - first not in samplers:
             samplers[last - first] = make_mcmc(last - first)
