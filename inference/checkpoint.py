@@ -5,11 +5,12 @@ resumes from the last one.
 A checkpoint holds the step, the record so far (the losses of an optimization; the draws and
 sampler statistics of MCMC) and the state as the backend keeps it, moved to the host: NumPyro's
 ``SVIState`` (parameters, optimizer moments, RNG key) or its sampler state after warmup (position,
-adapted step size and mass matrix, RNG key); Pyro's parameter store, optimizer state and RNG
-states. Resuming replays nothing: the steps after the checkpoint see the same keys and minibatches
-as an uninterrupted run, so on the same device the run ends with the same numbers. A checkpoint records what run
-wrote it (model, backend, method, seed and options); resuming a different run from it is an
-error that says what differs.
+adapted step size and mass matrix, RNG key); Pyro's parameter store, optimizer state, RNG states
+and data order, or a chain's position, step size, mass matrix and RNG states. Resuming replays
+nothing: the steps after the checkpoint see the same random numbers and minibatches as an
+uninterrupted run, so on the same device the run ends with the same numbers. A checkpoint records
+what run wrote it (model, backend, method, seed and options); resuming a different run from it is
+an error that says what differs.
 """
 from __future__ import annotations
 

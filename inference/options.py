@@ -66,14 +66,12 @@ COMMON = {
     "progress_bar": _opt(False, "show a progress bar on stderr", _bool()),
 }
 
-def _checkpoints(state: str, unit: str, every: int, backends: tuple[str, ...]) -> dict[str, Option]:
+def _checkpoints(state: str, unit: str, every: int) -> dict[str, Option]:
     """``checkpoint`` (a file) and ``checkpoint_every`` (how many ``unit`` apart): see inference.checkpoint."""
-    only = "" if len(backends) == 2 else f"{backends[0]} only: "
-    return {"checkpoint": _opt(None, f"{only}a file {state} is saved to every checkpoint_every {unit}; a run "
-                                     "started again with the same file resumes from it",
-                               (lambda v: v is None or isinstance(v, (str, os.PathLike)), "None or a file path"),
-                               backends),
-            "checkpoint_every": _opt(every, f"{only}{unit} between checkpoints", _int(1), backends)}
+    return {"checkpoint": _opt(None, f"a file {state} is saved to every checkpoint_every {unit}; a run started "
+                                     "again with the same file resumes from it",
+                               (lambda v: v is None or isinstance(v, (str, os.PathLike)), "None or a file path")),
+            "checkpoint_every": _opt(every, f"{unit} between checkpoints", _int(1))}
 
 
 _MCMC = {
@@ -85,8 +83,7 @@ _MCMC = {
                                "sequential or vectorized; pyro: sequential (checked per backend below)",
                           (lambda v: v is None or isinstance(v, str), "None or a chain method name")),
     "jit_compile": _opt(True, "pyro only: compile the potential energy with the PyTorch JIT", _bool(), ("pyro",)),
-    **_checkpoints("the sampler state after warmup, with the draws so far,", "draws per chain", 100,
-                   ("numpyro",)),
+    **_checkpoints("the sampler state after warmup, with the draws so far,", "draws per chain", 100),
 }
 
 _GUIDE = _opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
@@ -140,7 +137,7 @@ METHODS: dict[str, dict[str, Option]] = {
         **_TRAINING,
         "num_particles": _opt(1, "Monte Carlo samples per ELBO estimate", _int(1)),
         "jit_compile": _opt(False, "pyro only: use Pyro's JIT ELBO", _bool(), ("pyro",)),
-        **_checkpoints("the training state", "steps", 1000, ("pyro", "numpyro")),
+        **_checkpoints("the training state", "steps", 1000),
     },
     "rws": {
         "guide": _GUIDE,

@@ -23,6 +23,9 @@ RUNS = {  # (model, backend, method, options, the checkpoint after which the fir
     "pyro svi, minibatches": ("onehot4-vae", "pyro", "svi", VAE, 300),
     "numpyro nuts, 2 chains": ("eight_schools-eight_schools_noncentered", "numpyro", "nuts",
                                dict(num_warmup=200, num_samples=300, num_chains=2), 200),
+    # steps count draws over the chains, one after another: 250 is the first piece of chain 1
+    "pyro nuts, 2 chains": ("eight_schools-eight_schools_noncentered", "pyro", "nuts",
+                            dict(num_warmup=100, num_samples=150, num_chains=2), 250),
 }
 SCRIPT = """
 import os, signal, sys
@@ -74,21 +77,22 @@ def test_a_run_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_run(tmp_
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-12, atol=0, err_msg=name)
 
 
-def test_a_full_batch_run_that_crashed_resumes_where_it_stopped(tmp_path, monkeypatch):
-    """The full-batch loop (NumPyro's ``SVI.run`` from a saved state), in one process: a crash
-    right after the checkpoint at step 300, then the same call again."""
+@pytest.mark.parametrize("name", ["numpyro svi, full batch", "pyro nuts, 2 chains"])
+def test_a_run_that_crashed_resumes_where_it_stopped(tmp_path, monkeypatch, name):
+    """In one process: a crash right after a checkpoint, then the same call again. NumPyro's full-batch
+    SVI loop from a saved state; Pyro's NUTS, whose chains run one after another, in the second chain."""
     import inference.checkpoint as checkpoint
 
-    model, _, _, options, _ = RUNS["numpyro svi, full batch"]
+    model, backend, method, options, crash_at = RUNS[name]
     save = checkpoint.Checkpoint.save
 
     def save_then_crash(self, step, state, record):
         save(self, step, state, record)
-        if step == 300:
+        if step == crash_at:
             raise KeyboardInterrupt
 
     def fit(path):
-        return inference.run(model, method="svi", backend="numpyro", seed=0, progress_bar=False, checkpoint=path,
+        return inference.run(model, method=method, backend=backend, seed=0, progress_bar=False, checkpoint=path,
                              checkpoint_every=100, **options)
 
     with monkeypatch.context() as patch:
@@ -96,9 +100,13 @@ def test_a_full_batch_run_that_crashed_resumes_where_it_stopped(tmp_path, monkey
         with pytest.raises(KeyboardInterrupt):
             fit(tmp_path / "run.ckpt")
     resumed, whole = fit(tmp_path / "run.ckpt"), fit(tmp_path / "whole.ckpt")
-    np.testing.assert_allclose(resumed.losses, whole.losses, rtol=1e-12, atol=0)
-    for name in whole.params:
-        np.testing.assert_allclose(resumed.params[name], whole.params[name], rtol=1e-12, atol=0, err_msg=name)
+    for part in ("params", "samples", "sample_stats"):
+        theirs = getattr(whole, part) or {}
+        assert sorted(getattr(resumed, part) or {}) == sorted(theirs)
+        for key, value in theirs.items():
+            np.testing.assert_allclose(getattr(resumed, part)[key], value, rtol=1e-12, atol=0, err_msg=key)
+    if method == "svi":
+        np.testing.assert_allclose(resumed.losses, whole.losses, rtol=1e-12, atol=0)
 
 
 def test_a_checkpoint_of_another_run_is_refused_by_what_differs(tmp_path):
@@ -111,5 +119,5 @@ def test_a_checkpoint_of_another_run_is_refused_by_what_differs(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot be read.*delete it to start afresh"):
         inference.run(model, method="svi", backend="numpyro", checkpoint=path, **options)
-    with pytest.raises(ValueError, match="'checkpoint' applies to backend.s. numpyro only"):
-        inference.run(model, method="nuts", backend="pyro", checkpoint=path)
+    with pytest.raises(ValueError, match="unknown option for method 'is' 'checkpoint'"):
+        inference.run(model, method="is", backend="numpyro", checkpoint=path)
