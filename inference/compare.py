@@ -1,4 +1,5 @@
-"""``inference.compare``: several (backend, method, options) on one model, scored against its reference."""
+"""``inference.compare``: several (backend, method, options) on one model, scored against its reference
+posterior, or, for a model without one, on its held-out data (``inference.held_out``)."""
 from __future__ import annotations
 
 import math
@@ -11,6 +12,7 @@ import pandas as pd
 
 from inference.api import resolve_model, run
 from inference.diagnostics import joint_energy_distance, score, summarize
+from inference.held_out import held_out_scores
 from inference.memory import PeakMemory
 from inference.options import resolve_options
 from inference.result import InferenceResult
@@ -21,7 +23,8 @@ MethodSpec = tuple[str, str, dict]
 # the columns a reader looks at first (the CLI prints these; the report shows them)
 SUMMARY_COLUMNS = ["wall_s", "peak_mb", "ess_per_s", "ess_per_grad", "divergences", "max_r_hat", "max_abs_z_mean",
                    "max_abs_z_sd", "min_sd_ratio", "max_w1", "energy_distance", "worst_param", "means_within_mcse",
-                   "sds_within_mcse", "max_khat", "log_evidence", "final_loss"]
+                   "sds_within_mcse", "max_khat", "log_evidence", "final_loss", "heldout_nll", "heldout_nll_se",
+                   "perplexity", "npmi", "diversity", "heldout_mmd2"]
 DEFAULT_METHODS: tuple[MethodSpec, ...] = (
     ("numpyro", "nuts", {}),
     ("pyro", "nuts", {}),
@@ -36,22 +39,23 @@ def method_label(backend: str, method: str, options: dict) -> str:
     return " ".join([backend, method, *(f"{k}={v}" for k, v in sorted(options.items()))])
 
 
-def score_row(result: InferenceResult, reference, peak_mb: float = math.nan) -> dict:
-    """One row of the comparison table: cost, diagnostics, and scores against the reference.
+def score_row(result: InferenceResult, reference, peak_mb: float = math.nan, held_out: dict | None = None) -> dict:
+    """One row of the comparison table: cost, diagnostics, scores against the reference (when
+    there is one) and the ``held_out`` scores (``inference.held_out``), if given.
 
     Per parameter ``p``: ``z_mean[p]``, ``z_sd[p]``, ``sd_ratio[p]`` and ``w1[p]`` (see
     ``diagnostics.score``). Per method: the worst of each, the joint ``energy_distance``; for MCMC,
     the minimum bulk ESS per second and per gradient evaluation (leapfrog step after warmup, where
     the backend records them), divergences and R-hat; for importance sampling, ``log_evidence``,
-    its ``log_evidence_se`` and the worst PSIS ``khat``; for optimization, ``final_loss`` (the
-    mean loss over the last tenth of the steps: -ELBO for SVI); and ``peak_mb``.
+    its ``log_evidence_se``; the worst PSIS ``khat`` (importance sampling, and SVI's guide as a
+    proposal); for optimization, ``final_loss`` (the mean loss over the last tenth of the steps:
+    -ELBO for SVI); and ``peak_mb``.
     """
-    scores = score(result.samples, reference)
     mcmc = result.method in ("nuts", "hmc")
-    summary = summarize({k: v for k, v in result.samples.items() if k in reference.names}) if mcmc else None
+    names = reference.names if reference is not None else list(result.samples)
+    summary = summarize({k: v for k, v in result.samples.items() if k in names}) if mcmc else None
     ess_min = float(summary["ess_bulk"].min()) if mcmc else math.nan
     gradients = float(np.sum(result.sample_stats["n_steps"])) if "n_steps" in result.sample_stats else math.nan
-    abs_z = scores["z_mean"].abs().fillna(np.inf)
     losses = np.asarray(result.losses) if result.losses is not None else np.empty(0)
     khat = result.diagnostics.get("khat")
     row = {
@@ -59,16 +63,27 @@ def score_row(result: InferenceResult, reference, peak_mb: float = math.nan) -> 
         "ess_bulk_min": ess_min, "ess_per_s": ess_min / result.timing["wall"], "ess_per_grad": ess_min / gradients,
         "divergences": int(result.sample_stats["diverging"].sum()) if "diverging" in result.sample_stats else math.nan,
         "max_r_hat": float(summary["r_hat"].max()) if mcmc else math.nan,
-        "max_abs_z_mean": float(abs_z.max()), "max_abs_z_sd": float(scores["z_sd"].abs().max()),
-        "min_sd_ratio": float(scores["sd_ratio"].min()), "max_w1": float(scores["w1"].max()),
-        "energy_distance": joint_energy_distance(result.samples, reference),
-        "worst_param": str(abs_z.idxmax()),
-        "means_within_mcse": bool(scores["mean_ok"].all()), "sds_within_mcse": bool(scores["sd_ok"].all()),
         "log_evidence": result.log_evidence if result.log_evidence is not None else math.nan,
         "log_evidence_se": result.log_evidence_se if result.log_evidence_se is not None else math.nan,
         "max_khat": float(np.max(khat)) if khat is not None and np.size(khat) else math.nan,
         "final_loss": float(losses[-max(1, len(losses) // 10):].mean(axis=0).ravel()[-1]) if losses.size else math.nan,
         "warnings": " | ".join(result.warnings),
+    }
+    if reference is not None:
+        row |= posterior_scores(result, reference)
+    return row | (held_out or {})
+
+
+def posterior_scores(result: InferenceResult, reference) -> dict:
+    """The scores of ``result``'s draws against the reference posterior (see ``score_row``)."""
+    scores = score(result.samples, reference)
+    abs_z = scores["z_mean"].abs().fillna(np.inf)
+    row = {
+        "max_abs_z_mean": float(abs_z.max()), "max_abs_z_sd": float(scores["z_sd"].abs().max()),
+        "min_sd_ratio": float(scores["sd_ratio"].min()), "max_w1": float(scores["w1"].max()),
+        "energy_distance": joint_energy_distance(result.samples, reference),
+        "worst_param": str(abs_z.idxmax()),
+        "means_within_mcse": bool(scores["mean_ok"].all()), "sds_within_mcse": bool(scores["sd_ok"].all()),
     }
     for column in ("z_mean", "z_sd", "sd_ratio", "w1"):
         row |= {f"{column}[{p}]": v for p, v in scores[column].items()}
@@ -78,7 +93,8 @@ def score_row(result: InferenceResult, reference, peak_mb: float = math.nan) -> 
 def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *,
             out: str | os.PathLike | None = None, report: str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Run each ``(backend, method, options)`` on ``model`` and score it against the reference.
+    """Run each ``(backend, method, options)`` on ``model`` and score it against the reference, or,
+    for a model without one, on the data it holds out (``inference.held_out``).
 
     Returns a table with one row per method (indexed by a label such as
     ``"numpyro svi guide=mvn"``), the columns of ``score_row``: wall time and peak memory, ESS per
@@ -87,6 +103,8 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
     (``z_sd[p] = (sd - ref_sd) / ref_sd``), its sd ratio and marginal 1-Wasserstein distance, the
     worst cases, the joint energy distance, the evidence and k-hat (importance sampling), the
     final loss (optimization), and whether all errors are within 4 Monte Carlo standard errors.
+    Held out: the negative log-likelihood per test point (``heldout_nll``, with its standard error),
+    perplexity, NPMI coherence and diversity (topic models), or ``heldout_mmd2`` (implicit models).
     With ``out``, every run is saved there as ``<label>.npz`` and the table as ``comparison.csv``.
     With ``report``, ``<report>/report.html`` shows the table and the runs' figures
     (``inference.report``).
@@ -96,8 +114,9 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
     spec = resolve_model(model)
     if methods is None:
         methods = [m for m in DEFAULT_METHODS if m[0] in spec.backends]
-    if spec.reference is None:
-        raise ValueError(f"model {spec.name!r} has no reference posterior to compare against")
+    if spec.reference is None and spec.held_out is None:
+        raise ValueError(f"model {spec.name!r} has neither a reference posterior nor held-out data to score "
+                         "methods on")
     labels = []
     for backend, method, options in methods:
         if backend not in spec.backends:
@@ -114,7 +133,8 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
             result = run(spec, method=method, backend=backend, seed=seed, **options)
         if out is not None:
             result.save(out / (label.replace(" ", "_").replace("=", "-") + ".npz"))
-        rows.append({"label": label, **score_row(result, spec.reference, memory.peak_mb)})
+        held_out = held_out_scores(spec, result, seed) if spec.held_out is not None else None
+        rows.append({"label": label, **score_row(result, spec.reference, memory.peak_mb, held_out)})
         if report is not None:
             results[label] = result
         if progress:

@@ -185,43 +185,59 @@ def loss_plot(results: Mapping[str, InferenceResult], colors: Mapping[str, str])
     return _png(fig)
 
 
+def _preamble(reference: Reference | None) -> str:
+    if reference is None:
+        return ("No reference posterior: each method is scored on data the fits did not see (held-out negative "
+                "log-likelihood per point, perplexity and coherence, or squared MMD to test points).")
+    source = reference.source or ("exact moments" if reference.is_exact else "reference draws")
+    return (f"Reference: {html.escape(source)}. z = standardized error in reference sds; w1 = 1-Wasserstein "
+            "distance of a marginal, in reference sds.")
+
+
 def _img(data: str | None, alt: str) -> str:
     return "" if data is None else f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(model: str, table: pd.DataFrame, results: Mapping[str, InferenceResult], reference: Reference,
-                 directory: str | os.PathLike, columns: list[str] | None = None) -> Path:
+def write_report(model: str, table: pd.DataFrame, results: Mapping[str, InferenceResult],
+                 reference: Reference | None, directory: str | os.PathLike, columns: list[str] | None = None) -> Path:
     """Write ``directory/report.html`` (atomically) for the comparison ``table`` of ``results``
-    (label -> result, as the table's index) against ``reference``; returns its path."""
-    rng = np.random.default_rng(0)
-    ref = _reference_draws(reference, rng)
-    draws = {label: {k: v.ravel() for k, v in scalar_draws(r.samples).items() if k in ref}
-             for label, r in results.items()}
-    params = [p for p in ref if any(p in d for d in draws.values())]
-    hardest = hardest_parameters(table, NUM_HARDEST)
+    (label -> result, as the table's index) against ``reference``; returns its path. Without a
+    reference (a model scored on held-out data), the page holds the table and each method's own
+    diagnostics."""
     divergent = {label: np.asarray(r.sample_stats["diverging"], bool).ravel()
                  for label, r in results.items() if "diverging" in r.sample_stats}
-    shown = table[columns] if columns else table.drop(columns=[c for c in table.columns if "[" in c])
+    shown = table[[c for c in columns if c in table]] if columns else table.drop(
+        columns=[c for c in table.columns if "[" in c])
     shown = shown.loc[:, shown.notna().any()].rename_axis(None)  # columns no method fills say nothing
-    sections = [
-        ("Scores against the reference", '<div class="wide">' + shown.to_html(
-            float_format=lambda v: f"{v:.3g}", border=0, na_rep="") + "</div>"),
-        ("Every method against the reference: posterior means and central 90% intervals",
-         _img(forest_plot(draws, ref, params[:MAX_FOREST]), "forest plot")
-         + (f"<p>First {MAX_FOREST} of {len(params)} parameters.</p>" if len(params) > MAX_FOREST else "")),
-        ("Marginal densities of the hardest parameters",
-         "<p>The parameters with the largest standardized errors over methods: "
-         f"{html.escape(', '.join(hardest))}.</p>" + _img(marginal_plot(draws, ref, hardest), "marginal densities")),
-    ]
-    if len(hardest) >= 2:
-        sections.append((f"Pair plot: {hardest[0]} against {hardest[1]}",
-                         _img(pair_plot(draws, ref, divergent, hardest[:2]), "pair plot")))
+    sections = [("Scores against the reference" if reference is not None else "Scores on held-out data",
+                 '<div class="wide">' + shown.to_html(float_format=lambda v: f"{v:.3g}", border=0, na_rep="")
+                 + "</div>")]
+    hardest = []
+    if reference is not None:
+        ref = _reference_draws(reference, np.random.default_rng(0))
+        draws = {label: {k: v.ravel() for k, v in scalar_draws(r.samples).items() if k in ref}
+                 for label, r in results.items()}
+        params = [p for p in ref if any(p in d for d in draws.values())]
+        hardest = hardest_parameters(table, NUM_HARDEST)
+        sections += [
+            ("Every method against the reference: posterior means and central 90% intervals",
+             _img(forest_plot(draws, ref, params[:MAX_FOREST]), "forest plot")
+             + (f"<p>First {MAX_FOREST} of {len(params)} parameters.</p>" if len(params) > MAX_FOREST else "")),
+            ("Marginal densities of the hardest parameters",
+             "<p>The parameters with the largest standardized errors over methods: "
+             f"{html.escape(', '.join(hardest))}.</p>" + _img(marginal_plot(draws, ref, hardest),
+                                                                "marginal densities")),
+        ]
+        if len(hardest) >= 2:
+            sections.append((f"Pair plot: {hardest[0]} against {hardest[1]}",
+                             _img(pair_plot(draws, ref, divergent, hardest[:2]), "pair plot")))
     for label, r in results.items():
         if r.method in ("nuts", "hmc"):
             mask = divergent.get(label, np.zeros(0, bool))
             sections.append((f"MCMC diagnostics: {label}",
                              f"<p>{int(mask.sum())} divergent transitions of {mask.size}.</p>"
-                             + _img(rank_plot(r, hardest[0]), "rank plot") + _img(energy_plot(r), "energy plot")))
+                             + _img(rank_plot(r, hardest[0] if hardest else next(iter(scalar_draws(r.samples)))),
+                                    "rank plot") + _img(energy_plot(r), "energy plot")))
     colors = {label: f"C{j}" for j, label in enumerate(results)}  # as in the other figures
     losses = loss_plot({label: r for label, r in results.items() if r.method in ("svi", "rws")}, colors)
     if losses:
@@ -244,9 +260,8 @@ table {{ border-collapse: collapse; font-size: 0.8em; }} td, th {{ padding: 2px 
 tr:nth-child(even) {{ background: #f3f3f3; }} img {{ max-width: 100%; display: block; margin: 0.5em 0; }}
 th {{ white-space: nowrap; }} .wide {{ overflow-x: auto; }}
 </style></head>
-<body><h1>{html.escape(model)}: inference methods against the reference</h1>
-<p>Reference: {html.escape(reference.source or ("exact moments" if reference.is_exact else "reference draws"))}.
-z = standardized error in reference sds; w1 = 1-Wasserstein distance of a marginal, in reference sds.</p>
+<body><h1>{html.escape(model)}: inference methods {"against the reference" if reference else "on held-out data"}</h1>
+<p>{_preamble(reference)}</p>
 {body}
 </body></html>
 """

@@ -164,6 +164,7 @@ def execute(run: Run, store: str) -> dict:
     import inference
     from inference.api import InferenceWarning
     from inference.compare import score_row
+    from inference.held_out import held_out_scores
     from inference.memory import PeakMemory
     from ppl_models import get_model
 
@@ -177,8 +178,8 @@ def execute(run: Run, store: str) -> dict:
                                    progress_bar=False, **run.options)
         result.save(store / "results" / f"{run.run_id}.npz")
         spec = get_model(run.model)
-        row = score_row(result, spec.reference, memory.peak_mb) if spec.reference is not None else {
-            "wall_s": result.timing["wall"], "peak_mb": memory.peak_mb}
+        held_out = held_out_scores(spec, result, run.seed) if spec.held_out is not None else None
+        row = score_row(result, spec.reference, memory.peak_mb, held_out)
         record |= {"scores": row, "versions": result.info.get("versions", {}), "device": result.info.get("device")}
     except Exception as error:  # noqa: BLE001 - recorded with its traceback, the sweep goes on
         record |= {"status": "error", "error": f"{type(error).__name__}: {error}",

@@ -14,9 +14,10 @@ from ppl_models.errors import (
 )
 from ppl_models.reference import Reference
 from ppl_models.registry import get_model, list_models, register_model
-from ppl_models.spec import BACKENDS, Minibatch, ModelSpec
+from ppl_models.spec import BACKENDS, HeldOut, Minibatch, ModelSpec
 
 __all__ = [
-    "BACKENDS", "DataError", "DataNotFoundError", "DeviceError", "Minibatch", "ModelSpec", "PPLError", "Reference",
-    "SiteMismatchError", "TrainingError", "UnknownChoiceError", "get_model", "list_models", "register_model",
+    "BACKENDS", "DataError", "DataNotFoundError", "DeviceError", "HeldOut", "Minibatch", "ModelSpec", "PPLError",
+    "Reference", "SiteMismatchError", "TrainingError", "UnknownChoiceError", "get_model", "list_models",
+    "register_model",
 ]

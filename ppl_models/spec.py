@@ -181,6 +181,30 @@ class Minibatch:
                                 f"{np.shape(data[key])}, not {np.asarray(grey).dtype} {np.shape(grey)}")
 
 
+HELD_OUT_KINDS = ("topics", "likelihood", "samples")
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Data a fit does not see, to score the fits of a model without a reference posterior
+    (``inference.held_out``). ``kind`` says what ``data`` is and what is scored:
+
+    * ``"topics"``: the prepared corpus (``ppl_models.lda.corpus``) whose training documents the
+      model is fitted to; perplexity of the test documents' held-out halves, NPMI coherence and
+      topic diversity;
+    * ``"likelihood"``: a function returning the spec of the test data; the held-out negative
+      log-likelihood per data point, by importance sampling with the fitted guide as proposal;
+    * ``"samples"``: test points; the squared MMD between points the fitted model generates and them.
+    """
+
+    kind: str
+    data: object
+
+    def __post_init__(self):
+        if self.kind not in HELD_OUT_KINDS:
+            raise UnknownChoiceError("held-out kind", self.kind, HELD_OUT_KINDS)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model, its data and its ground truth, runnable on one or both backends.
@@ -203,6 +227,7 @@ class ModelSpec:
         likelihood: False for an implicit model, whose data site can be sampled but whose density
             means nothing (a point mass at a generator's output). Methods that evaluate the
             likelihood refuse such a model; likelihood-free methods fit it.
+        held_out: data the fit does not see, for scoring fits when there is no reference (``HeldOut``).
     """
 
     name: str
@@ -218,6 +243,7 @@ class ModelSpec:
     minibatch: Minibatch | None = None
     data_support: Mapping[str, str] = field(default_factory=dict)
     likelihood: bool = True
+    held_out: HeldOut | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:

@@ -27,7 +27,7 @@ from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.implicit.toys import LinearGaussian, RingOfGaussians
 from ppl_models.nets import MLP
 from ppl_models.registry import register_model
-from ppl_models.spec import Minibatch, ModelSpec
+from ppl_models.spec import HeldOut, Minibatch, ModelSpec
 
 RING = RingOfGaussians()
 LINEAR = LinearGaussian()
@@ -52,19 +52,23 @@ def deep_implicit(x, num_data, latent_dim, hidden_dim, lower, upper):
         pyro.sample("x", dist.Delta(upper_layers(lower_layers(z) + e), event_dim=1), obs=x)
 
 
-def implicit_spec(name: str, x: np.ndarray, generator, latent_dim: int, description: str = "") -> ModelSpec:
-    """An ``implicit_generator`` spec on data ``x`` (n, d), with the ``generator`` network factory."""
+def implicit_spec(name: str, x: np.ndarray, generator, latent_dim: int, description: str = "",
+                  held_out: np.ndarray | None = None) -> ModelSpec:
+    """An ``implicit_generator`` spec on data ``x`` (n, d), with the ``generator`` network factory;
+    fits are scored against the test points ``held_out`` (``inference.held_out``), if given."""
     return ModelSpec(
         name=name, data={"x": x, "num_data": x.shape[0], "latent_dim": latent_dim},
         model=for_backends(implicit_generator), networks={"generator": generator},
         minibatch=Minibatch(keys=("x",)), data_dims={"x": ("num_data", generator.out_features)},
         likelihood=False, dtype="float32", description=description or __doc__.split("\n\n")[1],
+        held_out=None if held_out is None else HeldOut("samples", held_out),
     )
 
 
-def deep_implicit_spec(name: str, x: np.ndarray, lower, upper, latent_dim: int) -> ModelSpec:
+def deep_implicit_spec(name: str, x: np.ndarray, lower, upper, latent_dim: int,
+                       held_out: np.ndarray | None = None) -> ModelSpec:
     """A ``deep_implicit`` spec on data ``x`` (n, d), with ``lower`` (latent -> hidden) and ``upper``
-    (hidden -> d) network factories."""
+    (hidden -> d) network factories; fits are scored against the test points ``held_out``, if given."""
     if lower.out_features != upper.in_features:
         raise ValueError(f"the lower network gives {lower.out_features} features, but the upper one takes "
                          f"{upper.in_features}")
@@ -73,18 +77,22 @@ def deep_implicit_spec(name: str, x: np.ndarray, lower, upper, latent_dim: int) 
         model=for_backends(deep_implicit), networks={"lower": lower, "upper": upper},
         minibatch=Minibatch(keys=("x",)), data_dims={"x": ("num_data", upper.out_features)},
         likelihood=False, dtype="float32", description=__doc__.split("\n\n")[1],
+        held_out=None if held_out is None else HeldOut("samples", held_out),
     )
 
 
 RING_LATENT = 2
+NUM_HELD_OUT, HELD_OUT_SEED = 2000, 1  # fresh draws of the true distribution, to score fits on
 register_model("ring8-implicit")(lambda: implicit_spec(
-    "ring8-implicit", RING.sample(NUM_DATA, DATA_SEED), MLP((RING_LATENT, 128, 128, 2), "relu"), RING_LATENT))
+    "ring8-implicit", RING.sample(NUM_DATA, DATA_SEED), MLP((RING_LATENT, 128, 128, 2), "relu"), RING_LATENT,
+    held_out=RING.sample(NUM_HELD_OUT, HELD_OUT_SEED)))
 register_model("ring8-deep_implicit")(lambda: deep_implicit_spec(
     "ring8-deep_implicit", RING.sample(NUM_DATA, DATA_SEED), MLP((RING_LATENT, 128, 16), "relu"),
-    MLP((16, 128, 2), "relu"), RING_LATENT))
+    MLP((16, 128, 2), "relu"), RING_LATENT, held_out=RING.sample(NUM_HELD_OUT, HELD_OUT_SEED)))
 # x = W z + c with z of the data's dimension: a linear generator can take any Gaussian's covariance
 register_model("linear_gaussian-implicit")(lambda: implicit_spec(
-    "linear_gaussian-implicit", LINEAR.sample(NUM_DATA, DATA_SEED), MLP((LINEAR.dim, LINEAR.dim)), LINEAR.dim))
+    "linear_gaussian-implicit", LINEAR.sample(NUM_DATA, DATA_SEED), MLP((LINEAR.dim, LINEAR.dim)), LINEAR.dim,
+    held_out=LINEAR.sample(NUM_HELD_OUT, HELD_OUT_SEED)))
 
 
 def mnist_images(split: str = "train") -> np.ndarray:
@@ -95,4 +103,5 @@ def mnist_images(split: str = "train") -> np.ndarray:
 
 MNIST_LATENT = 64
 register_model("mnist-implicit")(lambda: implicit_spec(
-    "mnist-implicit", mnist_images("train"), MLP((MNIST_LATENT, 256, 512, 784), "relu", head="sigmoid"), MNIST_LATENT))
+    "mnist-implicit", mnist_images("train"), MLP((MNIST_LATENT, 256, 512, 784), "relu", head="sigmoid"), MNIST_LATENT,
+    held_out=mnist_images("test")[:NUM_HELD_OUT]))

@@ -23,6 +23,8 @@ test images.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ppl_models.data.mnist import load_binarized_mnist, load_mnist
@@ -30,12 +32,13 @@ from ppl_models.errors import UnknownChoiceError
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.nets import MLP, ConvDecoder
 from ppl_models.registry import register_model
-from ppl_models.spec import Minibatch, ModelSpec
+from ppl_models.spec import HeldOut, Minibatch, ModelSpec
 
 DATASETS = ("mnist", "binarized_mnist")
 SPLITS = ("train", "test")
 HIDDEN = (200, 200)
 LATENT_DIM = 50
+HELD_OUT_IMAGES = 1000  # test images a fit is scored on (inference.held_out)
 BINARIZATION_SEED = 0
 
 
@@ -143,6 +146,9 @@ def vae_spec(data: str = "mnist", split: str = "train", *, decoder="mlp", encode
         data_support={"x": "binary"},
         dtype="float32",
         description=__doc__.split("\n\n")[1],
+        held_out=HeldOut("likelihood", functools.partial(
+            vae_spec, data, "test", decoder=decoder, encoder=encoder, guide=guide, latent_dim=latent_dim,
+            num_images=HELD_OUT_IMAGES)) if split == "train" and guide == "gaussian" else None,
     )
 
 

@@ -22,6 +22,8 @@ reason the concentrations are bounded.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ppl_models.data.posteriordb import load_data
@@ -31,7 +33,7 @@ from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.lda.corpus import prepare_corpus
 from ppl_models.nets import MLP
 from ppl_models.registry import register_model
-from ppl_models.spec import Minibatch, ModelSpec
+from ppl_models.spec import HeldOut, Minibatch, ModelSpec
 
 NUM_TOPICS = 20
 ENCODER_HIDDEN = (100, 100)
@@ -107,7 +109,8 @@ def corpus_lda_spec(corpus: str, num_topics: int = NUM_TOPICS, guide: str = "mea
     """LDA on the training documents of a prepared corpus (``ppl_models.lda.corpus``)."""
     prepared = prepare_corpus(load_corpus(corpus))
     suffix = "" if guide == "meanfield" else f"_{guide}"
-    return lda_spec(prepared.train, num_topics, name=f"{corpus}-lda{suffix}", guide=guide)
+    spec = lda_spec(prepared.train, num_topics, name=f"{corpus}-lda{suffix}", guide=guide)
+    return dataclasses.replace(spec, held_out=HeldOut("topics", prepared))
 
 
 def prideprejudice_counts(data: dict) -> np.ndarray:

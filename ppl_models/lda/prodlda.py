@@ -19,6 +19,8 @@ The prior's alpha defaults to 1 for every topic (Pyro's ProdLDA tutorial).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ppl_models.data.text import load_corpus
@@ -27,7 +29,7 @@ from ppl_models.lda.corpus import prepare_corpus
 from ppl_models.lda.lda import ENCODER_HIDDEN, NUM_TOPICS
 from ppl_models.nets import MLP, ProductOfExperts
 from ppl_models.registry import register_model
-from ppl_models.spec import Minibatch, ModelSpec
+from ppl_models.spec import HeldOut, Minibatch, ModelSpec
 
 
 def laplace_dirichlet(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +79,9 @@ def prodlda_spec(counts: np.ndarray, num_topics: int, *, name: str, alpha: float
 
 def corpus_prodlda_spec(corpus: str, num_topics: int = NUM_TOPICS) -> ModelSpec:
     """ProdLDA on the training documents of a prepared corpus (``ppl_models.lda.corpus``)."""
-    return prodlda_spec(prepare_corpus(load_corpus(corpus)).train, num_topics, name=f"{corpus}-prodlda")
+    prepared = prepare_corpus(load_corpus(corpus))
+    spec = prodlda_spec(prepared.train, num_topics, name=f"{corpus}-prodlda")
+    return dataclasses.replace(spec, held_out=HeldOut("topics", prepared))
 
 
 for _corpus in ("ap", "reuters"):
