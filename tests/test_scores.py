@@ -78,4 +78,5 @@ def test_comparison_rows_hold_each_methods_scores(method, options):
     if method == "nuts":
         assert row["ess_per_grad"] < row["ess_bulk_min"]  # more than one gradient per draw
     assert np.isfinite(row["final_loss"]) == (method == "svi")
-    assert np.isfinite(row["log_evidence"]) == np.isfinite(row["max_khat"]) == (method == "is")
+    assert np.isfinite(row["log_evidence"]) == (method == "is")
+    assert np.isfinite(row["max_khat"]) == (method in ("is", "svi"))  # SVI: its guide as a proposal

@@ -5,6 +5,7 @@ import contextlib
 
 import numpy as np
 import pyro
+import pyro.util
 import torch
 from pyro import poutine
 from pyro.distributions.transforms import biject_to
@@ -53,6 +54,21 @@ def start(seed: int) -> None:
     """A clean state for a run: an empty parameter store, every RNG seeded."""
     pyro.clear_param_store()
     pyro.set_rng_seed(seed)
+
+
+def rng_state() -> dict:
+    """Every RNG state a Pyro run draws from: Python's, NumPy's, torch's and, once in use, CUDA's."""
+    state = pyro.util.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore ``rng_state()``."""
+    pyro.util.set_rng_state({k: v for k, v in state.items() if k != "cuda"})
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def to_backend(data: dict, device: torch.device) -> dict:

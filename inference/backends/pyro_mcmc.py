@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pyro.util
 import torch
 from pyro.infer import HMC, MCMC, NUTS, Predictive
 
@@ -26,6 +25,8 @@ from inference.backends.pyro_common import (
     backend_context,
     init_to_uniform,
     predictive_draws,
+    rng_state,
+    set_rng_state,
     start,
     to_backend,
     to_numpy,
@@ -62,7 +63,7 @@ class _Continued:
     def setup(self, warmup_steps, *args, **kwargs):
         super().setup(warmup_steps, *args, **kwargs)
         self.mass_matrix_adapter.inverse_mass_matrix = self.continued["inverse_mass_matrix"]
-        pyro.util.set_rng_state(self.continued["rng"])
+        set_rng_state(self.continued["rng"])
 
 
 class ContinuedNUTS(_Continued, NUTS):
@@ -77,7 +78,7 @@ def chain_state(kernel, params) -> dict:
     """What the next transition depends on: position (unconstrained), step size, mass matrix, RNG."""
     return {"z": {k: v.detach().clone() for k, v in params.items()}, "step_size": float(kernel.step_size),
             "inverse_mass_matrix": {k: v.detach().clone() for k, v in kernel.inverse_mass_matrix.items()},
-            "rng": pyro.util.get_rng_state()}
+            "rng": rng_state()}
 
 
 def warmup(method, model, data, opts, max_plate_nesting, progress_bar: bool) -> tuple[dict, float]:

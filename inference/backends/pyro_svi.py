@@ -30,6 +30,8 @@ from inference.backends.pyro_common import (
     backend_context,
     gradients_finite,
     init_to_uniform,
+    rng_state,
+    set_rng_state,
     start,
     to_backend,
     trace_sites,
@@ -188,12 +190,9 @@ def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method:
 def training_state(svi: SVI, batches) -> dict:
     """Everything the next step depends on, on the host: parameters (unconstrained), optimizer
     (and step-size schedule) state, RNG states, and the epoch's order of the data."""
-    rng = pyro.util.get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
     order = getattr(batches, "order", None)  # full data: no order
     return {"params": {k: v.detach().cpu() for k, v in pyro.get_param_store().get_state()["params"].items()},
-            "optim": svi.optim.get_state(), "rng": rng, "order": order.cpu() if order is not None else None}
+            "optim": svi.optim.get_state(), "rng": rng_state(), "order": order.cpu() if order is not None else None}
 
 
 def restore_training_state(svi: SVI, batches, state: dict, step: int) -> None:
@@ -211,9 +210,7 @@ def restore_training_state(svi: SVI, batches, state: dict, step: int) -> None:
     svi.optim.set_state(state["optim"])
     if state["order"] is not None:
         batches.order = state["order"].to(batches.device)
-    pyro.util.set_rng_state({k: v for k, v in state["rng"].items() if k != "cuda"})
-    if "cuda" in state["rng"]:
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    set_rng_state(state["rng"])
 
 
 def train_in_pieces(svi: SVI, batches, num_steps: int, checkpoint: Checkpoint, progress_bar: bool, method: str,
@@ -251,7 +248,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
-        if opts["checkpoint"]:
+        if opts.get("checkpoint"):
             checkpoint = Checkpoint(opts["checkpoint"], fingerprint(spec.name, "pyro", method, seed, opts),
                                     opts["checkpoint_every"])
             losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name)
