@@ -23,8 +23,8 @@ MethodSpec = tuple[str, str, dict]
 # the columns a reader looks at first (the CLI prints these; the report shows them)
 SUMMARY_COLUMNS = ["wall_s", "peak_mb", "ess_per_s", "ess_per_grad", "divergences", "max_r_hat", "max_abs_z_mean",
                    "max_abs_z_sd", "min_sd_ratio", "max_w1", "energy_distance", "worst_param", "means_within_mcse",
-                   "sds_within_mcse", "max_khat", "log_evidence", "final_loss", "heldout_nll", "heldout_nll_se",
-                   "perplexity", "npmi", "diversity", "heldout_mmd2"]
+                   "sds_within_mcse", "max_khat", "log_evidence", "elbo", "elbo_se", "final_loss", "heldout_nll",
+                   "heldout_nll_se", "perplexity", "npmi", "diversity", "heldout_mmd2"]
 DEFAULT_METHODS: tuple[MethodSpec, ...] = (
     ("numpyro", "nuts", {}),
     ("pyro", "nuts", {}),
@@ -48,8 +48,9 @@ def score_row(result: InferenceResult, reference, peak_mb: float = math.nan, hel
     the minimum bulk ESS per second and per gradient evaluation (leapfrog step after warmup, where
     the backend records them), divergences and R-hat; for importance sampling, ``log_evidence``,
     its ``log_evidence_se``; the worst PSIS ``khat`` (importance sampling, and SVI's guide as a
-    proposal); for optimization, ``final_loss`` (the mean loss over the last tenth of the steps:
-    -ELBO for SVI); and ``peak_mb``.
+    proposal); for SVI, the ``elbo`` at the fitted guide, from its draws, with ``elbo_se``; for
+    optimization, ``final_loss`` (the mean loss over the last tenth of the steps: -ELBO for SVI);
+    and ``peak_mb``.
     """
     mcmc = result.method in ("nuts", "hmc")
     names = reference.names if reference is not None else list(result.samples)
@@ -66,6 +67,7 @@ def score_row(result: InferenceResult, reference, peak_mb: float = math.nan, hel
         "log_evidence": result.log_evidence if result.log_evidence is not None else math.nan,
         "log_evidence_se": result.log_evidence_se if result.log_evidence_se is not None else math.nan,
         "max_khat": float(np.max(khat)) if khat is not None and np.size(khat) else math.nan,
+        **{k: float(result.diagnostics[k]) if k in result.diagnostics else math.nan for k in ("elbo", "elbo_se")},
         "final_loss": float(losses[-max(1, len(losses) // 10):].mean(axis=0).ravel()[-1]) if losses.size else math.nan,
         "warnings": " | ".join(result.warnings),
     }

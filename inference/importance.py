@@ -108,18 +108,22 @@ def warnings_for(diagnostics: dict) -> list[str]:
 
 
 def guide_check(log_weights: np.ndarray) -> tuple[dict, list[str]]:
-    """PSIS k-hat of a fitted guide taken as an importance proposal for the posterior, from the log
-    weights log p(x, z) - log q(z) of its draws (Yao, Vehtari, Simpson & Gelman 2018, "Yes, but did
-    it work?"): below 0.5 the guide is close; above 0.7 it misses posterior mass, and its draws and
-    the ELBO misrepresent the posterior. Returns the diagnostics and the warnings to raise."""
+    """The ELBO of a fitted guide, and its PSIS k-hat as an importance proposal for the posterior,
+    from the log weights log p(x, z) - log q(z) of its draws. The ELBO is their mean (``elbo``,
+    with its Monte Carlo standard error ``elbo_se``). k-hat (Yao, Vehtari, Simpson & Gelman 2018,
+    "Yes, but did it work?"): below 0.5 the guide is close; above 0.7 it misses posterior mass,
+    and its draws and the ELBO misrepresent the posterior. Returns the diagnostics and the
+    warnings to raise."""
     lw = np.asarray(log_weights, dtype=float)
     if lw.size < 2 or np.ptp(lw) == 0:  # a point-mass guide (MAP): no density to weigh
         return {}, []
-    khat = psis_khat(lw)
+    diagnostics = {"elbo": np.asarray(lw.mean()), "elbo_se": np.asarray(lw.std(ddof=1) / np.sqrt(lw.size)),
+                   "khat": psis_khat(lw)}
+    khat = float(diagnostics["khat"])
     if not np.isfinite(khat) or khat <= KHAT_MAX:
-        return {"khat": khat}, []
-    return {"khat": khat}, [f"PSIS k-hat of the fitted guide is {float(khat):.2f} > {KHAT_MAX}: the guide misses "
-                            "posterior mass, and its draws under-represent the posterior's tails (Yao et al. 2018)"]
+        return diagnostics, []
+    return diagnostics, [f"PSIS k-hat of the fitted guide is {khat:.2f} > {KHAT_MAX}: the guide misses posterior "
+                         "mass, and its draws under-represent the posterior's tails (Yao et al. 2018)"]
 
 
 def to_result(spec, backend: str, log_weights, latents: dict, plate_axes: dict, observed: dict, seed: int,

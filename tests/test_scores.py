@@ -80,3 +80,4 @@ def test_comparison_rows_hold_each_methods_scores(method, options):
     assert np.isfinite(row["final_loss"]) == (method == "svi")
     assert np.isfinite(row["log_evidence"]) == (method == "is")
     assert np.isfinite(row["max_khat"]) == (method in ("is", "svi"))  # SVI: its guide as a proposal
+    assert np.isfinite(row["elbo"]) == np.isfinite(row["elbo_se"]) == (method == "svi")

@@ -6,7 +6,8 @@
   true sds. The under-dispersion is asserted, not hidden.
 
 * Each guide draw's importance weight log p(x, z) - log q(z) is exact: the closed-form log
-  evidence plus the log ratio of the exact posterior to the fitted Gaussian guide, at the draw.
+  evidence plus the log ratio of the exact posterior to the fitted Gaussian guide, at the draw;
+  their mean, the reported ELBO, is within 4 standard errors of log p(x) - KL(q || posterior).
   The mean-field guide's PSIS k-hat is where draws from the exact mean-field Gaussian put it.
 
 Tolerance: 4 Monte Carlo standard errors of 2000 independent guide draws (means:
@@ -63,6 +64,13 @@ def check_log_weights(spec, result, loc, cov):
     z = result.samples["beta"][0]
     posterior = stats.multivariate_normal(spec.reference.mean["beta"], spec.reference.extra["beta_cov"])
     np.testing.assert_allclose(result.log_weights, log_evidence + posterior.logpdf(z) - q.logpdf(z), rtol=1e-9)
+    # the ELBO, their mean: log p(x) - KL(q || posterior), in closed form for two Gaussians
+    precision = np.linalg.inv(spec.reference.extra["beta_cov"])
+    delta = spec.reference.mean["beta"] - loc
+    kl = 0.5 * (np.trace(precision @ cov) + delta @ precision @ delta - len(loc)
+                + np.linalg.slogdet(spec.reference.extra["beta_cov"])[1] - np.linalg.slogdet(cov)[1])
+    elbo, se = float(result.diagnostics["elbo"]), float(result.diagnostics["elbo_se"])
+    assert abs(elbo - (log_evidence - kl)) < 4 * se + 1e-9 * abs(log_evidence), (elbo, log_evidence - kl, se)
 
 
 @pytest.mark.parametrize("backend", ["numpyro", "pyro"])
