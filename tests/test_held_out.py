@@ -51,14 +51,15 @@ def test_held_out_mmd_is_within_its_spread_for_the_true_distribution_and_far_abo
                                  posterior_predictive={"x": points[None]})
         return held_out_scores(spec, result)["heldout_mmd2"]
 
-    # the spread of the estimate between draws of the true distribution and the test points, over 20 draws
-    null = [scored(RING.sample(NUM_MMD_POINTS, seed)) for seed in range(10, 30)]
-    assert max(abs(v) for v in null) < 0.01
-    assert min(null) - 0.01 < scored(RING.sample(NUM_MMD_POINTS, 99)) < max(null) + 0.01
+    # the estimate's distribution over draws of the true distribution, against the same test points
+    null = np.array([scored(RING.sample(NUM_MMD_POINTS, seed)) for seed in range(10, 30)])
+    mean, sd = null.mean(), null.std(ddof=1)
+    # near 0 (the fixed test points shift it by about one sd), and a new true draw within 4 sd of it
+    assert abs(mean) < 4 * sd and abs(scored(RING.sample(NUM_MMD_POINTS, 99)) - mean) < 4 * sd
     # a generator collapsed onto half of the modes
     points = RING.sample(4 * NUM_MMD_POINTS, 99)
     mode = np.argmin(((points[:, None] - RING.means[None]) ** 2).sum(-1), axis=1)
-    assert scored(points[mode < 4][:NUM_MMD_POINTS]) > 10 * max(abs(v) for v in null)
+    assert scored(points[mode < 4][:NUM_MMD_POINTS]) > mean + 100 * sd
 
 
 def test_a_model_with_neither_reference_nor_held_out_data_cannot_be_compared():
