@@ -32,6 +32,14 @@ class Checkpoint:
     def __init__(self, path: str | os.PathLike, run: dict, every: int):
         self.path, self.run, self.every = Path(path), run, every
 
+    @classmethod
+    def of_run(cls, model: str, backend: str, method: str, seed: int, options: dict) -> Checkpoint | None:
+        """The checkpoint a run's options ask for (``checkpoint``, ``checkpoint_every``), or None."""
+        if not options.get("checkpoint"):
+            return None
+        return cls(options["checkpoint"], fingerprint(model, backend, method, seed, options),
+                   options["checkpoint_every"])
+
     def load(self):
         """``(step, state, record)`` of the last checkpoint, or None when there is none."""
         if not self.path.exists():

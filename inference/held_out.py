@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from inference.api import run
 from inference.discrepancies import median_bandwidth, mmd2
 from inference.result import InferenceResult
+from inference.topic_scores import score as topic_scores
 
 NUM_IS_SAMPLES = 100  # proposal draws per test point
 NUM_MMD_POINTS = 2000  # points of each side in the MMD
@@ -26,9 +28,7 @@ def held_out_scores(spec, result: InferenceResult, seed: int = 0) -> dict[str, f
     if held is None:
         raise ValueError(f"model {spec.name!r} holds no data out to score fits on")
     if held.kind == "topics":
-        from inference.topic_scores import score
-
-        scores = score(spec, result, held.data)
+        scores = topic_scores(spec, result, held.data)
         return {k: float(scores[k]) for k in ("perplexity", "npmi", "diversity")}
     if held.kind == "likelihood":
         return _held_out_likelihood(held.data(), result, seed)
@@ -36,8 +36,6 @@ def held_out_scores(spec, result: InferenceResult, seed: int = 0) -> dict[str, f
 
 
 def _held_out_likelihood(test, result: InferenceResult, seed: int) -> dict[str, float]:
-    from inference.api import run
-
     estimate = run(test, method="is", backend=result.backend, seed=seed, params=result.params or None,
                    num_samples=NUM_IS_SAMPLES, device=result.info.get("device", "cpu"))
     num_points = estimate.diagnostics["log_evidence_per_point"].size

@@ -14,7 +14,7 @@ from numpyro.infer import HMC, MCMC, NUTS
 
 from inference.backends import hmc_path_length
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
-from inference.checkpoint import Checkpoint, fingerprint
+from inference.checkpoint import Checkpoint
 from inference.result import InferenceResult
 
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "adapt_state.step_size", "energy")
@@ -78,9 +78,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                         num_chains=opts["num_chains"], chain_method=chain_method, progress_bar=progress_bar)
 
         t0 = time.perf_counter()
-        if opts["checkpoint"]:
-            checkpoint = Checkpoint(opts["checkpoint"], fingerprint(spec.name, "numpyro", method, seed, opts),
-                                    opts["checkpoint_every"])
+        checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts)
+        if checkpoint is not None:
             samples, stats = sample_in_pieces(make_mcmc, jax.random.PRNGKey(seed), data, checkpoint,
                                               opts["num_samples"])
         else:

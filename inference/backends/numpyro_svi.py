@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.backends.numpyro_objectives import ImportanceWeightedELBO
-from inference.checkpoint import Checkpoint, fingerprint
+from inference.checkpoint import Checkpoint
 from inference.importance import guide_check
 from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.result import InferenceResult
@@ -165,22 +165,25 @@ def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpo
                 bar.update(stop - start)
             return state, np.asarray(losses)
 
-        init = svi.init(key, **data)
+        def initial():  # the state before the first step (SVI.run, the path without checkpoints, makes its own)
+            return svi.init(key, **data)
 
         def replay(n):  # the state after n steps
-            return svi.run(key, n, progress_bar=False, stable_update=True, **data).state if n else init
+            return svi.run(key, n, progress_bar=False, stable_update=True, **data).state if n else initial()
     else:
         loop = MinibatchLoop(svi, spec, data, opts["batch_size"], data_key, dtype)
-        init = loop.init(init_key)
         advance = loop.run
 
+        def initial():
+            return loop.init(init_key)
+
         def replay(n):
-            return loop.run(init, 0, n)[0]
+            return loop.run(initial(), 0, n)[0]
     if checkpoint is None and opts["batch_size"] is None:
         fit = svi.run(key, num_steps, progress_bar=progress_bar, stable_update=True, **data)
         state, losses = fit.state, np.asarray(fit.losses)
     else:
-        state, losses, start = init, np.empty(0), 0
+        state, losses, start = initial(), np.empty(0), 0
         saved = checkpoint.load() if checkpoint is not None else None
         if saved is not None:
             start, state, losses = saved[0], jax.tree.map(jnp.asarray, saved[1]), np.asarray(saved[2])
@@ -240,8 +243,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype):
         svi, data, sites = prepare(spec, model, method, seed, dtype, opts)
         t0 = time.perf_counter()
-        checkpoint = (Checkpoint(opts["checkpoint"], fingerprint(spec.name, "numpyro", method, seed, opts),
-                                 opts["checkpoint_every"]) if opts.get("checkpoint") else None)
+        checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts)
         params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []

@@ -33,7 +33,7 @@ from inference.backends.pyro_common import (
     trace_sites,
     with_networks,
 )
-from inference.checkpoint import Checkpoint, fingerprint
+from inference.checkpoint import Checkpoint
 from inference.result import InferenceResult
 
 
@@ -74,6 +74,13 @@ class ContinuedHMC(_Continued, HMC):
     pass
 
 
+def divergences(mcmc: MCMC, num_samples: int) -> np.ndarray:
+    """Which of a single-chain run's draws were divergent (Pyro reports their indices)."""
+    diverging = np.zeros(num_samples, dtype=bool)
+    diverging[mcmc.diagnostics()["divergences"]["chain 0"]] = True
+    return diverging
+
+
 def chain_state(kernel, params) -> dict:
     """What the next transition depends on: position (unconstrained), step size, mass matrix, RNG."""
     return {"z": {k: v.detach().clone() for k, v in params.items()}, "step_size": float(kernel.step_size),
@@ -108,9 +115,7 @@ def continue_chain(method, model, data, opts, max_plate_nesting, state: dict, nu
     mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=0, num_chains=1, disable_progbar=not progress_bar,
                 hook_fn=hook, initial_params=state["z"])
     mcmc.run(**data)
-    diverging = np.zeros(num_samples, dtype=bool)
-    diverging[mcmc.diagnostics()["divergences"]["chain 0"]] = True
-    return to_numpy(mcmc.get_samples()), diverging, after
+    return to_numpy(mcmc.get_samples()), divergences(mcmc, num_samples), after
 
 
 def _run_chain_in_pieces(method, model, data, opts, max_plate_nesting, checkpoint: Checkpoint, chain: int,
@@ -153,8 +158,7 @@ def _run_chain(method, model, data, opts, progress_bar, max_plate_nesting):
                 disable_progbar=not progress_bar, hook_fn=hook)
     mcmc.run(**data)
     t1 = time.perf_counter()
-    diverging = np.zeros(opts["num_samples"], dtype=bool)
-    diverging[mcmc.diagnostics()["divergences"]["chain 0"]] = True
+    diverging = divergences(mcmc, opts["num_samples"])
     sample_start = marks.get("Sample", t1)
     return to_numpy(mcmc.get_samples()), diverging, float(kernel.step_size), (sample_start - t0, t1 - sample_start)
 
@@ -162,8 +166,7 @@ def _run_chain(method, model, data, opts, progress_bar, max_plate_nesting):
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     chains, diverging, step_size, warmup_s, sampling_s = [], [], [], 0.0, 0.0
     shape = (opts["num_chains"], opts["num_samples"])
-    checkpoint = (Checkpoint(opts["checkpoint"], fingerprint(spec.name, "pyro", method, seed, opts),
-                             opts["checkpoint_every"]) if opts["checkpoint"] else None)
+    checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts)
     with backend_context(device, dtype) as dev:
         data = to_backend(spec.data, dev)
         start(seed)

@@ -38,7 +38,7 @@ from inference.backends.pyro_common import (
     with_networks,
 )
 from inference.backends.pyro_objectives import ImportanceWeightedELBO
-from inference.checkpoint import Checkpoint, fingerprint
+from inference.checkpoint import Checkpoint
 from inference.importance import guide_check
 from inference.minibatch import check_batch_size, num_draws
 from inference.result import InferenceResult
@@ -248,9 +248,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
-        if opts.get("checkpoint"):
-            checkpoint = Checkpoint(opts["checkpoint"], fingerprint(spec.name, "pyro", method, seed, opts),
-                                    opts["checkpoint_every"])
+        checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts)
+        if checkpoint is not None:
             losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name)
         else:
             losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name)
