@@ -14,6 +14,9 @@ network is scored by the same estimator: ``inference.run(method="is")`` on NumPy
 libraries' eps = 1e-8; the hand-written trainers use the paper's 1e-4.
 
     python -m benchmarks.iwae_mnist --stages 1 --num-test 500 --num-samples 5000
+
+On a GPU: ``--device cuda`` trains and scores there; ``--trainers`` picks some of the four
+(``numpyro,pyro,jax,torch``), for runs where device time is short.
 """
 from __future__ import annotations
 
@@ -25,10 +28,14 @@ import torch
 
 import inference
 from benchmarks import vae_reference as ref
+from inference.backends.numpyro_common import jax_device
+from inference.backends.pyro_common import torch_device
 from ppl_models.latent_gaussian.vae import vae_spec
 from ppl_models.nets import param_name
 
 BATCH = 20
+TRAINERS = {"numpyro": "numpyro (layer)", "pyro": "pyro (layer)", "jax": "hand-written JAX",
+            "torch": "hand-written PyTorch"}
 PAPER = {"vae_k1": 86.76, "iwae_k5": 85.54, "iwae_k50": 84.78}
 OBJECTIVES = {"vae_k1": dict(num_particles=1), "iwae_k5": dict(num_particles=5, elbo="iwae"),
               "iwae_k50": dict(num_particles=50, elbo="iwae"),
@@ -42,17 +49,18 @@ def schedule(stages: int, steps_per_epoch: int) -> tuple[int, float]:
     return epochs * steps_per_epoch, 10 ** (-(stages - 1) / 7)
 
 
-def layer_params(backend: str, spec, objective: dict, num_steps: int, decay: float, seed: int) -> dict:
+def layer_params(backend: str, spec, objective: dict, num_steps: int, decay: float, seed: int, device: str) -> dict:
     r = inference.run(spec, method="svi", backend=backend, guide="spec", batch_size=BATCH, num_steps=num_steps,
-                      learning_rate=1e-3, lr_decay=decay, seed=seed, **objective)
+                      learning_rate=1e-3, lr_decay=decay, seed=seed, device=device, **objective)
     return r.params
 
 
-def reference_params(trainer, grey, objective: dict, num_steps: int, decay: float, seed: int) -> dict:
+def reference_params(trainer, grey, objective: dict, num_steps: int, decay: float, seed: int, device: str) -> dict:
     """A hand-written trainer's weights, renamed as the layer names them (Sequential 0/2/4 -> layers.0/1/2)."""
     epochs = num_steps // (len(grey) // BATCH)
     params, _ = trainer(grey, num_particles=objective["num_particles"], dreg=objective.get("dreg", False),
-                        batch_size=BATCH, num_epochs=epochs, learning_rate=1e-3, lr_decay=decay, seed=seed)
+                        batch_size=BATCH, num_epochs=epochs, learning_rate=1e-3, lr_decay=decay, seed=seed,
+                        device=device)
     out = {}
     for name, value in params.items():
         net, index, kind = name.split(".")
@@ -60,8 +68,9 @@ def reference_params(trainer, grey, objective: dict, num_steps: int, decay: floa
     return out
 
 
-def test_nll(test_spec, params: dict, num_samples: int) -> float:
-    r = inference.run(test_spec, method="is", backend="numpyro", params=params, num_samples=num_samples, seed=1)
+def test_nll(test_spec, params: dict, num_samples: int, device: str) -> float:
+    r = inference.run(test_spec, method="is", backend="numpyro", params=params, num_samples=num_samples, seed=1,
+                      device=device)
     return -r.log_evidence / test_spec.data["num_data"]
 
 
@@ -72,30 +81,39 @@ def main(argv=None) -> None:
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--objectives", default="vae_k1,iwae_k5,iwae_k50")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--trainers", default=",".join(TRAINERS), help="some of " + ",".join(TRAINERS))
     args = parser.parse_args(argv)
+    chosen = args.trainers.split(",")
+    if unknown := sorted(set(chosen) - set(TRAINERS)):
+        parser.error(f"unknown trainers {unknown}; valid choices: {', '.join(TRAINERS)}")
+    if unknown := sorted(set(args.objectives.split(",")) - set(OBJECTIVES)):
+        parser.error(f"unknown objectives {unknown}; valid choices: {', '.join(OBJECTIVES)}")
+    jax_device(args.device), torch_device(args.device)  # a DeviceError now, not after the first trainer
     torch.set_num_threads(1)
     spec = vae_spec("mnist")
     test_spec = vae_spec("mnist", "test", num_images=args.num_test)
     grey = spec.minibatch.binarize["x"]
     num_steps, decay = schedule(args.stages, len(grey) // BATCH)
+    fit = (num_steps, decay, args.seed, args.device)
     trainers = {
-        "numpyro (layer)": lambda o: layer_params("numpyro", spec, o, num_steps, decay, args.seed),
-        "pyro (layer)": lambda o: layer_params("pyro", spec, o, num_steps, decay, args.seed),
-        "hand-written JAX": lambda o: reference_params(ref.train_jax, grey, o, num_steps, decay, args.seed),
-        "hand-written PyTorch": lambda o: reference_params(ref.train_torch, grey, o, num_steps, decay, args.seed),
+        "numpyro": lambda o: layer_params("numpyro", spec, o, *fit),
+        "pyro": lambda o: layer_params("pyro", spec, o, *fit),
+        "jax": lambda o: reference_params(ref.train_jax, grey, o, *fit),
+        "torch": lambda o: reference_params(ref.train_torch, grey, o, *fit),
     }
     print(f"# {args.stages} stage(s): {num_steps} steps, lr 1e-3 decaying by {decay:.3f}; test NLL (nats) on "
-          f"{args.num_test} test images, k = {args.num_samples}")
+          f"{args.num_test} test images, k = {args.num_samples}; device {args.device}")
     print("| objective | trainer | train s | test NLL | paper (full schedule) |")
     print("|---|---|---|---|---|")
     for name in args.objectives.split(","):
-        for trainer, train in trainers.items():
+        for trainer in chosen:
             t0 = time.perf_counter()
-            params = train(OBJECTIVES[name])
+            params = trainers[trainer](OBJECTIVES[name])
             seconds = time.perf_counter() - t0
-            nll = test_nll(test_spec, params, args.num_samples)
-            print(f"| {name} | {trainer} | {seconds:.0f} | {nll:.2f} | {PAPER.get(name.removesuffix('_dreg'))} |",
-                  flush=True)
+            nll = test_nll(test_spec, params, args.num_samples, args.device)
+            print(f"| {name} | {TRAINERS[trainer]} | {seconds:.0f} | {nll:.2f} "
+                  f"| {PAPER.get(name.removesuffix('_dreg'))} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -59,15 +59,16 @@ def _log_weights_torch(model, x, eps, detach_q=False):
     return log_px + log_pz - log_qz
 
 
-def _torch_trainer(latent_dim, num_particles, dreg, learning_rate, lr_decay, num_steps, seed):
+def _torch_trainer(latent_dim, num_particles, dreg, learning_rate, lr_decay, num_steps, seed, fused=False,
+                   device="cpu"):
     torch.manual_seed(seed)
-    model, gen = torch_model(latent_dim), torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-4)
+    model, gen = torch_model(latent_dim).to(device), torch.Generator(device).manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-4, fused=fused)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_decay ** (t / num_steps))
     enc, dec = list(model.encoder.parameters()), list(model.decoder.parameters())
 
     def step(x):
-        eps = torch.randn((num_particles, x.shape[0], latent_dim), generator=gen)
+        eps = torch.randn((num_particles, x.shape[0], latent_dim), generator=gen, device=device)
         log_w = _log_weights_torch(model, x, eps, detach_q=dreg)
         loss = -(torch.logsumexp(log_w, 0) - math.log(num_particles)).mean()
         opt.zero_grad()
@@ -85,32 +86,34 @@ def _torch_trainer(latent_dim, num_particles, dreg, learning_rate, lr_decay, num
 
     def make_batch(grey_rows: np.ndarray) -> torch.Tensor:
         """Binarize uint8 rows (B, 784) afresh: x = (uniform < grey / 255) as float32."""
-        probs = torch.tensor(np.asarray(grey_rows), dtype=torch.float32) / 255
-        return (torch.rand(probs.shape, generator=gen) < probs).float()
+        probs = torch.tensor(np.asarray(grey_rows), dtype=torch.float32, device=device) / 255
+        return (torch.rand(probs.shape, generator=gen, device=device) < probs).float()
 
     return model, gen, step, make_batch
 
 
-def torch_step_fn(latent_dim=50, num_particles=1, dreg=False, learning_rate=1e-3, seed=0):
+def torch_step_fn(latent_dim=50, num_particles=1, dreg=False, learning_rate=1e-3, seed=0, fused=False):
     """Returns (step, make_batch): ``step(x)`` does one Adam update on a float32 (B, 784) 0/1 tensor and returns
     the loss as a 0-d tensor (no .item() inside, so timing measures the step); ``make_batch(grey_rows)``
-    binarizes uint8 rows (B, 784) into such a tensor. Constant learning rate."""
-    _, _, step, make_batch = _torch_trainer(latent_dim, num_particles, dreg, learning_rate, 1.0, 1, seed)
+    binarizes uint8 rows (B, 784) into such a tensor. Constant learning rate; ``fused``: torch's fused Adam
+    (one kernel per step for all tensors) instead of its default."""
+    _, _, step, make_batch = _torch_trainer(latent_dim, num_particles, dreg, learning_rate, 1.0, 1, seed, fused)
     return step, make_batch
 
 
 def train_torch(grey: np.ndarray, *, latent_dim=50, num_particles=1, dreg=False, batch_size=20, num_epochs=1,
-                learning_rate=1e-3, lr_decay=1.0, seed=0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Returns (params as a numpy dict named like 'encoder.0.weight', per-step losses -IWAE_K)."""
+                learning_rate=1e-3, lr_decay=1.0, seed=0, device="cpu") -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Returns (params as a numpy dict named like 'encoder.0.weight', per-step losses -IWAE_K). ``device``:
+    "cpu" or "cuda" (the images stay on the host; each batch is copied over)."""
     n_batches = len(grey) // batch_size
     model, gen, step, make_batch = _torch_trainer(latent_dim, num_particles, dreg, learning_rate, lr_decay,
-                                                  num_epochs * n_batches, seed)
+                                                  num_epochs * n_batches, seed, device=device)
     losses = []
     for _ in range(num_epochs):
-        perm = torch.randperm(len(grey), generator=gen).numpy()
+        perm = torch.randperm(len(grey), generator=gen, device=device).cpu().numpy()
         losses += [step(make_batch(grey[perm[b * batch_size:(b + 1) * batch_size]])) for b in range(n_batches)]
-    params = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    return params, torch.stack(losses).numpy()
+    params = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+    return params, torch.stack(losses).cpu().numpy()
 
 
 @torch.no_grad()
@@ -202,8 +205,14 @@ def jax_step_fn(latent_dim=50, num_particles=1, dreg=False, learning_rate=1e-3, 
 
 
 def train_jax(grey: np.ndarray, *, latent_dim=50, num_particles=1, dreg=False, batch_size=20, num_epochs=1,
-              learning_rate=1e-3, lr_decay=1.0, seed=0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+              learning_rate=1e-3, lr_decay=1.0, seed=0, device="cpu") -> tuple[dict[str, np.ndarray], np.ndarray]:
     """As train_torch; each epoch (permutation, binarization, all steps) is one jitted lax.scan."""
+    with jax.default_device(jax.devices({"cpu": "cpu", "cuda": "gpu"}[device])[0]):
+        return _train_jax(grey, latent_dim, num_particles, dreg, batch_size, num_epochs, learning_rate, lr_decay,
+                          seed)
+
+
+def _train_jax(grey, latent_dim, num_particles, dreg, batch_size, num_epochs, learning_rate, lr_decay, seed):
     n_batches = len(grey) // batch_size
     state, step, get_params = _jax_trainer(latent_dim, num_particles, dreg, learning_rate, lr_decay,
                                            num_epochs * n_batches, seed)

@@ -9,7 +9,10 @@ batch 20, Adam, K particles. Four trainers take turns, round after round:
   pre-binarized batches, so it is spared the gather and the binarization;
 - Pyro through the layer: ``inference.backends.pyro_svi.train``, the loop ``inference.run`` runs
   (NaN guard and parameter snapshot included);
-- hand-written PyTorch (``torch_step_fn``), batches binarized by ``make_batch`` in the timed loop.
+- hand-written PyTorch (``torch_step_fn``), batches binarized by ``make_batch`` in the timed loop;
+  one ``torch.optim.Adam`` over all parameters, torch's default implementation, or its fused one
+  with ``--fused-reference`` (the layer's Pyro path uses one fused Adam over all its tensors,
+  ``inference.backends.pyro_optim.JointAdam``).
 
 Each round times ``--steps`` steps of each after a warm-up (compilation excluded). Reported:
 ms per step (median over rounds) and the median over rounds of the per-round ratio layer /
@@ -90,8 +93,8 @@ def pyro_layer(spec, opts: dict, dtype: str = "float32"):
     return steps
 
 
-def torch_reference(grey: np.ndarray, k: int, dreg: bool):
-    step, make_batch = ref.torch_step_fn(num_particles=k, dreg=dreg, learning_rate=LR)
+def torch_reference(grey: np.ndarray, k: int, dreg: bool, fused: bool = False):
+    step, make_batch = ref.torch_step_fn(num_particles=k, dreg=dreg, learning_rate=LR, fused=fused)
     rng = np.random.default_rng(0)
 
     def steps(n: int) -> None:
@@ -114,12 +117,15 @@ def main(argv=None) -> None:
     parser.add_argument("--k", default="1,5", help="particle counts, comma-separated")
     parser.add_argument("--dreg", action="store_true", help="DReG gradients (for K > 1)")
     parser.add_argument("--pyro-jit", action="store_true", help="the Pyro layer with Pyro's JIT ELBO (K=1 only)")
+    parser.add_argument("--fused-reference", action="store_true",
+                        help="hand-written PyTorch with torch's fused Adam instead of its default")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     spec = vae_spec("mnist")
     grey = spec.minibatch.binarize["x"]
     print(f"# torch {torch.__version__} ({torch.get_num_threads()} thread), jax {jax.__version__}, "
-          f"batch {BATCH}, {args.rounds} rounds x {args.steps} steps")
+          f"batch {BATCH}, {args.rounds} rounds x {args.steps} steps, "
+          f"hand-written torch Adam: {'fused' if args.fused_reference else 'default'}")
     print("| K | DReG | NumPyro layer ms | hand-written JAX ms | ratio "
           "| Pyro layer ms | hand-written torch ms | ratio |")
     print("|---|---|---|---|---|---|---|---|")
@@ -130,7 +136,7 @@ def main(argv=None) -> None:
         trainers = {"numpyro": numpyro_layer(spec, layer_options("numpyro", k, args.dreg)),
                     "jax": jax_reference(grey, k, args.dreg),
                     "pyro": pyro_layer(spec, layer_options("pyro", k, args.dreg, args.pyro_jit)),
-                    "torch": torch_reference(grey, k, args.dreg)}
+                    "torch": torch_reference(grey, k, args.dreg, args.fused_reference)}
         for steps in trainers.values():  # warm-up: compilation, first allocations
             timed(steps, args.steps)
         times = {name: [] for name in trainers}

@@ -18,9 +18,6 @@ import pyro.infer as infer
 import torch
 from pyro import poutine
 from pyro.infer import SVI, autoguide
-from pyro.infer.util import zero_grads
-from pyro.optim import Adam, ExponentialLR
-from pyro.optim.lr_scheduler import PyroLRScheduler
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 from tqdm.auto import tqdm
@@ -38,6 +35,7 @@ from inference.backends.pyro_common import (
     with_networks,
 )
 from inference.backends.pyro_objectives import ImportanceWeightedELBO
+from inference.backends.pyro_optim import JointAdam
 from inference.checkpoint import Checkpoint
 from inference.importance import guide_check
 from inference.minibatch import check_batch_size, num_draws
@@ -79,16 +77,9 @@ def guarded_step(svi: SVI, data: dict) -> float:
     params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
     if np.isfinite(loss) and gradients_finite(params):
         svi.optim(params)
-    zero_grads(params)
+    for p in params:  # as torch's zero_grad(set_to_none=True): no zeros allocated, unlike Pyro's zero_grads
+        p.grad = None
     return loss
-
-
-def make_optimizer(learning_rate: float, decay: float, num_steps: int):
-    """Adam, with its step size falling by ``decay`` over ``num_steps`` when decay < 1."""
-    if decay == 1.0:
-        return Adam({"lr": learning_rate})
-    return ExponentialLR({"optimizer": torch.optim.Adam, "optim_args": {"lr": learning_rate},
-                          "gamma": decay ** (1 / num_steps)})
 
 
 class Minibatches:
@@ -152,7 +143,7 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     batches = Minibatches(spec, data, opts["batch_size"], device) if opts["batch_size"] else (lambda step: data)
     if opts["batch_size"]:
         model, guide = batches.plate_indices(model), batches.plate_indices(guide)
-    optim = make_optimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
+    optim = JointAdam(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
     svi = SVI(model, guide, optim, make_elbo(method, opts, sites.max_plate_nesting))
     return svi, batches, data, sites
 
@@ -182,8 +173,7 @@ def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method:
             step = first + i
             raise TrainingError(step, float(so_far[step - 1]) if step else None, partial, cause)
         last_good = before
-        if isinstance(svi.optim, PyroLRScheduler):
-            svi.optim.step()
+        svi.optim.step()  # the step-size schedule
     return losses
 
 
