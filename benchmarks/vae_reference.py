@@ -147,7 +147,7 @@ def jax_init(key, latent_dim: int = 50) -> dict[str, jax.Array]:
     return params
 
 
-def _mlp_jax(params, net, h):
+def mlp_jax(params, net, h):
     for i in LAYERS:
         h = h @ params[f"{net}.{i}.weight"].T + params[f"{net}.{i}.bias"]
         h = jnp.tanh(h) if i != LAYERS[-1] else h
@@ -156,10 +156,10 @@ def _mlp_jax(params, net, h):
 
 def _log_weights_jax(params, x, eps, detach_q=False):
     """As _log_weights_torch: eps (K, B, L) -> log w (K, B)."""
-    loc, raw = jnp.split(_mlp_jax(params, "encoder", x), 2, axis=-1)
+    loc, raw = jnp.split(mlp_jax(params, "encoder", x), 2, axis=-1)
     scale = jax.nn.softplus(raw)
     z = loc + scale * eps
-    logits = _mlp_jax(params, "decoder", z)
+    logits = mlp_jax(params, "decoder", z)
     log_px = jnp.sum(x * logits - jax.nn.softplus(logits), -1)
     if detach_q:
         loc, scale = jax.lax.stop_gradient(loc), jax.lax.stop_gradient(scale)

@@ -14,6 +14,10 @@ batch 20, Adam, K particles. Four trainers take turns, round after round:
   with ``--fused-reference`` (the layer's Pyro path uses one fused Adam over all its tensors,
   ``inference.backends.pyro_optim.JointAdam``).
 
+With ``--raw-numpyro`` (K=1 only), a fifth trainer: raw NumPyro, the same model and guide
+written with ``numpyro.param`` and ``Trace_ELBO``, one jitted scan of ``SVI.update`` over
+pre-binarized batches. It separates NumPyro's own cost from the layer's.
+
 Each round times ``--steps`` steps of each after a warm-up (compilation excluded). Reported:
 ms per step (median over rounds) and the median over rounds of the per-round ratio layer /
 hand-written. torch runs on one thread: on a shared 2-core machine its default two threads
@@ -27,6 +31,7 @@ import argparse
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import torch
 
@@ -35,7 +40,7 @@ from inference.backends import numpyro_svi, pyro_svi
 from inference.backends.numpyro_common import backend_context as jax_context
 from inference.backends.pyro_common import backend_context as torch_context
 from inference.options import resolve_options
-from ppl_models.latent_gaussian.vae import vae_spec
+from ppl_models.latent_gaussian.vae import LATENT_DIM, vae_spec
 
 BATCH, LR = 20, 1e-3
 
@@ -70,12 +75,53 @@ def jax_reference(grey: np.ndarray, k: int, dreg: bool):
 
     def steps(n: int) -> None:
         nonlocal state
-        idx = rng.integers(0, len(grey), size=(n, BATCH))
-        xs = (rng.random((n, BATCH, grey.shape[1])) * 255 < grey[idx]).astype(np.float32)
-        state, losses = run_epoch(state, xs)
+        state, losses = run_epoch(state, binarized_batches(grey, rng, n))
         losses.block_until_ready()
 
     return steps
+
+
+def raw_numpyro(grey: np.ndarray):
+    """``steps(n)`` of NumPyro SVI on the VAE written directly (K=1), batches binarized as ``jax_reference``'s."""
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.optim import Adam
+
+    init = ref.jax_init(jax.random.PRNGKey(0))
+
+    def net_params(net):
+        return {k: numpyro.param(k, v) for k, v in init.items() if k.startswith(net)}
+
+    def model(x):
+        decoder = net_params("decoder")
+        with numpyro.plate("data", len(grey), subsample_size=x.shape[0]):
+            z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([LATENT_DIM]).to_event(1))
+            numpyro.sample("x", dist.Bernoulli(logits=ref.mlp_jax(decoder, "decoder", z)).to_event(1), obs=x)
+
+    def guide(x):
+        encoder = net_params("encoder")
+        with numpyro.plate("data", len(grey), subsample_size=x.shape[0]):
+            loc, raw = jnp.split(ref.mlp_jax(encoder, "encoder", x), 2, axis=-1)
+            numpyro.sample("z", dist.Normal(loc, jax.nn.softplus(raw)).to_event(1))
+
+    svi = SVI(model, guide, Adam(LR), Trace_ELBO())
+    state = svi.init(jax.random.PRNGKey(0), jnp.zeros((BATCH, grey.shape[1])))
+    run = jax.jit(lambda state, xs: jax.lax.scan(lambda s, x: svi.update(s, x), state, xs))
+    rng = np.random.default_rng(0)
+
+    def steps(n: int) -> None:
+        nonlocal state
+        state, losses = run(state, binarized_batches(grey, rng, n))
+        losses.block_until_ready()
+
+    return steps
+
+
+def binarized_batches(grey: np.ndarray, rng, n: int) -> np.ndarray:
+    """``n`` batches of ``BATCH`` images drawn at random and binarized afresh: (n, BATCH, pixels) float32."""
+    idx = rng.integers(0, len(grey), size=(n, BATCH))
+    return (rng.random((n, BATCH, grey.shape[1])) * 255 < grey[idx]).astype(np.float32)
 
 
 def pyro_layer(spec, opts: dict, dtype: str = "float32"):
@@ -117,6 +163,7 @@ def main(argv=None) -> None:
     parser.add_argument("--k", default="1,5", help="particle counts, comma-separated")
     parser.add_argument("--dreg", action="store_true", help="DReG gradients (for K > 1)")
     parser.add_argument("--pyro-jit", action="store_true", help="the Pyro layer with Pyro's JIT ELBO (K=1 only)")
+    parser.add_argument("--raw-numpyro", action="store_true", help="also time raw NumPyro SVI (K=1 only)")
     parser.add_argument("--fused-reference", action="store_true",
                         help="hand-written PyTorch with torch's fused Adam instead of its default")
     args = parser.parse_args(argv)
@@ -132,11 +179,15 @@ def main(argv=None) -> None:
     ks = [int(v) for v in args.k.split(",")]
     if args.pyro_jit and ks != [1]:
         parser.error("--pyro-jit applies to K=1 (Trace_ELBO) only")
+    if args.raw_numpyro and ks != [1]:
+        parser.error("--raw-numpyro applies to K=1 (Trace_ELBO) only")
     for k in ks:
         trainers = {"numpyro": numpyro_layer(spec, layer_options("numpyro", k, args.dreg)),
                     "jax": jax_reference(grey, k, args.dreg),
                     "pyro": pyro_layer(spec, layer_options("pyro", k, args.dreg, args.pyro_jit)),
                     "torch": torch_reference(grey, k, args.dreg, args.fused_reference)}
+        if args.raw_numpyro:
+            trainers["raw numpyro"] = raw_numpyro(grey)
         for steps in trainers.values():  # warm-up: compilation, first allocations
             timed(steps, args.steps)
         times = {name: [] for name in trainers}
@@ -147,6 +198,10 @@ def main(argv=None) -> None:
         jax_ratio, torch_ratio = np.median(t["numpyro"] / t["jax"]), np.median(t["pyro"] / t["torch"])
         print(f"| {k} | {args.dreg} | {np.median(t['numpyro']):.2f} | {np.median(t['jax']):.2f} | {jax_ratio:.2f} "
               f"| {np.median(t['pyro']):.2f} | {np.median(t['torch']):.2f} | {torch_ratio:.2f} |", flush=True)
+        if args.raw_numpyro:
+            print(f"raw NumPyro: {np.median(t['raw numpyro']):.2f} ms; ratio raw NumPyro / hand-written JAX "
+                  f"{np.median(t['raw numpyro'] / t['jax']):.2f}, NumPyro layer / raw NumPyro "
+                  f"{np.median(t['numpyro'] / t['raw numpyro']):.2f}", flush=True)
 
 
 if __name__ == "__main__":
