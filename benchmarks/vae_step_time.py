@@ -71,11 +71,17 @@ def numpyro_layer(spec, opts: dict, dtype: str = "float32"):
 
 def jax_reference(grey: np.ndarray, k: int, dreg: bool):
     run_epoch, state = ref.jax_step_fn(num_particles=k, dreg=dreg, learning_rate=LR)
+    return scan_trainer(run_epoch, state, grey)
+
+
+def scan_trainer(run, state, grey: np.ndarray):
+    """``steps(n)``: n more steps of ``run(state, batches) -> (state, losses)`` (a compiled scan) from
+    ``state``, on batches drawn and binarized afresh by numpy in the timed call."""
     rng = np.random.default_rng(0)
 
     def steps(n: int) -> None:
         nonlocal state
-        state, losses = run_epoch(state, binarized_batches(grey, rng, n))
+        state, losses = run(state, binarized_batches(grey, rng, n))
         losses.block_until_ready()
 
     return steps
@@ -108,14 +114,7 @@ def raw_numpyro(grey: np.ndarray):
     svi = SVI(model, guide, Adam(LR), Trace_ELBO())
     state = svi.init(jax.random.PRNGKey(0), jnp.zeros((BATCH, grey.shape[1])))
     run = jax.jit(lambda state, xs: jax.lax.scan(lambda s, x: svi.update(s, x), state, xs))
-    rng = np.random.default_rng(0)
-
-    def steps(n: int) -> None:
-        nonlocal state
-        state, losses = run(state, binarized_batches(grey, rng, n))
-        losses.block_until_ready()
-
-    return steps
+    return scan_trainer(run, state, grey)
 
 
 def binarized_batches(grey: np.ndarray, rng, n: int) -> np.ndarray:
