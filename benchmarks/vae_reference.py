@@ -92,12 +92,13 @@ def _torch_trainer(latent_dim, num_particles, dreg, learning_rate, lr_decay, num
     return model, gen, step, make_batch
 
 
-def torch_step_fn(latent_dim=50, num_particles=1, dreg=False, learning_rate=1e-3, seed=0, fused=False):
+def torch_step_fn(latent_dim=50, num_particles=1, dreg=False, learning_rate=1e-3, seed=0, fused=False, device="cpu"):
     """Returns (step, make_batch): ``step(x)`` does one Adam update on a float32 (B, 784) 0/1 tensor and returns
     the loss as a 0-d tensor (no .item() inside, so timing measures the step); ``make_batch(grey_rows)``
     binarizes uint8 rows (B, 784) into such a tensor. Constant learning rate; ``fused``: torch's fused Adam
-    (one kernel per step for all tensors) instead of its default."""
-    _, _, step, make_batch = _torch_trainer(latent_dim, num_particles, dreg, learning_rate, 1.0, 1, seed, fused)
+    (one kernel per step for all tensors) instead of its default; ``device``: "cpu" or "cuda"."""
+    _, _, step, make_batch = _torch_trainer(latent_dim, num_particles, dreg, learning_rate, 1.0, 1, seed, fused,
+                                            device)
     return step, make_batch
 
 

@@ -18,6 +18,8 @@ With ``--raw-numpyro`` (K=1 only), a fifth trainer: raw NumPyro, the same model 
 written with ``numpyro.param`` and ``Trace_ELBO``, one jitted scan of ``SVI.update`` over
 pre-binarized batches. It separates NumPyro's own cost from the layer's.
 
+``--device cuda`` runs all of them on the GPU (the layer through its ``device`` option).
+
 Each round times ``--steps`` steps of each after a warm-up (compilation excluded). Reported:
 ms per step (median over rounds) and the median over rounds of the per-round ratio layer /
 hand-written. torch runs on one thread: on a shared 2-core machine its default two threads
@@ -38,7 +40,9 @@ import torch
 from benchmarks import vae_reference as ref
 from inference.backends import numpyro_svi, pyro_svi
 from inference.backends.numpyro_common import backend_context as jax_context
+from inference.backends.numpyro_common import jax_device
 from inference.backends.pyro_common import backend_context as torch_context
+from inference.backends.pyro_common import torch_device
 from inference.options import resolve_options
 from ppl_models.latent_gaussian.vae import LATENT_DIM, vae_spec
 
@@ -52,9 +56,9 @@ def layer_options(backend: str, k: int, dreg: bool, jit: bool = False) -> dict:
     return resolve_options("svi", backend, dict(guide="spec", batch_size=BATCH, learning_rate=LR, **objective))
 
 
-def numpyro_layer(spec, opts: dict, dtype: str = "float32"):
+def numpyro_layer(spec, opts: dict, dtype: str = "float32", device: str = "cpu"):
     """``steps(n)``: n more minibatch steps of the layer's NumPyro SVI with resolved ``opts``."""
-    with jax_context("cpu", dtype):
+    with jax_context(device, dtype):
         svi, data, _ = numpyro_svi.prepare(spec, spec.model_fn("numpyro"), "svi", 0, dtype, opts)
         loop = numpyro_svi.MinibatchLoop(svi, spec, data, opts["batch_size"], jax.random.PRNGKey(1), dtype)
         state = loop.init(jax.random.PRNGKey(0))
@@ -62,7 +66,7 @@ def numpyro_layer(spec, opts: dict, dtype: str = "float32"):
 
     def steps(n: int) -> None:
         nonlocal state, done
-        with jax_context("cpu", dtype):
+        with jax_context(device, dtype):
             state, _ = loop.run(state, done, done + n)  # returns numpy losses: synchronized
         done += n
 
@@ -123,28 +127,30 @@ def binarized_batches(grey: np.ndarray, rng, n: int) -> np.ndarray:
     return (rng.random((n, BATCH, grey.shape[1])) * 255 < grey[idx]).astype(np.float32)
 
 
-def pyro_layer(spec, opts: dict, dtype: str = "float32"):
+def pyro_layer(spec, opts: dict, dtype: str = "float32", device: str = "cpu"):
     """``steps(n)``: n more minibatch steps of the layer's Pyro SVI with resolved ``opts``."""
-    with torch_context("cpu", dtype) as dev:
+    with torch_context(device, dtype) as dev:
         svi, batches, _, _ = pyro_svi.prepare(spec, spec.model_fn("pyro"), "svi", 0, dev, opts)
     done = 0
 
     def steps(n: int) -> None:
         nonlocal done
-        with torch_context("cpu", dtype):
+        with torch_context(device, dtype):
             pyro_svi.train(svi, batches, n, first=done)
         done += n
 
     return steps
 
 
-def torch_reference(grey: np.ndarray, k: int, dreg: bool, fused: bool = False):
-    step, make_batch = ref.torch_step_fn(num_particles=k, dreg=dreg, learning_rate=LR, fused=fused)
+def torch_reference(grey: np.ndarray, k: int, dreg: bool, fused: bool = False, device: str = "cpu"):
+    step, make_batch = ref.torch_step_fn(num_particles=k, dreg=dreg, learning_rate=LR, fused=fused, device=device)
     rng = np.random.default_rng(0)
 
     def steps(n: int) -> None:
         for _ in range(n):
             step(make_batch(grey[rng.integers(0, len(grey), size=BATCH)]))
+        if device == "cuda":  # the steps return unsynchronized losses: wait for the GPU's queue
+            torch.cuda.synchronize()
 
     return steps
 
@@ -165,13 +171,15 @@ def main(argv=None) -> None:
     parser.add_argument("--raw-numpyro", action="store_true", help="also time raw NumPyro SVI (K=1 only)")
     parser.add_argument("--fused-reference", action="store_true",
                         help="hand-written PyTorch with torch's fused Adam instead of its default")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args(argv)
+    jax_dev, _ = jax_device(args.device), torch_device(args.device)  # a DeviceError now, if there is no GPU
     torch.set_num_threads(1)
     spec = vae_spec("mnist")
     grey = spec.minibatch.binarize["x"]
     print(f"# torch {torch.__version__} ({torch.get_num_threads()} thread), jax {jax.__version__}, "
           f"batch {BATCH}, {args.rounds} rounds x {args.steps} steps, "
-          f"hand-written torch Adam: {'fused' if args.fused_reference else 'default'}")
+          f"hand-written torch Adam: {'fused' if args.fused_reference else 'default'}; device {args.device}")
     print("| K | DReG | NumPyro layer ms | hand-written JAX ms | ratio "
           "| Pyro layer ms | hand-written torch ms | ratio |")
     print("|---|---|---|---|---|---|---|---|")
@@ -181,18 +189,20 @@ def main(argv=None) -> None:
     if args.raw_numpyro and ks != [1]:
         parser.error("--raw-numpyro applies to K=1 (Trace_ELBO) only")
     for k in ks:
-        trainers = {"numpyro": numpyro_layer(spec, layer_options("numpyro", k, args.dreg)),
-                    "jax": jax_reference(grey, k, args.dreg),
-                    "pyro": pyro_layer(spec, layer_options("pyro", k, args.dreg, args.pyro_jit)),
-                    "torch": torch_reference(grey, k, args.dreg, args.fused_reference)}
-        if args.raw_numpyro:
-            trainers["raw numpyro"] = raw_numpyro(grey)
-        for steps in trainers.values():  # warm-up: compilation, first allocations
-            timed(steps, args.steps)
-        times = {name: [] for name in trainers}
-        for _ in range(args.rounds):
-            for name, steps in trainers.items():
-                times[name].append(timed(steps, args.steps))
+        with jax.default_device(jax_dev):  # the hand-written JAX and raw NumPyro trainers
+            trainers = {"numpyro": numpyro_layer(spec, layer_options("numpyro", k, args.dreg), device=args.device),
+                        "jax": jax_reference(grey, k, args.dreg),
+                        "pyro": pyro_layer(spec, layer_options("pyro", k, args.dreg, args.pyro_jit),
+                                           device=args.device),
+                        "torch": torch_reference(grey, k, args.dreg, args.fused_reference, args.device)}
+            if args.raw_numpyro:
+                trainers["raw numpyro"] = raw_numpyro(grey)
+            for steps in trainers.values():  # warm-up: compilation, first allocations
+                timed(steps, args.steps)
+            times = {name: [] for name in trainers}
+            for _ in range(args.rounds):
+                for name, steps in trainers.items():
+                    times[name].append(timed(steps, args.steps))
         t = {name: np.array(v) * 1e3 for name, v in times.items()}
         jax_ratio, torch_ratio = np.median(t["numpyro"] / t["jax"]), np.median(t["pyro"] / t["torch"])
         print(f"| {k} | {args.dreg} | {np.median(t['numpyro']):.2f} | {np.median(t['jax']):.2f} | {jax_ratio:.2f} "
