@@ -89,7 +89,8 @@ def main(argv=None) -> None:
         parser.error(f"unknown trainers {unknown}; valid choices: {', '.join(TRAINERS)}")
     if unknown := sorted(set(args.objectives.split(",")) - set(OBJECTIVES)):
         parser.error(f"unknown objectives {unknown}; valid choices: {', '.join(OBJECTIVES)}")
-    jax_device(args.device), torch_device(args.device)  # a DeviceError now, not after the first trainer
+    jax_device(args.device)  # a DeviceError now, not after the first trainer
+    torch_device(args.device)
     torch.set_num_threads(1)
     spec = vae_spec("mnist")
     test_spec = vae_spec("mnist", "test", num_images=args.num_test)

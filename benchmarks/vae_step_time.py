@@ -35,7 +35,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
 import torch
+from numpyro.infer import SVI, Trace_ELBO
+from numpyro.optim import Adam
 
 from benchmarks import vae_reference as ref
 from inference.backends import numpyro_svi, pyro_svi
@@ -93,11 +97,6 @@ def scan_trainer(run, state, grey: np.ndarray):
 
 def raw_numpyro(grey: np.ndarray):
     """``steps(n)`` of NumPyro SVI on the VAE written directly (K=1), batches binarized as ``jax_reference``'s."""
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.optim import Adam
-
     init = ref.jax_init(jax.random.PRNGKey(0))
 
     def net_params(net):
@@ -173,7 +172,8 @@ def main(argv=None) -> None:
                         help="hand-written PyTorch with torch's fused Adam instead of its default")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args(argv)
-    jax_dev, _ = jax_device(args.device), torch_device(args.device)  # a DeviceError now, if there is no GPU
+    torch_device(args.device)  # a DeviceError now, if there is no GPU
+    jax_dev = jax_device(args.device)
     torch.set_num_threads(1)
     spec = vae_spec("mnist")
     grey = spec.minibatch.binarize["x"]

@@ -122,7 +122,7 @@ class MinibatchLoop:
             # No NaN guard (stable_update) here: train() replays the steps before the first
             # non-finite loss to recover the parameters that gave the last finite one, so the guard
             # would only spare the wasted steps after it, and its lax.cond over the optimizer
-            # state cost 0.5 ms of a 3 ms VAE step (benchmarks/RESULTS.md). A step with a finite
+            # state cost 0.7 ms of a 3.3 ms VAE step (benchmarks/RESULTS.md). A step with a finite
             # loss but a non-finite gradient shows as a NaN loss one step later.
             return self.svi.update(state, **self.batch(data, grey, idx, jax.random.fold_in(self.binarize_key, t)))
 

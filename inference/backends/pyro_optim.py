@@ -44,7 +44,8 @@ class JointAdam(PyroOptim):
             self._restore(new)
         if new:
             self._add(list(new.values()), list(new))
-        self.optimizer.step()
+        if self.optimizer is not None:  # None while no update has reached a parameter, as PyroOptim does nothing then
+            self.optimizer.step()
 
     def _add(self, tensors: list, names: list[str]) -> None:
         if self.optimizer is None:
