@@ -36,10 +36,23 @@ def jax_device(device: str):
 
 @contextlib.contextmanager
 def backend_context(device: str, dtype: str):
-    """Run JAX on ``device`` in ``dtype`` precision inside the block, leaving global config as it was."""
+    """Run JAX on ``device`` in ``dtype`` precision inside the block, leaving global config as it was.
+
+    ``jax.enable_x64`` is thread-local, but host callbacks (NumPyro's progress bar, an
+    ``io_callback``) run on XLA's threads, which see only the global flag: with the bar on, a
+    float64 run of parallel chains ended in "CpuCallback error ... Expected: int64, Actual: int32"
+    when the callback's Python int was canonicalized to 32 bits. So the global flag is set to the
+    run's precision too, and restored after.
+    """
     dev = jax_device(device)
-    with jax.enable_x64(dtype == "float64"), jax.default_device(dev):
-        yield dev
+    x64 = dtype == "float64"
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", x64)
+    try:
+        with jax.enable_x64(x64), jax.default_device(dev):
+            yield dev
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 def to_backend(data: dict, dtype: str) -> dict:
