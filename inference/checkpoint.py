@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 from pathlib import Path
 
 from ppl_models.atomic import atomic_write
@@ -29,16 +30,30 @@ def fingerprint(model: str, backend: str, method: str, seed: int, options: dict)
 
 
 class Checkpoint:
-    def __init__(self, path: str | os.PathLike, run: dict, every: int):
-        self.path, self.run, self.every = Path(path), run, every
+    """The checkpoint file of one run. ``total`` is the step at which the run is finished (optimization
+    steps; draws per chain, or over all chains where they run one after the other); ``unit`` names a
+    step in the messages that say a run resumes, or that it returns a finished run's saved result."""
+
+    def __init__(self, path: str | os.PathLike, run: dict, every: int, total: int | None = None, unit: str = "step"):
+        self.path, self.run, self.every, self.total, self.unit = Path(path), run, every, total, unit
 
     @classmethod
-    def of_run(cls, model: str, backend: str, method: str, seed: int, options: dict) -> Checkpoint | None:
+    def of_run(cls, model: str, backend: str, method: str, seed: int, options: dict, total: int | None = None,
+               unit: str = "step") -> Checkpoint | None:
         """The checkpoint a run's options ask for (``checkpoint``, ``checkpoint_every``), or None."""
         if not options.get("checkpoint"):
             return None
         return cls(options["checkpoint"], fingerprint(model, backend, method, seed, options),
-                   options["checkpoint_every"])
+                   options["checkpoint_every"], total, unit)
+
+    def _announce(self, step: int) -> None:
+        """Say on stderr that the run resumes, or that it was finished and its saved result comes back."""
+        if self.total is not None and step >= self.total:
+            print(f"checkpoint {self.path} holds a finished run ({step} {self.unit}s): returning its saved result "
+                  "(delete the file to run afresh)", file=sys.stderr, flush=True)
+        else:
+            of = f" of {self.total}" if self.total is not None else ""
+            print(f"resumed from {self.unit} {step}{of} (checkpoint {self.path})", file=sys.stderr, flush=True)
 
     def load(self):
         """``(step, state, record)`` of the last checkpoint, or None when there is none."""
@@ -55,11 +70,14 @@ class Checkpoint:
             diff = {k: (theirs.get(k), v) for k, v in self.run.items() if theirs.get(k) != v}
             raise ValueError(f"checkpoint {self.path} was written by another run; differing (saved, now): {diff}. "
                              "Give this run a checkpoint path of its own")
+        self._announce(saved["step"])
         return saved["step"], saved["state"], saved["record"]
 
     def save(self, step: int, state, record) -> None:
+        """Write the state after ``step``, marked ``finished`` once the run's last step is done."""
+        finished = self.total is not None and step >= self.total
         with atomic_write(self.path) as f:
-            pickle.dump({"run": self.run, "step": step, "state": state, "record": record}, f)
+            pickle.dump({"run": self.run, "step": step, "finished": finished, "state": state, "record": record}, f)
 
     def segments(self, start: int, stop: int):
         """``[a, b)`` pieces of the steps ``[start, stop)`` that end on multiples of ``every``."""

@@ -6,6 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
+# temporary files being written now; a process that must end at once (inference.interrupt) removes them
+IN_FLIGHT: set[str] = set()
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -19,11 +22,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    IN_FLIGHT.add(tmp)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
+        IN_FLIGHT.discard(tmp)
         if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def remove_in_flight() -> None:
+    """Delete the temporary files of writes still under way (for a process about to end at once)."""
+    for tmp in list(IN_FLIGHT):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -78,7 +78,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                         num_chains=opts["num_chains"], chain_method=chain_method, progress_bar=progress_bar)
 
         t0 = time.perf_counter()
-        checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts)
+        checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts, total=opts["num_samples"],
+                                        unit="draw per chain")
         if checkpoint is not None:
             samples, stats = sample_in_pieces(make_mcmc, jax.random.PRNGKey(seed), data, checkpoint,
                                               opts["num_samples"])

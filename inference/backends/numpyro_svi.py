@@ -255,7 +255,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype):
         svi, data, sites = prepare(spec, model, method, seed, dtype, opts)
         t0 = time.perf_counter()
-        checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts)
+        checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts, total=opts["num_steps"])
         params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []

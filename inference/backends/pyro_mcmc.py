@@ -166,7 +166,8 @@ def _run_chain(method, model, data, opts, progress_bar, max_plate_nesting):
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     chains, diverging, step_size, warmup_s, sampling_s = [], [], [], 0.0, 0.0
     shape = (opts["num_chains"], opts["num_samples"])
-    checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts)
+    checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts,  # chains one after the other
+                                    total=opts["num_chains"] * opts["num_samples"], unit="draw")
     with backend_context(device, dtype) as dev:
         data = to_backend(spec.data, dev)
         start(seed)

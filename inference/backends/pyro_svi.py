@@ -238,7 +238,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     with backend_context(device, dtype) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
-        checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts)
+        checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts, total=opts["num_steps"])
         if checkpoint is not None:
             losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name)
         else:

@@ -1,0 +1,136 @@
+"""Ctrl-C at a terminal: one line saying what was interrupted and where, exit status 130, no partial file.
+
+Python turns SIGINT into ``KeyboardInterrupt`` only between bytecodes. Pyro's loops see it at once;
+but a compiled JAX loop (NumPyro's warmup and sampling, an SVI scan) holds the main thread inside
+XLA until it ends, which can be minutes. So the command line also watches for SIGINT on a thread of
+its own (``signal.set_wakeup_fd``): when the main thread has not unwound ``grace`` seconds after the
+signal, the watcher deletes the temporary files of writes under way (``ppl_models.atomic``), ends
+the worker processes, prints the same line and ends the process with status 130. Results and
+checkpoints are written atomically, so what is on disk is either whole or absent.
+
+The line says which command was running (``activity``), how far its progress bars had got, and
+where the run's checkpoint is, if it has one.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+
+from ppl_models.atomic import remove_in_flight
+
+EXIT_STATUS = 130  # 128 + SIGINT, as shells report it
+_activity: dict = {"what": None, "checkpoint": None, "started": None}
+
+
+@contextlib.contextmanager
+def activity(what: str, checkpoint=None):
+    """Name what runs inside the block (``"fit eight_schools (numpyro nuts)"``), for the interrupt line."""
+    previous = dict(_activity)
+    _activity.update(what=what, checkpoint=checkpoint, started=time.monotonic())
+    try:
+        yield
+    finally:
+        _activity.update(previous)
+
+
+def progress_note() -> str:
+    """Where the open progress bars are (``"warmup 340/1000"``), or ``""`` when none is open."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return ""
+    notes = []
+    for bar in list(getattr(tqdm, "_instances", ())):
+        desc = (bar.desc or "").strip().rstrip(":")
+        notes.append(f"{desc + ' ' if desc else ''}{bar.n}/{bar.total}" if bar.total else f"{desc} {bar.n}")
+    return ", ".join(notes)
+
+
+def close_progress_bars() -> None:
+    """Close the open progress bars, so that the next line starts on a line of its own."""
+    with contextlib.suppress(ImportError):
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            with contextlib.suppress(Exception):
+                bar.close()
+
+
+def message() -> str:
+    """The one line printed on Ctrl-C."""
+    parts = [f"interrupted: {_activity['what'] or 'ppl'}"]
+    where = progress_note()
+    if where:
+        parts.append(f"at {where}")
+    if _activity["started"] is not None:
+        parts.append(f"after {time.monotonic() - _activity['started']:.1f} s")
+    line = " ".join(parts)
+    checkpoint = _activity["checkpoint"]
+    if checkpoint:
+        line += (f"; resume from the checkpoint {checkpoint} by running the same command" if os.path.exists(checkpoint)
+                 else f"; no checkpoint was written yet to {checkpoint}")
+    else:
+        line += "; nothing was saved"
+    return line
+
+
+def report() -> int:
+    """Print the interrupt line on stderr (after closing the progress bars); return the exit status."""
+    close_progress_bars()
+    print(f"\nppl: {message()}", file=sys.stderr, flush=True)
+    return EXIT_STATUS
+
+
+def _end_now() -> None:
+    remove_in_flight()
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(Exception):
+            child.terminate()
+    report()
+    os._exit(EXIT_STATUS)
+
+
+@contextlib.contextmanager
+def watch_sigint(grace: float = 3.0):
+    """Inside the block, a SIGINT that the main thread has not acted on within ``grace`` seconds
+    (it is inside compiled code) ends the process with ``_end_now``. Outside the main thread, or
+    where signals cannot be watched, the block runs unwatched."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    except ValueError:  # pragma: no cover - not the main thread of the main interpreter
+        os.close(read_end), os.close(write_end)
+        yield
+        return
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            try:
+                received = os.read(read_end, 64)
+            except OSError:
+                return
+            if not received or done.is_set():
+                return
+            if signal.SIGINT in received and not done.wait(grace):
+                _end_now()
+
+    watcher = threading.Thread(target=watch, name="ppl-sigint-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)  # wakes the watcher, which then returns
+        watcher.join(timeout=1.0)
+        os.close(read_end)
