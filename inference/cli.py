@@ -59,18 +59,31 @@ def _print_table(table: pd.DataFrame) -> None:
         print(table.to_string())
 
 
-def cmd_models(args) -> int:
-    import ppl_models
+def _short_reference(source: str | None) -> str:
+    """A reference's source cut to fit a table column: ``posteriordb draws``, ``exact ...``, ``NUTS (...)``."""
+    if source is None:
+        return "?"
+    if source.startswith("posteriordb "):
+        return "posteriordb draws"
+    return source.split(";")[0].split(" by ")[0][:30]
 
-    rows = []
-    for name in ppl_models.list_models():
-        spec = ppl_models.get_model(name)
-        rows.append({"model": name, "backends": ",".join(spec.backends),
-                     "reference": spec.reference.source if spec.reference else ""})
+
+def cmd_models(args) -> int:
+    from ppl_models.registry import list_model_info
+
+    # from what the models were registered with: no spec is built, no data read
+    infos = list_model_info()
     if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        _print_table(pd.DataFrame(rows).set_index("model"))
+        print(json.dumps([{"model": i.name, "backends": ",".join(i.backends) if i.backends is not None else None,
+                           "reference": i.reference, "description": i.description} for i in infos], indent=2))
+        return 0
+    rows = [("model", "backends", "reference")] + [
+        (i.name, ",".join(i.backends) if i.backends is not None else "?", _short_reference(i.reference) or "-")
+        for i in infos]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    for row in rows:  # left-aligned, within 100 columns
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print("(reference sources in full, and a description of each model: ppl models --json)")
     return 0
 
 

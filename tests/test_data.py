@@ -30,8 +30,9 @@ def test_loads_real_data_with_stan_indices_gathered():
 
 
 def test_missing_file_names_file_and_variable(data_dir):
-    with pytest.raises(DataNotFoundError, match="'posteriordb/data/eight_schools.json.zip' not found.*PPL_DATA_DIR"):
-        posteriordb.load_data("eight_schools")
+    # diamonds is big, so it does not ship with the package (eight_schools does: tests/test_out_of_box.py)
+    with pytest.raises(DataNotFoundError, match="'posteriordb/data/diamonds.json.zip' not found.*PPL_DATA_DIR"):
+        posteriordb.load_data("diamonds")
 
 
 def test_corrupt_file_is_refused(data_dir):

@@ -23,7 +23,7 @@ from ppl_models.data.posteriordb import load_data
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
-from ppl_models.spec import ModelSpec
+from ppl_models.spec import BACKENDS, ModelSpec
 
 NAME = "kidiq-conjugate_regression"
 SIGMA, PRIOR_SCALE, SCORE_UNIT = 2.0, 10.0, 10.0
@@ -47,7 +47,8 @@ def mean_field_sd(cov):
     return 1.0 / np.sqrt(np.diag(np.linalg.inv(cov)))
 
 
-@register_model(NAME)
+@register_model(NAME, backends=BACKENDS, reference="exact conjugate posterior",
+                description="conjugate Gaussian linear regression (kidiq data)")
 def _spec() -> ModelSpec:
     d = load_data("kidiq")
     X = np.column_stack([np.ones(int(d["N"])), d["mom_hs"].astype(float)])

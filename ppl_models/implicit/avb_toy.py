@@ -25,7 +25,7 @@ from ppl_models.generic import for_backends
 from ppl_models.latent_gaussian.vae import implicit_vae_guide, vae, vae_guide
 from ppl_models.nets import MLP
 from ppl_models.registry import register_model
-from ppl_models.spec import Minibatch, ModelSpec
+from ppl_models.spec import BACKENDS, Minibatch, ModelSpec
 
 IMAGES = np.eye(4, dtype=np.float32)
 QUADRANT_SIGNS = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], dtype=np.float32)  # pixel k <-> quadrant k
@@ -140,7 +140,11 @@ def total_variation_floor(mass: np.ndarray, num: int, seed: int, repeats: int = 
     return float(np.mean([0.5 * np.abs(rng.multinomial(num, p) / num - p).sum() for _ in range(repeats)]))
 
 
-register_model("onehot4-vae")(lambda: toy_spec("gaussian"))
-register_model("onehot4-vae_implicit")(lambda: toy_spec("implicit"))
-register_model("onehot4-quadrants")(lambda: toy_spec("gaussian", "quadrants"))
-register_model("onehot4-quadrants_implicit")(lambda: toy_spec("implicit", "quadrants"))
+_TOY = dict(backends=BACKENDS, reference="")
+register_model("onehot4-vae", **_TOY, description="AVB toy VAE, Gaussian guide")(lambda: toy_spec("gaussian"))
+register_model("onehot4-vae_implicit", **_TOY, description="AVB toy VAE, implicit guide")(
+    lambda: toy_spec("implicit"))
+register_model("onehot4-quadrants", **_TOY, description="AVB toy, fixed quadrant decoder, Gaussian guide")(
+    lambda: toy_spec("gaussian", "quadrants"))
+register_model("onehot4-quadrants_implicit", **_TOY, description="AVB toy, fixed quadrant decoder, implicit guide")(
+    lambda: toy_spec("implicit", "quadrants"))

@@ -27,7 +27,7 @@ from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.implicit.toys import LinearGaussian, RingOfGaussians
 from ppl_models.nets import MLP
 from ppl_models.registry import register_model
-from ppl_models.spec import HeldOut, Minibatch, ModelSpec
+from ppl_models.spec import BACKENDS, HeldOut, Minibatch, ModelSpec
 
 RING = RingOfGaussians()
 LINEAR = LinearGaussian()
@@ -83,14 +83,18 @@ def deep_implicit_spec(name: str, x: np.ndarray, lower, upper, latent_dim: int,
 
 RING_LATENT = 2
 NUM_HELD_OUT, HELD_OUT_SEED = 2000, 1  # fresh draws of the true distribution, to score fits on
-register_model("ring8-implicit")(lambda: implicit_spec(
+_IMPLICIT = dict(backends=BACKENDS, reference="")
+register_model("ring8-implicit", **_IMPLICIT,
+               description="implicit generator, ring of eight Gaussians")(lambda: implicit_spec(
     "ring8-implicit", RING.sample(NUM_DATA, DATA_SEED), MLP((RING_LATENT, 128, 128, 2), "relu"), RING_LATENT,
     held_out=RING.sample(NUM_HELD_OUT, HELD_OUT_SEED)))
-register_model("ring8-deep_implicit")(lambda: deep_implicit_spec(
+register_model("ring8-deep_implicit", **_IMPLICIT,
+               description="two-layer implicit generator, ring of eight Gaussians")(lambda: deep_implicit_spec(
     "ring8-deep_implicit", RING.sample(NUM_DATA, DATA_SEED), MLP((RING_LATENT, 128, 16), "relu"),
     MLP((16, 128, 2), "relu"), RING_LATENT, held_out=RING.sample(NUM_HELD_OUT, HELD_OUT_SEED)))
 # x = W z + c with z of the data's dimension: a linear generator can take any Gaussian's covariance
-register_model("linear_gaussian-implicit")(lambda: implicit_spec(
+register_model("linear_gaussian-implicit", **_IMPLICIT,
+               description="linear implicit generator, a Gaussian")(lambda: implicit_spec(
     "linear_gaussian-implicit", LINEAR.sample(NUM_DATA, DATA_SEED), MLP((LINEAR.dim, LINEAR.dim)), LINEAR.dim,
     held_out=LINEAR.sample(NUM_HELD_OUT, HELD_OUT_SEED)))
 
@@ -102,6 +106,6 @@ def mnist_images(split: str = "train") -> np.ndarray:
 
 
 MNIST_LATENT = 64
-register_model("mnist-implicit")(lambda: implicit_spec(
+register_model("mnist-implicit", **_IMPLICIT, description="implicit generator of MNIST digits")(lambda: implicit_spec(
     "mnist-implicit", mnist_images("train"), MLP((MNIST_LATENT, 256, 512, 784), "relu", head="sigmoid"), MNIST_LATENT,
     held_out=mnist_images("test")[:NUM_HELD_OUT]))

@@ -19,7 +19,7 @@ from ppl_models.data.mnist import load_mnist
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
-from ppl_models.spec import ModelSpec
+from ppl_models.spec import BACKENDS, ModelSpec
 
 NAME = "mnist-ppca"
 NUM_LATENT, NUM_FIT, NUM_TEST = 5, 10000, 20
@@ -64,7 +64,8 @@ def exact_posterior(x, W, b, sigma2) -> tuple[np.ndarray, np.ndarray]:
     return mean, sigma2 * np.linalg.inv(M)
 
 
-@register_model(NAME)
+@register_model(NAME, backends=BACKENDS, reference="exact PPCA posterior",
+                description="probabilistic PCA on MNIST")
 def _spec() -> ModelSpec:
     train, _ = load_mnist("train")
     test, _ = load_mnist("test")

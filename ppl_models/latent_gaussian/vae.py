@@ -32,7 +32,7 @@ from ppl_models.errors import UnknownChoiceError
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.nets import MLP, ConvDecoder
 from ppl_models.registry import register_model
-from ppl_models.spec import HeldOut, Minibatch, ModelSpec
+from ppl_models.spec import BACKENDS, HeldOut, Minibatch, ModelSpec
 
 DATASETS = ("mnist", "binarized_mnist")
 SPLITS = ("train", "test")
@@ -152,6 +152,9 @@ def vae_spec(data: str = "mnist", split: str = "train", *, decoder="mlp", encode
     )
 
 
-register_model("mnist-vae")(lambda: vae_spec("mnist"))
-register_model("binarized_mnist-vae")(lambda: vae_spec("binarized_mnist"))
-register_model("mnist-vae_implicit")(lambda: vae_spec("mnist", guide="implicit", name="mnist-vae_implicit"))
+_VAE = dict(backends=BACKENDS, reference="")
+register_model("mnist-vae", **_VAE, description="VAE on MNIST, dynamic binarization")(lambda: vae_spec("mnist"))
+register_model("binarized_mnist-vae", **_VAE, description="VAE on statically binarized MNIST")(
+    lambda: vae_spec("binarized_mnist"))
+register_model("mnist-vae_implicit", **_VAE, description="VAE on MNIST with an implicit guide (AVB)")(
+    lambda: vae_spec("mnist", guide="implicit", name="mnist-vae_implicit"))

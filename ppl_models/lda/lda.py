@@ -33,7 +33,7 @@ from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.lda.corpus import prepare_corpus
 from ppl_models.nets import MLP
 from ppl_models.registry import register_model
-from ppl_models.spec import HeldOut, Minibatch, ModelSpec
+from ppl_models.spec import BACKENDS, HeldOut, Minibatch, ModelSpec
 
 NUM_TOPICS = 20
 ENCODER_HIDDEN = (100, 100)
@@ -121,7 +121,8 @@ def prideprejudice_counts(data: dict) -> np.ndarray:
     return counts
 
 
-@register_model("prideprejudice_chapter-ldaK5")
+@register_model("prideprejudice_chapter-ldaK5", backends=BACKENDS, reference="",
+                description="posteriordb LDA, 5 topics, Pride and Prejudice chapters")
 def _prideprejudice() -> ModelSpec:
     data = load_data("prideprejudice_chapter")
     return lda_spec(prideprejudice_counts(data), 5, name="prideprejudice_chapter-ldaK5", alpha=data["alpha"],
@@ -132,5 +133,6 @@ def _prideprejudice() -> ModelSpec:
 
 for _corpus in ("ap", "reuters"):
     for _guide in GUIDES:
-        register_model(f"{_corpus}-lda" + ("" if _guide == "meanfield" else f"_{_guide}"))(
+        register_model(f"{_corpus}-lda" + ("" if _guide == "meanfield" else f"_{_guide}"), backends=BACKENDS,
+                       reference="", description=f"LDA on the {_corpus.upper()} corpus, {_guide} guide")(
             lambda c=_corpus, g=_guide: corpus_lda_spec(c, guide=g))

@@ -29,7 +29,7 @@ from ppl_models.lda.corpus import prepare_corpus
 from ppl_models.lda.lda import ENCODER_HIDDEN, NUM_TOPICS
 from ppl_models.nets import MLP, ProductOfExperts
 from ppl_models.registry import register_model
-from ppl_models.spec import HeldOut, Minibatch, ModelSpec
+from ppl_models.spec import BACKENDS, HeldOut, Minibatch, ModelSpec
 
 
 def laplace_dirichlet(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,4 +85,5 @@ def corpus_prodlda_spec(corpus: str, num_topics: int = NUM_TOPICS) -> ModelSpec:
 
 
 for _corpus in ("ap", "reuters"):
-    register_model(f"{_corpus}-prodlda")(lambda c=_corpus: corpus_prodlda_spec(c))
+    register_model(f"{_corpus}-prodlda", backends=BACKENDS, reference="",
+                   description=f"ProdLDA on the {_corpus.upper()} corpus")(lambda c=_corpus: corpus_prodlda_spec(c))

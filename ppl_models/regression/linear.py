@@ -14,7 +14,7 @@ from ppl_models.data.posteriordb import load_data, load_reference_draws
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
-from ppl_models.spec import ModelSpec
+from ppl_models.spec import BACKENDS, ModelSpec
 
 
 def linear_regression(X, y=None, sigma_scale=None):
@@ -77,4 +77,5 @@ def _spec(name: str) -> ModelSpec:
 
 
 for _name in DATA:
-    register_model(_name)(lambda n=_name: _spec(n))
+    register_model(_name, backends=BACKENDS, reference=f"posteriordb {_name}",
+                   description=f"linear regression, flat priors ({_name.split('-')[0]} data)")(lambda n=_name: _spec(n))
