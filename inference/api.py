@@ -89,6 +89,11 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     if method == "avb" and not spec.guide:
         raise ValueError(f"method 'avb' fits a model together with its own guide (an implicit one, say "
                          f"ppl_models.latent_gaussian.vae.implicit_vae_guide); {spec.name!r} has no guide")
+    if method in ("svi", "rws", "is") and opts["guide"] == "spec" and not (spec.guide and backend in spec.guide):
+        autoguides = [g for g in METHODS[method]["guide"].choices or ("prior",) if g not in (None, "spec")]
+        where = f" on {backend} (it has one on {', '.join(spec.guide)} only)" if spec.guide else ""
+        raise UnknownChoiceError("guide", "spec", autoguides, f"guide='spec' asks for the model's own guide, but "
+                                 f"{spec.name!r} has no guide of its own{where}; use one of: {', '.join(autoguides)}")
     if method == "avb" or (method in ("svi", "rws", "is") and opts["guide"] == "spec"):
         spec.guide_fn(backend)  # the model must have a guide for this backend, taking this data
     if opts.get("batch_size") is not None:
@@ -107,6 +112,7 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
         result.info["observed_data_left_out"] = left_out
     result.info.update(
         seed=int(seed), device=opts["device"], dtype=dtype,
+        **({"data_keys_ignored": ignored} if (ignored := spec.ignored_keys(backend)) else {}),
         # array-valued options (fitted params) are recorded by their names only
         options={**{k: sorted(v) if isinstance(v, Mapping) else v for k, v in opts.items()}, "dtype": dtype},
         versions={"python": platform.python_version(), "numpy": np.__version__, "arviz": ARVIZ_VERSION,

@@ -6,6 +6,7 @@ nothing is silently ignored.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from collections.abc import Callable, Mapping
@@ -30,7 +31,8 @@ def _int(low: int) -> tuple[Callable, str]:
 
 
 def _positive() -> tuple[Callable, str]:
-    return (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0), "a number > 0"
+    return ((lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < math.inf),
+            "a finite number > 0")
 
 
 def _open_unit() -> tuple[Callable, str]:
@@ -47,7 +49,8 @@ def _bool() -> tuple[Callable, str]:
 
 def _positive_numbers(v) -> bool:
     values = v if isinstance(v, tuple) else (v,)
-    return len(values) > 0 and all(isinstance(h, numbers.Real) and not isinstance(h, bool) and h > 0 for h in values)
+    return len(values) > 0 and all(isinstance(h, numbers.Real) and not isinstance(h, bool) and 0 < h < math.inf
+                                   for h in values)
 
 
 def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
@@ -132,7 +135,8 @@ METHODS: dict[str, dict[str, Option]] = {
                               "score function), renyi (RenyiELBO; needs alpha), iwae (the importance-weighted "
                               "bound per data point with num_particles samples)", _one_of(*ELBOS)),
         "alpha": _opt(None, "Renyi divergence order, for elbo='renyi' (alpha=0 is the IWAE bound)",
-                      (lambda v: v is None or (isinstance(v, numbers.Real) and v != 1), "a number other than 1")),
+                      (lambda v: v is None or (isinstance(v, numbers.Real) and math.isfinite(v) and v != 1),
+                       "a finite number other than 1")),
         "dreg": _opt(False, "elbo='iwae' only: the doubly reparameterized gradient (Tucker et al. 2019)", _bool()),
         **_TRAINING,
         "num_particles": _opt(1, "Monte Carlo samples per ELBO estimate", _int(1)),

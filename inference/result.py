@@ -1,8 +1,10 @@
 """``InferenceResult``: what every inference run returns, as numpy, with a lossless file format."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,12 +100,55 @@ class InferenceResult:
         return path
 
 
+_META_KEYS = ("format_version", "model", "backend", "method", "timing", "info", "warnings", "log_evidence",
+              "log_evidence_se")
+
+
+@contextlib.contextmanager
+def _open_result(path: str | os.PathLike):
+    """The open ``.npz`` of a saved result and its metadata, or ``ResultFileError`` saying what the file is."""
+    from ppl_models.errors import ResultFileError
+
+    def bad(what: str) -> ResultFileError:
+        return ResultFileError(f"{os.fspath(path)!r} is not a result written by InferenceResult.save: {what}")
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise bad("the file is empty")
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        with open(path, "rb") as raw:
+            zipped = raw.read(4) == b"PK\x03\x04"
+        raise bad(f"a truncated or corrupt .npz archive ({e})" if zipped
+                  else f"not an .npz archive ({path.stat().st_size} bytes; numpy: {e})") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise bad(f"a single numpy array of shape {np.shape(f)}, not an .npz archive of a result")
+    with f:
+        try:
+            meta = json.loads(str(f["meta"])) if "meta" in f.files else None
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+            raise bad(f"its 'meta' entry cannot be read ({type(e).__name__}: {e})") from None
+        if meta is None:
+            raise bad(f"an .npz archive without the 'meta' entry a result has (it holds {sorted(f.files)[:10]})")
+        missing = [k for k in _META_KEYS if not isinstance(meta, dict) or k not in meta]
+        if missing:
+            raise bad(f"its 'meta' entry lacks {missing}")
+        if meta["format_version"] != FORMAT_VERSION:
+            raise ResultFileError(f"{os.fspath(path)!r} has result format {meta['format_version']}, "
+                                  f"expected {FORMAT_VERSION}")
+        try:
+            yield f, meta
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise bad(f"an entry cannot be read ({type(e).__name__}: {e})") from None
+
+
 def load_result(path: str | os.PathLike) -> InferenceResult:
-    """Read a result written by :meth:`InferenceResult.save`."""
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path} has result format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+    """Read a result written by :meth:`InferenceResult.save`; ``ResultFileError`` naming the file
+    and what is wrong with it for any other file."""
+    with _open_result(path) as (f, meta):
         groups = {"samples": {}, "sample_stats": {}, "observed_data": {}, "posterior_predictive": {}, "params": {},
                   "diagnostics": {}}
         for key in f.files:

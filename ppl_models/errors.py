@@ -16,13 +16,14 @@ class PPLError(Exception):
 class UnknownChoiceError(PPLError, ValueError):
     """A name (model, method, backend, option, guide, ...) that is not one of the valid choices."""
 
-    def __init__(self, kind: str, value: object, choices: Iterable[str]):
+    def __init__(self, kind: str, value: object, choices: Iterable[str], message: str | None = None):
+        """``message``, if given, replaces the generated one (which says only "unknown")."""
         self.kind, self.value, self.choices = kind, value, sorted(choices)
         msg = f"unknown {kind} {value!r}; valid choices: {', '.join(self.choices) or '(none)'}"
         close = difflib.get_close_matches(str(value), self.choices, n=1)
         if close:
             msg += f" (did you mean {close[0]!r}?)"
-        super().__init__(msg)
+        super().__init__(message or msg)
 
 
 class DataError(PPLError, ValueError):
@@ -31,6 +32,16 @@ class DataError(PPLError, ValueError):
 
 class SiteMismatchError(PPLError, ValueError):
     """Model and guide disagree on their latent sample sites; the message names the sites."""
+
+
+class ResultFileError(PPLError, ValueError):
+    """A file that is not a result written by ``InferenceResult.save`` (truncated, empty, foreign);
+    the message names the file and what is wrong with it."""
+
+
+class OptionError(PPLError, ValueError):
+    """An option value that does not fit the model it is given with (a rank above the number of latent
+    dimensions); the message names the option and the model's figure."""
 
 
 class DeviceError(PPLError, RuntimeError):

@@ -7,6 +7,7 @@ from the data entry of the same name (``numpyro.sample("y", ..., obs=y)``).
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import inspect
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ppl_models.errors import DataError, UnknownChoiceError
+from ppl_models.errors import DataError, OptionError, PPLError, UnknownChoiceError
 from ppl_models.reference import Reference
 
 BACKENDS = ("pyro", "numpyro")
@@ -129,24 +130,76 @@ def bind_networks(fn: Callable, networks: Mapping[str, object]) -> Callable:
     return functools.wraps(fn)(functools.partial(fn, **taken)) if taken else fn
 
 
-def check_call(fn: Callable, data: Mapping, role: str, networks: Mapping = ()) -> None:
-    """Check that ``fn(**data)`` binds: no missing key, no key the function does not take.
-
-    ``networks`` are bound to the functions that take them, so they may be missing from
-    the signature but count as given.
-    """
+def _takes(fn: Callable) -> tuple[set[str], list[str], bool]:
+    """``fn``'s keyword-bindable parameter names, those without a default, and whether it takes ``**kwargs``."""
     params = inspect.signature(fn).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return
-    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    missing = [p.name for p in params if p.default is p.empty and p.name not in data and p.name not in networks
-               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    if missing:
-        raise DataError(f"data is missing key(s) {missing} that the {role} {fn.__qualname__} needs")
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return ({p.name for p in named}, [p.name for p in named if p.default is p.empty],
+            any(p.kind is p.VAR_KEYWORD for p in params))
+
+
+def _close_match(key: str, names) -> str | None:
+    """The name ``key`` looks like a misspelling of, if any (case-insensitive)."""
+    lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(key.lower(), list(lower), n=1)
+    return lower[close[0]] if close else None
+
+
+def check_call(fn: Callable, data: Mapping, role: str, networks: Mapping = ()) -> list[str]:
+    """Check that ``fn(**data)`` binds: no missing key, no key that looks like a misspelt argument.
+
+    Returns the data keys ``fn`` does not take (sorted), which are dropped before calling it: a
+    posteriordb data file carries the keys of every model written for it. A key the function does
+    not take that is a close match (``difflib``) to one of its arguments not given is refused with
+    "did you mean". ``networks`` are bound to the functions that take them, so they may be missing
+    from the signature but count as given.
+    """
+    names, required, var_keyword = _takes(fn)
+    if var_keyword:
+        return []
     extra = sorted(set(data) - names)
-    if extra:
-        raise DataError(f"data has key(s) {extra} that the {role} {fn.__qualname__} does not take "
-                        f"(it takes {sorted(names)})")
+    not_given = [n for n in names if n not in data and n not in networks]
+    missing = [n for n in required if n not in data and n not in networks]
+    if missing:
+        hints = [f"{k!r} for {_close_match(k, missing)!r}" for k in extra if _close_match(k, missing)]
+        hint = f" (data has {', '.join(hints)}: misspelt?)" if hints else ""
+        raise DataError(f"data is missing key(s) {missing} that the {role} {fn.__qualname__} needs{hint}")
+    for key in extra:
+        close = _close_match(key, not_given)
+        if close:
+            raise DataError(f"data has key {key!r} that the {role} {fn.__qualname__} does not take "
+                            f"(did you mean {close!r}? it takes {sorted(names)})")
+    return extra
+
+
+def dropping_keys(fn: Callable, keys) -> Callable:
+    """``fn`` called with the keyword arguments ``keys`` left out (``fn`` itself if there are none)."""
+    keys = frozenset(keys)
+    if not keys:
+        return fn
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        return fn(*args, **{k: v for k, v in kwargs.items() if k not in keys})
+
+    return call
+
+
+def args_left_at_none(fn: Callable, data: Mapping) -> list[str]:
+    """Arguments of ``fn`` (networks already bound) that ``data`` does not give and that default to None."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.default is None and p.name not in data]
+
+
+def float_dtype_of(data: Mapping) -> str:
+    """The precision data asks for: float32 if it has floating point arrays and all are float32,
+    else float64."""
+    floats = [np.asarray(v).dtype for v in data.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+    return "float32" if floats and all(d == np.float32 for d in floats) else "float64"
 
 
 @dataclass(frozen=True)
@@ -217,7 +270,8 @@ class ModelSpec:
         reference: ground truth for scoring inference, if known.
         data_dims: data key -> expected shape (ints or dimension names), checked up front.
         index_bounds: data key of an index array -> exclusive upper bound (int or scalar data key).
-        dtype: floating point precision the model runs in by default.
+        dtype: floating point precision the model runs in by default; None (the default): the data's,
+            float32 if every floating point array in ``data`` is float32, else float64.
         description: the generative story in words.
         networks: name -> network factory (``ppl_models.nets``). Each run builds the networks
             afresh from its seed and passes each to the model and guide functions that take a
@@ -237,7 +291,7 @@ class ModelSpec:
     reference: Reference | None = None
     data_dims: Mapping[str, tuple] = field(default_factory=dict)
     index_bounds: Mapping[str, int | str] = field(default_factory=dict)
-    dtype: str = "float64"
+    dtype: str | None = None
     description: str = ""
     networks: Mapping[str, object] = field(default_factory=dict)
     minibatch: Minibatch | None = None
@@ -257,11 +311,13 @@ class ModelSpec:
         missing_model = set(self.guide or {}) - set(self.model)
         if missing_model:
             raise ValueError(f"{self.name!r} has a guide but no model for backend(s) {sorted(missing_model)}")
-        if self.dtype not in DTYPES:
+        if self.dtype is not None and self.dtype not in DTYPES:
             raise UnknownChoiceError("dtype", self.dtype, DTYPES)
         if not isinstance(self.data, Mapping):
             raise DataError(f"data of {self.name!r} must be a dict of arrays and scalars")
         object.__setattr__(self, "data", {k: _check_array(k, v) for k, v in self.data.items()})
+        if self.dtype is None:
+            object.__setattr__(self, "dtype", float_dtype_of(self.data))
         check_dims(self.data, self.data_dims)
         check_index_bounds(self.data, self.index_bounds)
         check_support(self.data, self.data_support, self.name)
@@ -279,10 +335,19 @@ class ModelSpec:
             raise UnknownChoiceError(f"backend for the {role} of {self.name!r}", backend, fns or ())
         return resolve_function(fns[backend])
 
+    def ignored_keys(self, backend: str) -> list[str]:
+        """Data keys neither the model nor (if it has one) the guide for ``backend`` takes: they are
+        dropped before calling them (a posteriordb data file carries other models' keys too)."""
+        ignored = set(check_call(self._fn("model", self.model, backend), self.data, "model", self.networks))
+        if self.guide and backend in self.guide:
+            ignored &= set(check_call(self._fn("guide", self.guide, backend), self.data, "guide", self.networks))
+        return sorted(ignored)
+
     def model_fn(self, backend: str) -> Callable:
-        """The model function for ``backend``, checked against the data."""
+        """The model function for ``backend``, checked against the data; data keys it does not take
+        are dropped when it is called."""
         fn = self._fn("model", self.model, backend)
-        check_call(fn, self.data, "model", self.networks)
+        fn = dropping_keys(fn, check_call(fn, self.data, "model", self.networks))
         guide = self._fn("guide", self.guide, backend) if self.guide and backend in self.guide else None
         taken = network_names(fn) | (network_names(guide) if guide else set())
         unused = sorted(set(self.networks) - taken)
@@ -298,5 +363,88 @@ class ModelSpec:
     def guide_fn(self, backend: str) -> Callable:
         """The spec's own guide for ``backend``, checked against the data."""
         fn = self._fn("guide", self.guide, backend)
-        check_call(fn, self.data, "guide", self.networks)
-        return fn
+        return dropping_keys(fn, check_call(fn, self.data, "guide", self.networks))
+
+
+# --- diagnosing a model that fails on its data (used by the backends' trace_sites) ---
+
+def _first_line(error: BaseException, limit: int = 160) -> str:
+    text = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+def _plates(plates: Mapping[str, int]) -> str:
+    return ", ".join(f"{name!r} (size {size})" for name, size in plates.items())
+
+
+def data_key_of(name: str, value, data: Mapping) -> str:
+    """How to name the data an observed site ``name`` holds: ``data['key']`` (the entry it is, or
+    of its name), else the site."""
+    key = next((k for k, v in data.items() if v is value), name if name in data else None)
+    return f"data[{key!r}] (observed at site {name!r})" if key is not None else f"the value observed at site {name!r}"
+
+
+def diagnose_trace_error(error: Exception, fn: Callable, data: Mapping, plates: Mapping[str, int],
+                         role: str = "model") -> PPLError | None:
+    """A one-line error naming the data behind ``error``, raised by running ``fn(**data)``, or None
+    if no culprit is found. ``plates``: name -> size of the plates the run entered before failing.
+
+    * arguments left at None (no data key for them): the model ran without data it needs;
+    * a shape error: the data arrays whose shape holds none of the plates' sizes.
+    """
+    failed = f"the {role} failed on its data ({_first_line(error)})"
+    left = args_left_at_none(fn, data)
+    if left:
+        return DataError(f"data has no key(s) {left}, so the {role}'s argument(s) of that name were left at None "
+                         f"and {failed}")
+    words = ("shape", "broadcast", "size", "dimension", "mismatch")
+    if plates and any(w in str(error).lower() for w in words):
+        sizes = set(plates.values())
+        culprits = [k for k, v in data.items() if np.ndim(v) >= 1 and not sizes & set(np.shape(v))]
+        if culprits:
+            shapes = ", ".join(f"data[{k!r}] has shape {tuple(np.shape(data[k]))}" for k in culprits)
+            return DataError(f"{shapes}, which fits none of the {role}'s plates {_plates(plates)}; {failed}")
+    return None
+
+
+def check_observed(name: str, value, dist_shape: tuple, frames: Mapping[str, int], inside, support,
+                   data: Mapping) -> None:
+    """Check the data observed at site ``name`` against its distribution: ``dist_shape`` (batch +
+    event shape, plates included) and ``inside`` (``support.check(value)`` as numpy booleans, or None
+    if the support cannot be checked). ``frames``: the site's plates, name -> size."""
+    shape = tuple(np.shape(value))
+    try:
+        np.broadcast_shapes(shape, tuple(dist_shape))
+    except ValueError:
+        where = f" in plate(s) {_plates(frames)}" if frames else ""
+        raise DataError(f"{data_key_of(name, value, data)} has shape {shape}, but the distribution{where} has "
+                        f"shape {tuple(dist_shape)}") from None
+    if inside is None or np.all(inside):
+        return
+    bad = np.argwhere(~np.asarray(inside))
+    first = tuple(bad[0].tolist()) if bad.size else ()
+    try:
+        arr = np.asarray(value)
+        shown = arr[first[len(first) - arr.ndim:] if arr.ndim < len(first) else first] if first else arr
+        shown = f"{shown.item() if np.ndim(shown) == 0 else shown.tolist()}"[:60]
+    except (IndexError, ValueError):
+        shown = "a value"
+    raise DataError(f"{data_key_of(name, value, data)} holds {shown} at index {first}, outside the support "
+                    f"{support} of its distribution ({len(bad)} such entries)")
+
+
+def check_left_at_none(latent: Mapping, fn: Callable, data: Mapping, role: str = "model") -> None:
+    """A latent site named after an argument left at None is data the run was not given: with
+    ``obs=None`` the site is sampled instead of observed."""
+    left = [n for n in args_left_at_none(fn, data) if n in latent]
+    if left:
+        raise DataError(f"data has no key(s) {left}: the {role}'s argument(s) of that name were left at None, so "
+                        f"site(s) {left} would be sampled as latent instead of observed")
+
+
+def check_rank(latent: Mapping[str, tuple], rank: int | None, name: str) -> None:
+    """A low-rank guide's ``rank`` is at most the number of latent dimensions (``latent``: site -> shape)."""
+    dims = int(sum(np.prod(shape, dtype=int) for shape in latent.values()))
+    if rank is not None and rank > dims:
+        raise OptionError(f"rank={rank} for guide='lowrank' is above the {dims} latent dimension(s) of {name!r} "
+                          f"(sites {sorted(latent)}); use rank <= {dims}, or guide='mvn' for a full-rank covariance")

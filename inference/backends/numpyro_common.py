@@ -15,13 +15,18 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from numpyro import handlers  # noqa: E402
 from numpyro.distributions.transforms import biject_to  # noqa: E402
-from numpyro.infer.initialization import init_to_sample  # noqa: E402
+from numpyro.infer.initialization import init_to_sample, init_to_uniform  # noqa: E402
 from numpyro.infer.util import potential_energy  # noqa: E402
 
 from inference.sites import SiteInfo  # noqa: E402
-from ppl_models.errors import DeviceError  # noqa: E402
+from ppl_models.errors import DeviceError, PPLError  # noqa: E402
 from ppl_models.nets import network_seed, params_of  # noqa: E402
-from ppl_models.spec import bind_networks  # noqa: E402
+from ppl_models.spec import (  # noqa: E402
+    bind_networks,
+    check_left_at_none,
+    check_observed,
+    diagnose_trace_error,
+)
 
 
 def jax_device(device: str):
@@ -97,13 +102,61 @@ def _prior_trace(fn, data: dict, seed: int):
     return handlers.trace(handlers.substitute(handlers.seed(fn, seed), substitute_fn=init_to_sample)).get_trace(**data)
 
 
+def _init_value(site):
+    """A latent's value for tracing, drawn as NUTS starts (``init_to_uniform``: uniform on (-2, 2) in
+    unconstrained space), not from its prior, which may need an optional package to sample (a
+    truncated StudentT needs TensorFlow Probability); discrete sites (None here) are drawn by the
+    seed handler, and a support with no bijection to the reals falls back to a prior draw."""
+    try:
+        return init_to_uniform(site)
+    except Exception:  # noqa: BLE001 - e.g. a support biject_to does not know
+        return init_to_sample(site)
+
+
+def _init_trace(fn, data: dict, seed: int, role: str = "model"):
+    """One run of ``fn`` with latent values from ``_init_value``. A failure is diagnosed: data left
+    out (arguments at None) or shaped to fit none of the plates is named (``diagnose_trace_error``)."""
+    tracer = handlers.trace(handlers.substitute(handlers.seed(fn, seed), substitute_fn=_init_value))
+    try:
+        return tracer.get_trace(**data)
+    except PPLError:
+        raise
+    except Exception as e:
+        partial = getattr(tracer, "trace", None) or {}
+        plates = {n: s["args"][0] for n, s in partial.items() if s["type"] == "plate"}
+        error = diagnose_trace_error(e, fn, data, plates, role)
+        if error is None:
+            raise
+        raise error from e
+
+
+def _check_observed(trace, fn, data: dict) -> None:
+    """The data at each observed site fits its distribution's shape and support."""
+    for name, site in trace.items():
+        if site["type"] != "sample" or not site["is_observed"]:
+            continue
+        d = site["fn"]
+        try:
+            inside = np.asarray(d.support.check(site["value"]))
+        except Exception:  # noqa: BLE001 - a dependent support, or one that cannot check this value
+            inside = None
+        frames_ = {f.name: f.size for f in site["cond_indep_stack"]}
+        check_observed(name, site["value"], tuple(d.batch_shape) + tuple(d.event_shape), frames_, inside,
+                       d.support, data)
+
+
 def trace_sites(fn, data: dict, seed: int = 0) -> SiteInfo:
-    """Sites of one run of ``fn`` (model or guide)."""
-    trace = _prior_trace(fn, data, seed)
+    """Sites of one run of ``fn`` (model or guide), latent values drawn as NUTS initializes them
+    (no prior draws). Data that does not fit the model is named: an array whose shape fits no plate,
+    an observed value outside its distribution's support, a data key missing (argument left at None)."""
+    trace = _init_trace(fn, data, seed)
     samples = {n: s for n, s in trace.items() if s["type"] == "sample"}
     auxiliary = {n for n, s in samples.items() if (s.get("infer") or {}).get("is_auxiliary")}
+    latent = {n: tuple(s["value"].shape) for n, s in samples.items() if not s["is_observed"] and n not in auxiliary}
+    check_left_at_none(latent, fn, data)
+    _check_observed(trace, fn, data)
     return SiteInfo(
-        latent={n: tuple(s["value"].shape) for n, s in samples.items() if not s["is_observed"] and n not in auxiliary},
+        latent=latent,
         observed={n: np.asarray(s["value"]) for n, s in trace.items() if s["type"] == "sample" and s["is_observed"]},
         deterministic={n: tuple(jnp.shape(s["value"])) for n, s in trace.items() if s["type"] == "deterministic"},
         auxiliary={n: tuple(samples[n]["value"].shape) for n in auxiliary},

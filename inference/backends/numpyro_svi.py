@@ -31,6 +31,7 @@ from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
+from ppl_models.spec import check_rank
 
 
 def make_guide(model, spec_guide, guide: str, rank):
@@ -240,6 +241,8 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     data = to_backend(spec.data, dtype)
     model, spec_guide = with_networks(spec, seed, dtype, model, spec.own_guide("numpyro"))
     sites = trace_sites(model, data, seed)
+    if opts["guide"] == "lowrank":
+        check_rank(sites.latent, opts["rank"], spec.name)
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")

@@ -14,9 +14,9 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from inference.sites import SiteInfo
-from ppl_models.errors import DeviceError
+from ppl_models.errors import DataError, DeviceError, PPLError
 from ppl_models.nets import network_seed, params_of
-from ppl_models.spec import bind_networks
+from ppl_models.spec import bind_networks, check_left_at_none, check_observed, diagnose_trace_error
 
 
 def torch_device(device: str) -> torch.device:
@@ -126,11 +126,11 @@ def init_to_uniform(site, radius: float = 2.0):
 
 
 def _prior_draw(site):
-    """A prior draw; for an improper prior, uniform on (-2, 2) in unconstrained space
-    (what NumPyro's ``init_to_sample`` does)."""
+    """A prior draw; for an improper prior, or one that cannot be sampled here (an optional package
+    missing), uniform on (-2, 2) in unconstrained space (what NumPyro's ``init_to_sample`` does)."""
     try:
         value = site["fn"].sample().detach()
-    except NotImplementedError:
+    except Exception:  # noqa: BLE001 - NotImplementedError for improper priors, ImportError, ...
         return init_to_uniform(site)
     value._pyro_custom_init = False
     return value
@@ -142,19 +142,109 @@ def _prior_trace(fn, data: dict):
         return poutine.trace(InitMessenger(_prior_draw)(fn)).get_trace(**data)
 
 
+def _observed(trace) -> dict:
+    return {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and s["is_observed"]
+            and not site_is_subsample(s) and not s["infer"].get("_deterministic")}
+
+
+def _runs(fn, data: dict) -> Exception | None:
+    """The error running ``fn`` on ``data`` raises (tracing it, and the log density of observed
+    integer values), or None; the RNG state is left as it was."""
+    state = pyro.util.get_rng_state()
+    try:
+        with torch.no_grad():
+            trace = _prior_trace(fn, data)
+            for site in _observed(trace).values():
+                if torch.is_tensor(site["value"]) and not site["value"].is_floating_point():
+                    site["fn"].log_prob(site["value"])
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure counts
+        return e
+    finally:
+        pyro.util.set_rng_state(state)
+
+
+def settle_integers(fn, data: dict) -> dict:
+    """``data`` with the integer arrays the model cannot take as integers cast to the float dtype.
+
+    Integer arrays reach a model as ``torch.long`` so that they can index. Torch does not promote
+    integers everywhere (``x.mean()``, ``X @ beta``, a Bernoulli's log density), so if ``fn`` fails on
+    a Long tensor, the integer arrays are cast to floats: all of them, else all but one (an index),
+    else one; the first choice that lets ``fn`` run is taken. ``data`` itself if none is needed."""
+    longs = [k for k, v in data.items() if torch.is_tensor(v) and v.dtype in (torch.long, torch.int32)]
+    if not longs:
+        return data
+    error = _runs(fn, data)
+    if error is None or "long" not in str(error).lower():
+        return data
+    choices = [longs] + ([[k for k in longs if k != one] for one in longs] if len(longs) > 1 else [])
+    choices += [[one] for one in longs] if len(longs) > 2 else []
+    for keys in choices:
+        cast = {**data, **{k: data[k].to(torch.get_default_dtype()) for k in keys}}
+        if _runs(fn, cast) is None:
+            return cast
+    return data
+
+
+def _diagnosed(error: Exception, fn, data: dict, partial, role: str) -> Exception | None:
+    """A one-line error naming the data (or network precision) behind ``error``, or None."""
+    dtype = torch.get_default_dtype()
+    params = {n: s["value"].dtype for n, s in partial.nodes.items() if s["type"] == "param"
+              and torch.is_tensor(s["value"]) and s["value"].is_floating_point() and s["value"].dtype != dtype}
+    if params and "dtype" in str(error).lower():
+        name, theirs = next(iter(params.items()))
+        theirs, ours = str(theirs).removeprefix("torch."), str(dtype).removeprefix("torch.")
+        return DataError(f"the {role}'s network parameters are {theirs} (parameter {name!r}), but this run is {ours}, "
+                         f"the data cast to it: pass dtype={theirs!r} to inference.run (or set it in the ModelSpec), "
+                         f"or give the data as {theirs} arrays ({type(error).__name__}: "
+                         f"{(str(error).splitlines() or [''])[0][:120]})")
+    plates = {n: s["fn"].size for n, s in partial.nodes.items() if site_is_subsample(s)}
+    return diagnose_trace_error(error, fn, data, plates, role)
+
+
+def _checked_trace(fn, data: dict, role: str = "model"):
+    """``_prior_trace`` with a failure diagnosed (``_diagnosed``)."""
+    handler = poutine.trace(InitMessenger(_prior_draw)(fn))
+    try:
+        with torch.no_grad():
+            return handler.get_trace(**data)
+    except PPLError:
+        raise
+    except Exception as e:
+        error = _diagnosed(e, fn, data, handler.msngr.trace, role)
+        if error is None:
+            raise
+        raise error from e
+
+
 def trace_sites(fn, data: dict) -> SiteInfo:
     """Sites of one run of ``fn`` (model or guide), latent values drawn as initialization does.
 
     Pyro records ``pyro.deterministic`` as an observed sample site marked
     ``infer["_deterministic"]``; those count as deterministic here, not observed.
+
+    Data that does not fit the model is named: an array whose shape fits no plate, an observed value
+    outside its distribution's support, a data key missing (an argument left at None), network
+    parameters in another precision than the run's. Integer arrays the model cannot take as integers
+    are cast to floats in ``data`` itself, for the rest of the run (``settle_integers``).
     """
-    trace = _prior_trace(fn, data)
+    data.update(settle_integers(fn, data))
+    trace = _checked_trace(fn, data)
     nodes = {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
     auxiliary = {n for n, s in nodes.items() if s["infer"].get("is_auxiliary")}
+    latent = {n: tuple(s["value"].shape) for n, s in nodes.items() if not s["is_observed"] and n not in auxiliary}
+    check_left_at_none(latent, fn, data)
+    for name, site in _observed(trace).items():
+        d = site["fn"]
+        try:
+            inside = d.support.check(site["value"]).cpu().numpy()
+        except Exception:  # noqa: BLE001 - a dependent support, or one that cannot check this value
+            inside = None
+        check_observed(name, site["value"].cpu().numpy(), tuple(d.batch_shape) + tuple(d.event_shape),
+                       {f.name: f.size for f in site["cond_indep_stack"]}, inside, d.support, data)
     return SiteInfo(
-        latent={n: tuple(s["value"].shape) for n, s in nodes.items() if not s["is_observed"] and n not in auxiliary},
-        observed={n: s["value"].detach().cpu().numpy() for n, s in nodes.items()
-                  if s["is_observed"] and not s["infer"].get("_deterministic")},
+        latent=latent,
+        observed={n: s["value"].detach().cpu().numpy() for n, s in _observed(trace).items()},
         deterministic={n: tuple(s["value"].shape) for n, s in nodes.items() if s["infer"].get("_deterministic")},
         max_plate_nesting=max((len(s["cond_indep_stack"]) for s in nodes.values()), default=0),
         auxiliary={n: tuple(nodes[n]["value"].shape) for n in auxiliary},
@@ -174,6 +264,7 @@ def predictive_draws(predictive, data: dict, shapes: dict, lead: tuple) -> dict:
 
 def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
     """A prior draw of every latent site, mapped to unconstrained space."""
+    data = settle_integers(model, data)
     pyro.set_rng_seed(seed)
     trace = _prior_trace(model, data)
     return {n: biject_to(s["fn"].support).inv(s["value"]).detach().cpu().numpy() for n, s in trace.nodes.items()
@@ -187,6 +278,7 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
     refuses models with subsampled plates; sites keep their subsampling scale, as in training,
     and so do their Jacobians (as in NumPyro: a minibatch's latents stand for all the data's).
     """
+    data = settle_integers(model, data)
     supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
     values, jacobians = {}, {}
     with torch.no_grad():
@@ -202,6 +294,7 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
 def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The observed sites drawn afresh (``poutine.uncondition``) with the latents at ``point``
     (unconstrained): what an implicit model generates from that noise."""
+    data = settle_integers(model, data)
     supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
     values = {n: biject_to(supports[n])(torch.tensor(u, dtype=torch.get_default_dtype())) for n, u in point.items()}
     with torch.no_grad():
@@ -223,6 +316,7 @@ class _UnconditionData(Messenger):
 def prior_predictive(model, data: dict, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One draw of the joint prior predictive: every latent and deterministic site's value, and
     the observed sites drawn afresh given them."""
+    data = settle_integers(model, data)
     pyro.set_rng_seed(seed)
     with torch.no_grad():
         trace = poutine.trace(_UnconditionData()(model)).get_trace(**data)

@@ -42,6 +42,7 @@ from inference.minibatch import check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
+from ppl_models.spec import check_rank
 
 
 def make_guide(model, spec_guide, guide: str, rank):
@@ -136,6 +137,8 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     start(seed)
     model, spec_guide = with_networks(spec, seed, device, model, spec.own_guide("pyro"))
     sites = trace_sites(model, data)
+    if opts["guide"] == "lowrank":
+        check_rank(sites.latent, opts["rank"], spec.name)
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
