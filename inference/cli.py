@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from inference import interrupt
 from ppl_models.errors import PPLError
 
 
@@ -54,9 +55,7 @@ def _progress_default() -> bool:
     return sys.stderr.isatty()
 
 
-def _print_table(table: pd.DataFrame) -> None:
-    with pd.option_context("display.max_columns", None, "display.width", 200, "display.precision", 3):
-        print(table.to_string())
+MAX_SUMMARY_ROWS = 20  # a screenful of ``ppl fit``'s posterior summary; --all shows every row
 
 
 def _short_reference(source: str | None) -> str:
@@ -97,64 +96,126 @@ def _final_loss(result):
     return dict(zip(result.info["loss_names"], means.tolist(), strict=True))
 
 
-def cmd_fit(args, options: dict) -> int:
-    import inference
+def check_writable_folder(folder: Path, flag: str = "--out") -> None:
+    """Refuse, before a run starts, a folder that cannot be made or written: a path through a file,
+    or a place without write permission. Nothing is created here."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {folder}: {existing} is a file, not a folder; give a folder for the results")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {folder}: {existing} is not writable; give a folder you can write to")
 
-    options.setdefault("progress_bar", _progress_default())
-    result = inference.run(args.model, method=args.method, backend=args.backend, seed=args.seed, **options)
-    saved = result.save(Path(args.out) / f"{result.model}__{args.backend}_{args.method}_seed{args.seed}.npz") \
-        if args.out else None
-    summary = result.summary()
-    if args.json:
-        print(json.dumps({"model": result.model, "backend": result.backend, "method": result.method,
-                          "summary": json.loads(summary.to_json(orient="index")), "timing": result.timing,
-                          "info": result.info, "warnings": result.warnings,
-                          "final_loss": _final_loss(result),
-                          "saved": str(saved) if saved else None}, indent=2, default=str))
-        return 0
-    print(f"{result.model}: {result.backend} {result.method}, seed {args.seed}, "
-          f"{result.num_chains} chain(s) x {result.num_draws} draws, {result.timing['wall']:.1f} s")
+
+def _run_summary_line(result, args) -> str:
+    head = f"{result.model}: {result.backend} {result.method}, seed {args.seed}"
     if result.samples:
-        _print_table(summary)
-    elif not result.posterior_predictive:
-        print("no posterior draws kept (pass num_samples, or resample for is, to keep some)")
-    for site, points in result.posterior_predictive.items():
-        print(f"generated {site!r}: {points.shape[1]} points of shape {points.shape[2:]} (kept in the saved result)")
+        chains = "1 chain" if result.num_chains == 1 else f"{result.num_chains} chains"
+        kind = "draws from the fitted guide" if result.losses is not None else "draws"
+        return f"{head}: {chains} x {result.num_draws} {kind} in {result.timing['wall']:.1f} s"
+    return f"{head}: {result.timing['wall']:.1f} s"
+
+
+def _print_training(result, args, options) -> None:
+    """The final loss of an optimization, in the words of its method."""
     if "loss_names" in result.info:
         last = _final_loss(result)
         print("final losses (mean of the last 100 steps): " + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
     elif result.losses is not None:
         bound = "IWAE bound" if args.method == "rws" or options.get("elbo") == "iwae" else "ELBO"
-        print(f"final loss (negative {bound}, scaled to the whole data set): {np.mean(result.losses[-100:]):.3f} "
-              "(mean of the last 100 steps)")
+        print(f"final loss (negative {bound}, scaled to the whole data set): {np.mean(result.losses[-100:]):.4g} "
+              f"(mean of the last 100 of {len(result.losses)} steps)")
+
+
+def _print_held_out(scores: dict) -> None:
+    shown = {k: v for k, v in scores.items() if isinstance(v, (int, float)) and np.isfinite(v)}
+    if shown:
+        print("held-out scores: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+
+
+def cmd_fit(args, options: dict) -> int:
+    import inference
+    from inference.compare import file_stem, method_label
+    from inference.diagnostics import posterior_summary
+    from inference.display import print_capped
+
+    out = Path(args.out) if args.out else Path("runs") / args.model
+    check_writable_folder(out)
+    from inference.checkpoint import NOT_FINGERPRINTED
+
+    # the file is named by what the run computes, not by how it is saved
+    label = method_label(args.backend, args.method, {k: v for k, v in options.items() if k not in NOT_FINGERPRINTED})
+    options.setdefault("progress_bar", _progress_default())
+    with interrupt.activity(f"fit {args.model} ({args.backend} {args.method})", options.get("checkpoint")):
+        result = inference.run(args.model, method=args.method, backend=args.backend, seed=args.seed, **options)
+        held_out = {}
+        spec = inference.api.resolve_model(args.model)
+        if spec.held_out is not None and args.method in ("svi", "rws", "is", "adversarial", "mmd", "avb"):
+            from inference.held_out import held_out_scores
+
+            held_out = held_out_scores(spec, result, args.seed)
+    saved = result.save(out / f"{file_stem(label)}_seed{args.seed}.npz")
+    if args.json:
+        summary = result.summary()
+        print(json.dumps({"model": result.model, "backend": result.backend, "method": result.method,
+                          "summary": json.loads(summary.to_json(orient="index")), "timing": result.timing,
+                          "info": result.info, "warnings": result.warnings,
+                          "final_loss": _final_loss(result), "held_out": held_out,
+                          "saved": str(saved)}, indent=2, default=str))
+        return 0
+    print(_run_summary_line(result, args))
+    if result.samples:
+        table = posterior_summary(result.samples, mcmc=args.method in ("nuts", "hmc"))
+        if args.all:
+            from inference.display import print_table
+
+            print_table(table)
+        else:
+            print_capped(table, MAX_SUMMARY_ROWS, "--all shows every site; --json and the saved result have all")
+    elif not result.posterior_predictive:
+        print("no posterior draws kept (pass --num-samples N to keep some; models trained on minibatches "
+              "keep none by default, their latents numbering one per data point)")
+    for site, points in (result.posterior_predictive.items() if not result.samples else ()):
+        print(f"generated {site!r}: {points.shape[1]} points of shape {points.shape[2:]} (kept in the saved result)")
+    _print_training(result, args, options)
+    _print_held_out(held_out)
     for message in result.warnings:
         print(f"WARNING: {message}", file=sys.stderr)
-    if saved:
-        print(f"saved {saved}")
+    print(f"saved {saved}")
     return 0
 
 
 def cmd_compare(args) -> int:
     import inference
+    from inference.compare import TERMINAL_COLUMNS, headline_parameters, posterior_means
+    from inference.display import print_table
+
     methods = [parse_method(m) for m in args.methods] if args.methods else None
     out = Path(args.out) if args.out else Path("runs") / args.model
-    table = inference.compare(args.model, methods, seed=args.seed, out=out, report=args.report,
-                              progress=None if args.json else lambda msg: print(msg, file=sys.stderr, flush=True))
+    check_writable_folder(out)
+    if args.report:
+        check_writable_folder(Path(args.report), "--report")
+    with interrupt.activity(f"compare on {args.model}"):
+        table = inference.compare(args.model, methods, seed=args.seed, out=out, report=args.report,
+                                  progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.json:
         print(table.reset_index().to_json(orient="records", indent=2))
         return 0
+    spec = inference.api.resolve_model(args.model)
     if "max_abs_z_mean" in table:
-        print(f"\n{args.model}: each method against the reference posterior "
-              "(z = standardized error, in reference sds; w1 = 1-Wasserstein distance of a marginal, in reference "
-              "sds; energy_distance = of the joint draws, standardized; 'within mcse' = within 4 Monte Carlo "
-              "standard errors)")
+        print(f"\n{args.model}: posterior mean ± sd of the first parameters, beside the reference "
+              f"({spec.reference.source})")
+        print_table(posterior_means(table, spec.reference, headline_parameters(spec.reference)))
+        print("\neach method against the reference: verdict ok = every mean and sd within 4 Monte Carlo "
+              "errors,\nclose = means within 0.25 sd and sds within 20%; z = error in reference sds")
     else:
         print(f"\n{args.model}: no reference posterior; each method scored on held-out data")
-    from inference.compare import SUMMARY_COLUMNS
-
-    # a column no method fills is left out
-    columns = [c for c in SUMMARY_COLUMNS if c in table and table[c].notna().any()]
-    _print_table(table[columns] if not args.all_columns else table.drop(columns="warnings"))
+    if args.all_columns:
+        shown = table.drop(columns="warnings")
+    else:  # a column no method fills is left out
+        shown = table[[c for c in TERMINAL_COLUMNS if c in table and table[c].notna().any()]]
+    print_table(shown, more=f"--all-columns, --json or {out / 'comparison.csv'}")
     for label, text in table["warnings"].items():
         for message in filter(None, text.split(" | ")):
             print(f"WARNING ({label}): {message}", file=sys.stderr)
@@ -163,25 +224,37 @@ def cmd_compare(args) -> int:
 
 
 def cmd_sbc(args) -> int:
+    from inference.display import print_table
     from inference.sbc import default_bins, sbc
 
     backend, method, options = parse_method(args.method)
     out = Path(args.out) if args.out else Path("runs") / args.model / "sbc"
-    result = sbc(args.model, method, args.num_simulations, backend=backend, seed=args.seed, num_ranks=args.num_ranks,
-                 progress=lambda msg: print(msg, file=sys.stderr, flush=True), **options)
+    check_writable_folder(out)
+    with interrupt.activity(f"sbc of {backend} {method} on {args.model}"):
+        result = sbc(args.model, method, args.num_simulations, backend=backend, seed=args.seed,
+                     num_ranks=args.num_ranks, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                     **options)
     if result.ranks.empty:
-        print(f"ppl: error: every simulation failed; the first: {next(iter(result.failures.values()))}",
-              file=sys.stderr)
+        error = f"every simulation failed; the first: {next(iter(result.failures.values()))}"
+        print(json.dumps({"error": error}) if args.json else f"ppl: error: {error}", file=sys.stderr)
         return 1
     from ppl_models.atomic import atomic_write
 
     with atomic_write(out / "ranks.csv", "w") as f:
         result.ranks.to_csv(f)
     figure = result.plot(out / "ranks.png")
+    tests = result.tests()
+    if args.json:
+        print(json.dumps({"model": args.model, "backend": backend, "method": method, "options": options,
+                          "num_simulations": len(result.ranks), "num_ranks": args.num_ranks,
+                          "p_value": result.p_value(), "tests": json.loads(tests.to_json(orient="index")),
+                          "failures": {str(k): str(v) for k, v in result.failures.items()},
+                          "ranks_csv": str(out / "ranks.csv"), "figure": str(figure)}, indent=2, default=str))
+        return 0
     print(f"\n{args.model}, {backend} {method}: ranks of the true values among {args.num_ranks} posterior draws, "
-          f"{len(result.ranks)} simulations (uniform ranks: p_value large, tail_share "
+          f"{len(result.ranks)} simulations\n(uniform ranks: p_value large, tail_share "
           f"{2 / default_bins(args.num_ranks):.2f}, mean_rank 0.5; tail_share above: under-dispersed)")
-    _print_table(result.tests())
+    print_table(tests, more="--json")
     print(f"\nuniformity of all parameters (Bonferroni): p = {result.p_value():.3g}")
     for i, error in result.failures.items():
         print(f"WARNING: simulation {i} failed: {error}", file=sys.stderr)
@@ -190,6 +263,7 @@ def cmd_sbc(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from inference.display import print_table
     from inference.sweep import load_config, run_sweep
 
     sweep = load_config(args.config)
@@ -200,11 +274,22 @@ def cmd_sweep(args) -> int:
         raise ValueError(f"unknown executor {sweep.executor!r}; valid choices: local, ray")
     if sweep.address is not None and sweep.executor != "ray":
         raise ValueError("--address is for --executor ray")
-    index = run_sweep(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    with interrupt.activity(f"sweep {args.config}"):
+        index = run_sweep(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     failed = index[index["status"] != "ok"]
-    shown = ("model", "backend", "method", "seed", "status", "wall_s", "max_abs_z_mean", "energy_distance")
-    columns = [c for c in shown if c in index]
-    _print_table(index[columns])
+    if args.json:
+        print(index.to_json(orient="records", indent=2))
+        return 1 if len(failed) else 0
+    shown = ("model", "backend", "method", "seed", "status", "verdict", "warnings", "max_abs_z_mean", "wall_s")
+    table = index[[c for c in shown if c in index]].copy()
+    if "warnings" in table:  # how many warnings each run raised; they are printed in full below
+        table["warnings"] = table["warnings"].fillna("").map(lambda w: len([m for m in str(w).split(" | ") if m]))
+    print_table(table, more=f"--json or {sweep.store}/index.csv")
+    if "warnings" in index:
+        for _, row in index.iterrows():
+            for message in filter(None, str(row.get("warnings") or "").split(" | ")):
+                print(f"WARNING ({row['model']} {row['backend']} {row['method']} seed {row['seed']}): {message}",
+                      file=sys.stderr)
     print(f"\n{len(index)} runs ({len(failed)} failed) in {sweep.store}/index.csv")
     return 1 if len(failed) else 0
 
@@ -224,8 +309,31 @@ def cmd_download(args) -> int:
     return 0
 
 
+def _with_default(doc: str, value) -> str:
+    """``doc`` and its default, unless ``doc`` already says what the default is."""
+    return doc if "default" in doc else f"{doc} (default {'none' if value is None else value})"
+
+
+def option_help(name: str) -> str:
+    """``--name``'s help: what it means, and its default, for each method that takes it."""
+    from inference.options import COMMON, METHODS
+
+    if name == "progress_bar":
+        return "every method: show a progress bar on stderr (default: on when stderr is a terminal)"
+    if name in COMMON:
+        return f"every method: {_with_default(COMMON[name].doc, COMMON[name].default)}".replace("%", "%%")
+    said: dict[str, list[str]] = {}
+    for method, table in METHODS.items():
+        if name in table:
+            opt = table[name]
+            backends = "" if len(opt.backends) == 2 else f" [{', '.join(opt.backends)} only]"
+            said.setdefault(_with_default(opt.doc, opt.default) + backends, []).append(method)
+    return "; ".join(f"{'/'.join(methods)}: {text}" for text, methods in said.items()).replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from inference.options import COMMON, METHODS
+    from ppl_models import BACKENDS
 
     parser = argparse.ArgumentParser(prog="ppl", description="Models and pluggable inference on Pyro and NumPyro.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,18 +342,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("fit", help="fit one model with one method",
-                       description="Fit MODEL. Method options are given as --option-name VALUE.")
+                       description="Fit MODEL with one method and print the posterior of its first parameters "
+                                   "(or the final loss and held-out scores of a training method). Method options "
+                                   "are given as --option-name VALUE; each says which methods take it.")
     p.add_argument("model")
-    p.add_argument("--backend", required=True, help="pyro or numpyro")
-    p.add_argument("--method", required=True, help=", ".join(METHODS))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="folder to save the result in (.npz)")
+    p.add_argument("--backend", required=True, choices=BACKENDS)
+    p.add_argument("--method", required=True, choices=list(METHODS))
+    p.add_argument("--seed", type=int, default=0, help="every random number derives from it (default 0)")
+    p.add_argument("--out", help="folder to save the result in, as .npz (default runs/MODEL)")
+    p.add_argument("--all", action="store_true", help="summarize every site, not only the first screenful")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    options = p.add_argument_group("method options (see `inference.options`)")
-    names = {n: o for table in (*METHODS.values(), COMMON) for n, o in table.items()}
-    for name, opt in sorted(names.items()):
+    options = p.add_argument_group("method options")
+    for name in sorted({n for table in (*METHODS.values(), COMMON) for n in table}):
         options.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=parse_value,
-                             default=argparse.SUPPRESS, metavar="VALUE", help=opt.doc)
+                             default=argparse.SUPPRESS, metavar="VALUE", help=option_help(name))
 
     p = sub.add_parser("compare", help="compare methods on a model against its reference posterior (or, "
                                         "without one, on its held-out data)")
@@ -265,12 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-ranks", type=int, default=99, help="posterior draws each true value is ranked among")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="folder for ranks.csv and ranks.png (default runs/MODEL/sbc)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
 
     p = sub.add_parser("sweep", help="run a grid of models x methods x seeds from a YAML config")
     p.add_argument("config")
     p.add_argument("--executor", help="local (worker processes, the default) or ray")
     p.add_argument("--address", help="the Ray cluster to run on (HOST:PORT); default: a local Ray")
     p.add_argument("--workers", type=int, help="local executor: processes at once")
+    p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
 
     p = sub.add_parser("download", help="fetch posteriordb files, MNIST and the text corpora (needs a network)")
     p.add_argument("--data-dir", help="target folder (default: the data directory)")
@@ -278,28 +390,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = {"models": cmd_models, "fit": cmd_fit, "compare": cmd_compare, "sbc": cmd_sbc, "sweep": cmd_sweep,
+            "download": cmd_download}
+
+
 def main(argv=None) -> int:
+    """Run one ``ppl`` command; returns its exit status: 0, 1 (a sweep or SBC with failed runs), 2 (bad
+    input, named in one line), 130 (interrupted by Ctrl-C, one line saying where)."""
     args = build_parser().parse_args(argv)
     options = {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_")}
     try:
-        with warnings.catch_warnings():
+        what = " ".join(["ppl", args.command, *([args.model] if hasattr(args, "model") else [])])
+        with warnings.catch_warnings(), interrupt.watch_sigint(), interrupt.activity(what):
             # diagnostics are printed by the commands themselves
             from inference.api import InferenceWarning
 
             warnings.simplefilter("ignore", InferenceWarning)
-            if args.command == "models":
-                return cmd_models(args)
-            if args.command == "fit":
-                return cmd_fit(args, options)
-            if args.command == "compare":
-                return cmd_compare(args)
-            if args.command == "sbc":
-                return cmd_sbc(args)
-            if args.command == "sweep":
-                return cmd_sweep(args)
-            return cmd_download(args)
-    except (PPLError, ValueError, TypeError) as e:
-        print(f"ppl: error: {e}", file=sys.stderr)
+            command = COMMANDS[args.command]
+            return command(args, options) if args.command == "fit" else command(args)
+    except KeyboardInterrupt:
+        status = interrupt.report()
+        if argv is None:  # the ppl command itself, not a call from Python: end at once (see end_process)
+            interrupt.end_process(status)
+        return status
+    except (PPLError, ValueError, TypeError, OSError) as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e), "type": type(e).__name__}))
+        else:
+            print(f"ppl: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,16 @@ from ppl_models.errors import UnknownChoiceError
 
 MethodSpec = tuple[str, str, dict]
 # the columns a reader looks at first (the CLI prints these; the report shows them)
-SUMMARY_COLUMNS = ["wall_s", "peak_mb", "ess_per_s", "ess_per_grad", "divergences", "max_r_hat", "max_abs_z_mean",
-                   "max_abs_z_sd", "min_sd_ratio", "max_w1", "energy_distance", "worst_param", "means_within_mcse",
-                   "sds_within_mcse", "max_khat", "log_evidence", "elbo", "elbo_se", "final_loss", "heldout_nll",
-                   "heldout_nll_se", "perplexity", "npmi", "diversity", "heldout_mmd2"]
+SUMMARY_COLUMNS = ["verdict", "wall_s", "peak_mb", "ess_per_s", "ess_per_grad", "divergences", "max_r_hat",
+                   "max_abs_z_mean", "max_abs_z_sd", "min_sd_ratio", "max_w1", "energy_distance", "worst_param",
+                   "means_within_mcse", "sds_within_mcse", "max_khat", "log_evidence", "elbo", "elbo_se",
+                   "final_loss", "heldout_nll", "heldout_nll_se", "perplexity", "npmi", "diversity", "heldout_mmd2"]
+# the same, in the order a terminal shows them (as many as fit in 100 columns): the verdict and the
+# errors first, then held-out scores, then cost and diagnostics
+TERMINAL_COLUMNS = ["verdict", "max_abs_z_mean", "max_abs_z_sd", "min_sd_ratio", "heldout_nll", "heldout_nll_se",
+                    "perplexity", "npmi", "diversity", "heldout_mmd2", "final_loss", "wall_s", "ess_per_s",
+                    "divergences", "max_r_hat", "max_khat", "elbo", "log_evidence", "energy_distance", "worst_param",
+                    "max_w1", "ess_per_grad", "peak_mb", "elbo_se"]
 DEFAULT_METHODS: tuple[MethodSpec, ...] = (
     ("numpyro", "nuts", {}),
     ("pyro", "nuts", {}),
@@ -39,12 +45,63 @@ def method_label(backend: str, method: str, options: dict) -> str:
     return " ".join([backend, method, *(f"{k}={v}" for k, v in sorted(options.items()))])
 
 
+def file_stem(label: str) -> str:
+    """A method label as a file name: ``numpyro svi guide=mvn`` -> ``numpyro_svi_guide-mvn``."""
+    return label.replace(" ", "_").replace("=", "-").replace("/", "-")
+
+
+# Beyond Monte Carlo error but close enough for most uses: means within a quarter of a posterior sd,
+# sds within 20%.
+CLOSE_Z_MEAN, CLOSE_Z_SD = 0.25, 0.2
+
+
+def verdict(row: Mapping) -> str:
+    """``ok`` (every mean and sd within 4 Monte Carlo standard errors of the reference), ``close``
+    (means within CLOSE_Z_MEAN reference sds, sds within CLOSE_Z_SD of the reference's), else ``off``;
+    ``"-"`` for a row not scored against a reference."""
+    if "means_within_mcse" not in row or pd.isna(row.get("max_abs_z_mean")):
+        return "-"
+    if row["means_within_mcse"] and row["sds_within_mcse"]:
+        return "ok"
+    if row["max_abs_z_mean"] <= CLOSE_Z_MEAN and row["max_abs_z_sd"] <= CLOSE_Z_SD:
+        return "close"
+    return "off"
+
+
+def headline_parameters(reference, limit: int = 4) -> list[str]:
+    """The scalar parameters a reader looks at first: components of the reference's smallest sites."""
+    sizes = {name: int(np.prod(np.shape(reference.mean[name] if reference.is_exact else reference.draws[name])
+                               [0 if reference.is_exact else 2:], dtype=int)) for name in reference.names}
+    names = []
+    for name in sorted(sizes, key=sizes.get):
+        if sizes[name] == 1:
+            names.append(name)
+        else:
+            names.extend(f"{name}[{i}]" for i in range(min(sizes[name], limit)))
+        if len(names) >= limit:
+            break
+    return names[:limit]
+
+
+def posterior_means(table: pd.DataFrame, reference, names: Sequence[str]) -> pd.DataFrame:
+    """``mean ± sd`` of each of ``names``, for the reference and each method of a ``compare`` table."""
+    from inference.diagnostics import reference_summary
+
+    ref = reference_summary(reference)
+    rows = {"reference": {n: f"{ref.loc[n, 'mean']:.3g} ± {ref.loc[n, 'sd']:.2g}" for n in names if n in ref.index}}
+    for label, row in table.iterrows():
+        rows[label] = {n: f"{row[f'mean[{n}]']:.3g} ± {row[f'sd[{n}]']:.2g}" for n in names
+                       if pd.notna(row.get(f"mean[{n}]"))}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def score_row(result: InferenceResult, reference, peak_mb: float = math.nan, held_out: dict | None = None) -> dict:
     """One row of the comparison table: cost, diagnostics, scores against the reference (when
     there is one) and the ``held_out`` scores (``inference.held_out``), if given.
 
-    Per parameter ``p``: ``z_mean[p]``, ``z_sd[p]``, ``sd_ratio[p]`` and ``w1[p]`` (see
-    ``diagnostics.score``). Per method: the worst of each, the joint ``energy_distance``; for MCMC,
+    Per parameter ``p``: ``mean[p]``, ``sd[p]``, ``z_mean[p]``, ``z_sd[p]``, ``sd_ratio[p]`` and ``w1[p]``
+    (see ``diagnostics.score``), and the row's ``verdict``. Per method: the worst of each, the joint
+    ``energy_distance``; for MCMC,
     the minimum bulk ESS per second and per gradient evaluation (leapfrog step after warmup, where
     the backend records them), divergences and R-hat; for importance sampling, ``log_evidence``,
     its ``log_evidence_se``; the worst PSIS ``khat`` (importance sampling, and SVI's guide as a
@@ -73,6 +130,7 @@ def score_row(result: InferenceResult, reference, peak_mb: float = math.nan, hel
     }
     if reference is not None:
         row |= posterior_scores(result, reference)
+        row["verdict"] = verdict(row)
     return row | (held_out or {})
 
 
@@ -87,7 +145,7 @@ def posterior_scores(result: InferenceResult, reference) -> dict:
         "worst_param": str(abs_z.idxmax()),
         "means_within_mcse": bool(scores["mean_ok"].all()), "sds_within_mcse": bool(scores["sd_ok"].all()),
     }
-    for column in ("z_mean", "z_sd", "sd_ratio", "w1"):
+    for column in ("mean", "sd", "z_mean", "z_sd", "sd_ratio", "w1"):
         row |= {f"{column}[{p}]": v for p, v in scores[column].items()}
     return row
 
@@ -134,7 +192,7 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
         with PeakMemory() as memory:
             result = run(spec, method=method, backend=backend, seed=seed, **options)
         if out is not None:
-            result.save(out / (label.replace(" ", "_").replace("=", "-") + ".npz"))
+            result.save(out / (file_stem(label) + ".npz"))
         held_out = held_out_scores(spec, result, seed) if spec.held_out is not None else None
         rows.append({"label": label, **score_row(result, spec.reference, memory.peak_mb, held_out)})
         if report is not None:

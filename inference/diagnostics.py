@@ -65,6 +65,21 @@ def summarize(samples: Mapping[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def posterior_summary(samples: Mapping[str, np.ndarray], mcmc: bool) -> pd.DataFrame:
+    """What a reader checks first, per scalar parameter: mean, sd, the 5% and 95% quantiles and,
+    for MCMC draws, R-hat and bulk ESS. Sites come smallest first (global parameters before the
+    ones repeated over a plate)."""
+    ordered = dict(sorted(samples.items(), key=lambda item: int(np.prod(np.shape(item[1])[2:], dtype=int))))
+    rows = {}
+    for name, x in scalar_draws(ordered).items():
+        q05, q95 = np.quantile(x, [0.05, 0.95])
+        rows[name] = {"mean": x.mean(), "sd": x.std(ddof=1) if x.size > 1 else math.nan, "5%": q05, "95%": q95}
+        if mcmc:
+            rows[name] |= {"r_hat": _safe(az.rhat, x) if x.shape[0] > 1 else math.nan,
+                           "ess_bulk": _safe(lambda v: az.ess(v, "bulk"), x)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def reference_summary(reference: Reference) -> pd.DataFrame:
     """mean, sd and their Monte Carlo errors (zero for exact moments) per scalar parameter."""
     if reference.is_exact:

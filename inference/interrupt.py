@@ -25,6 +25,7 @@ from ppl_models.atomic import remove_in_flight
 
 EXIT_STATUS = 130  # 128 + SIGINT, as shells report it
 _activity: dict = {"what": None, "checkpoint": None, "started": None}
+_said: list[str] = []  # the line, as it was when the innermost activity was interrupted
 
 
 @contextlib.contextmanager
@@ -34,6 +35,10 @@ def activity(what: str, checkpoint=None):
     _activity.update(what=what, checkpoint=checkpoint, started=time.monotonic())
     try:
         yield
+    except KeyboardInterrupt:
+        if not _said:  # the innermost block knows most; its progress bars are still open
+            _said.append(message())
+        raise
     finally:
         _activity.update(previous)
 
@@ -44,11 +49,12 @@ def progress_note() -> str:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return ""
-    notes = []
-    for bar in list(getattr(tqdm, "_instances", ())):
-        desc = (bar.desc or "").strip().rstrip(":")
-        notes.append(f"{desc + ' ' if desc else ''}{bar.n}/{bar.total}" if bar.total else f"{desc} {bar.n}")
-    return ", ".join(notes)
+    notes: dict[str, int] = {}  # one entry per distinct note, with how many bars show it
+    for bar in sorted(getattr(tqdm, "_instances", ()), key=lambda b: str(b.desc)):
+        desc = " ".join((bar.desc or "").replace(".", " ").split()).rstrip(":")
+        note = f"{desc + ' ' if desc else ''}{bar.n}/{bar.total}" if bar.total else f"{desc} {bar.n}".strip()
+        notes[note] = notes.get(note, 0) + 1
+    return ", ".join(note if count == 1 else f"{note} (x{count})" for note, count in notes.items())
 
 
 def close_progress_bars() -> None:
@@ -81,18 +87,27 @@ def message() -> str:
 
 def report() -> int:
     """Print the interrupt line on stderr (after closing the progress bars); return the exit status."""
+    line = _said.pop() if _said else message()
     close_progress_bars()
-    print(f"\nppl: {message()}", file=sys.stderr, flush=True)
+    print(f"\nppl: {line}", file=sys.stderr, flush=True)
     return EXIT_STATUS
 
 
-def _end_now() -> None:
+def end_process(status: int = EXIT_STATUS) -> None:
+    """End this process now, without Python's shutdown: after an interrupt, XLA's threads may still be
+    compiling, and finalizing the interpreter under them ended in a segmentation fault. Writes
+    under way are removed and worker processes ended first; output is flushed."""
     remove_in_flight()
     for child in multiprocessing.active_children():
         with contextlib.suppress(Exception):
             child.terminate()
-    report()
-    os._exit(EXIT_STATUS)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _end_now() -> None:
+    end_process(report())
 
 
 @contextlib.contextmanager

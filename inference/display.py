@@ -1,0 +1,78 @@
+"""Tables for a terminal: at most ``WIDTH`` columns, numbers to a few significant digits, and a
+note of what was left out and where to find it (``--json``, the saved CSV). Presentation only."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+WIDTH = 100
+LABEL_WIDTH = 34  # row labels (method labels with their options) are cut to this many characters
+
+
+# columns with a fixed format; other numbers get four significant digits
+COLUMN_FORMATS = {"r_hat": "{:.3f}", "max_r_hat": "{:.3f}", "ess_bulk": "{:.0f}", "ess_tail": "{:.0f}",
+                  "wall_s": "{:.1f}", "ess_per_s": "{:.0f}", "divergences": "{:.0f}"}
+
+
+def _cell(value, fmt: str | None = None) -> str:
+    if fmt is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+        return fmt.format(value)
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else ("yes" if value else "no")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.2e}"
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def render(table: pd.DataFrame) -> str:
+    """``table`` as text, each cell formatted by ``_cell``, labels cut to ``LABEL_WIDTH``."""
+    shown = table.copy().astype(object)
+    for column in shown.columns:
+        shown[column] = [_cell(v, COLUMN_FORMATS.get(column)) for v in table[column]]
+    shown.index = [str(i) if len(str(i)) <= LABEL_WIDTH else str(i)[:LABEL_WIDTH - 1] + "~" for i in shown.index]
+    return shown.to_string()
+
+
+def fit_width(table: pd.DataFrame, width: int = WIDTH) -> tuple[pd.DataFrame, list[str]]:
+    """The leading columns of ``table`` that fit in ``width`` characters, and the names left out."""
+    kept = []
+    for column in table.columns:
+        candidate = table[[*kept, column]]
+        if kept and max(map(len, render(candidate).splitlines())) > width:
+            break
+        kept.append(column)
+    return table[kept], [c for c in table.columns if c not in kept]
+
+
+def print_table(table: pd.DataFrame, width: int = WIDTH, more: str = "--json") -> None:
+    """Print as many of ``table``'s columns as fit in ``width``; name the others and where they are."""
+    shown, dropped = fit_width(table, width)
+    print(render(shown))
+    if dropped:
+        names = ", ".join(dropped[:6]) + (f" and {len(dropped) - 6} more" if len(dropped) > 6 else "")
+        print(f"(not shown, to fit {width} columns: {names}; see {more})")
+
+
+def print_capped(table: pd.DataFrame, max_rows: int, more: str) -> None:
+    """Print the first rows of ``table`` (whole sites where the index is ``site[i]``), up to ``max_rows``."""
+    if len(table) <= max_rows:
+        print_table(table)
+        return
+    sites = pd.Series([str(i).split("[")[0] for i in table.index], index=table.index)
+    shown = []
+    for site in dict.fromkeys(sites):
+        rows = sites.index[sites == site].tolist()
+        if shown and len(shown) + len(rows) > max_rows:
+            break
+        shown.extend(rows[:max_rows])
+    print_table(table.loc[shown])
+    rest = list(dict.fromkeys(sites.drop(shown)))
+    names = ", ".join(rest[:5]) + (f" and {len(rest) - 5} more sites" if len(rest) > 5 else "")
+    print(f"({len(table) - len(shown)} more rows, of {names}: {more})")
