@@ -199,7 +199,13 @@ def _diagnosed(error: Exception, fn, data: dict, partial, role: str) -> Exceptio
                          f"or give the data as {theirs} arrays ({type(error).__name__}: "
                          f"{(str(error).splitlines() or [''])[0][:120]})")
     plates = {n: s["fn"].size for n, s in partial.nodes.items() if site_is_subsample(s)}
-    return diagnose_trace_error(error, fn, data, plates, role)
+    found = diagnose_trace_error(error, fn, data, plates, role)
+    longs = [k for k, v in data.items() if torch.is_tensor(v) and not v.is_floating_point() and v.dtype != torch.bool]
+    if found is None and longs and "long" in str(error).lower():
+        found = DataError(f"the {role} fails on the integer array(s) {longs} as torch.long, and on every choice of them "
+                          f"cast to floats: pass covariates as floats (x.astype(float)) and keep indices integer "
+                          f"({type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]})")
+    return found
 
 
 def _checked_trace(fn, data: dict, role: str = "model"):
