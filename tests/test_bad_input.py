@@ -227,3 +227,10 @@ def test_spec_guide_for_a_model_without_one_lists_the_autoguides():
     with pytest.raises(UnknownChoiceError, match=r"'test-bad_input' has no guide of its own; use one of: normal, mvn, "
                                                  r"lowrank, iaf, delta"):
         inference.run(s, method="svi", backend="numpyro", guide="spec")
+
+
+def test_contract_checks_a_prior_numpyro_cannot_draw_from():
+    from inference.contract import check_model
+
+    check_model(ModelSpec("test-truncated_t", {"y": np.array([1.0, -2.0, 0.5]), "n": 3},
+                          model={"numpyro": for_backends(truncated_student_t)["numpyro"]}), num_points=1)

@@ -96,10 +96,18 @@ def to_numpy(tree: dict) -> dict:
     return {k: np.asarray(v) for k, v in tree.items()}
 
 
+def _prior_value(site):
+    """A prior draw (``init_to_sample``: uniform in unconstrained space for improper priors), or where
+    the prior cannot be sampled here (an optional package missing), ``init_to_uniform``'s point."""
+    try:
+        return init_to_sample(site)
+    except Exception:  # noqa: BLE001 - ImportError for TensorFlow Probability's special functions, ...
+        return init_to_uniform(site)
+
+
 def _prior_trace(fn, data: dict, seed: int):
-    """One run of ``fn`` with latent values drawn from the prior (uniform in unconstrained
-    space, as NumPyro's ``init_to_sample`` does, for improper priors)."""
-    return handlers.trace(handlers.substitute(handlers.seed(fn, seed), substitute_fn=init_to_sample)).get_trace(**data)
+    """One run of ``fn`` with latent values drawn from the prior (``_prior_value``)."""
+    return handlers.trace(handlers.substitute(handlers.seed(fn, seed), substitute_fn=_prior_value)).get_trace(**data)
 
 
 def _init_value(site):

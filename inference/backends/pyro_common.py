@@ -202,8 +202,8 @@ def _diagnosed(error: Exception, fn, data: dict, partial, role: str) -> Exceptio
     found = diagnose_trace_error(error, fn, data, plates, role)
     longs = [k for k, v in data.items() if torch.is_tensor(v) and not v.is_floating_point() and v.dtype != torch.bool]
     if found is None and longs and "long" in str(error).lower():
-        found = DataError(f"the {role} fails on the integer array(s) {longs} as torch.long, and on every choice of them "
-                          f"cast to floats: pass covariates as floats (x.astype(float)) and keep indices integer "
+        found = DataError(f"the {role} fails on the integer array(s) {longs} as torch.long, and on every choice of "
+                          f"them cast to floats: pass covariates as floats (x.astype(float)) and keep indices integer "
                           f"({type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]})")
     return found
 
