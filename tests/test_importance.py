@@ -126,5 +126,5 @@ def test_is_options_are_checked():
         inference.run("mnist-ppca", method="is", backend="numpyro", params=[1, 2])
     with pytest.raises(ppl_models.UnknownChoiceError, match="guide for method 'is' 'normal'"):
         inference.run("mnist-ppca", method="is", backend="numpyro", guide="normal")
-    with pytest.raises(ppl_models.UnknownChoiceError, match="backend for the guide of 'kidiq"):
+    with pytest.raises(ppl_models.UnknownChoiceError, match="'kidiq-conjugate_regression' has no guide of its own"):
         inference.run("kidiq-conjugate_regression", method="is", backend="numpyro", guide="spec")
