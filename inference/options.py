@@ -61,7 +61,7 @@ def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
 
 GUIDES = ("normal", "mvn", "lowrank", "iaf", "delta", "spec")
 ELBOS = ("trace", "meanfield", "graph", "renyi", "iwae")
-CHAIN_METHODS = {"numpyro": ("parallel", "sequential", "vectorized"), "pyro": ("sequential",)}
+CHAIN_METHODS = {"numpyro": ("parallel", "sequential", "vectorized"), "pyro": ("parallel", "sequential")}
 
 COMMON = {
     "device": _opt("cpu", "where to run: 'cpu' or 'cuda'", _one_of("cpu", "cuda")),
