@@ -78,8 +78,8 @@ def test_bad_option_values(options, text):
 
 
 def test_pyro_chain_method_choices():
-    with pytest.raises(UnknownChoiceError, match="'parallel'.*valid choices: sequential"):
-        inference.run(MODEL, method="nuts", backend="pyro", chain_method="parallel")
+    with pytest.raises(UnknownChoiceError, match="'vectorized'.*valid choices: parallel, sequential"):
+        inference.run(MODEL, method="nuts", backend="pyro", chain_method="vectorized")
 
 
 def test_missing_data_key_is_named():

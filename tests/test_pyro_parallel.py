@@ -45,6 +45,12 @@ def test_default_chain_method(monkeypatch, tmp_path):
     assert pyro_mcmc.chain_method_of(None, 4, object(), payload, why) == "sequential"  # checkpointed
     with pytest.raises(ValueError, match="checkpointed"):
         pyro_mcmc.chain_method_of("parallel", 4, object(), payload, why)
+    # short chains stay in this process (a worker's imports would cost more than they save), unless asked
+    assert pyro_mcmc.chain_method_of(None, 4, None, payload, why, iterations=100) == "sequential"
+    assert pyro_mcmc.chain_method_of("parallel", 4, None, payload, why, iterations=100) == "parallel"
+    with monkeypatch.context() as patch:  # in a sweep's worker process, which spreads runs over the cores
+        patch.setattr(pyro_mcmc.multiprocessing, "current_process", lambda: type("P", (), {"daemon": True})())
+        assert pyro_mcmc.chain_method_of(None, 4, None, payload, why) == "sequential"
     monkeypatch.setattr(pyro_mcmc, "usable_cpus", lambda: 1)
     assert pyro_mcmc.chain_method_of(None, 4, None, payload, why) == "sequential"
     # a model pickle cannot take runs its chains in this process, or says why it cannot run in workers

@@ -21,6 +21,7 @@ in its diagnostics: warmup runs with one draw, discarded, the state taken at war
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import queue
@@ -251,6 +252,7 @@ def chain_worker_main() -> None:
     """A worker process's body: ``python -c`` with the pipe's descriptor as its one argument."""
     torch.set_num_threads(1)
     out = os.fdopen(int(sys.argv[1]), "wb")
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
     def send(message) -> None:
         pickle.dump(message, out)
@@ -276,6 +278,13 @@ def chain_worker_main() -> None:
         except Exception:  # noqa: BLE001
             error = RuntimeError(f"{type(e).__name__}: {e}")
         send(("error", error, traceback.format_exc()))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker's watch: its parent killed outright (SIGKILL, say) cannot kill it, so it goes itself."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _progress_sender(send, chain: int, opts: dict):
@@ -388,8 +397,17 @@ def _get(inbox: queue.Queue):
             continue
 
 
-def chain_method_of(requested: str | None, num_chains: int, checkpoint, payload: bytes | None, why: str) -> str:
-    """The chain method a run uses: ``requested``, else parallel when it can help and can run."""
+# A worker's imports take about 2 s of a core: below this many iterations per chain, chains stay in
+# the parent unless parallel is asked for.
+PARALLEL_MIN_ITERATIONS = 500
+
+
+def chain_method_of(requested: str | None, num_chains: int, checkpoint, payload: bytes | None, why: str,
+                    iterations: int = PARALLEL_MIN_ITERATIONS) -> str:
+    """The chain method a run uses: ``requested``, else parallel when it can help and can run: several
+    chains of at least ``PARALLEL_MIN_ITERATIONS`` iterations (warmup and draws), more than one core, no
+    checkpoint, a model that can go to a worker, and not already in a pool's worker process (a sweep's,
+    which spreads its runs over the cores)."""
     if requested == "parallel":
         if checkpoint is not None:
             raise ValueError("a checkpointed Pyro MCMC run runs its chains one after another: "
@@ -398,7 +416,8 @@ def chain_method_of(requested: str | None, num_chains: int, checkpoint, payload:
             raise ValueError(f"chain_method='parallel' sends the model to worker processes, but {why}: define "
                              "the model at the top level of an importable module, or pass chain_method='sequential'")
         return "parallel" if num_chains > 1 else "sequential"
-    if requested is None and num_chains > 1 and usable_cpus() > 1 and checkpoint is None and payload is not None:
+    if (requested is None and num_chains > 1 and iterations >= PARALLEL_MIN_ITERATIONS and usable_cpus() > 1
+            and checkpoint is None and payload is not None and not multiprocessing.current_process().daemon):
         return "parallel"
     return "sequential"
 
@@ -415,10 +434,13 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         (model,) = with_networks(spec, seed, dev, model)  # networks, if any, at their initial weights
         sites = trace_sites(model, data)
         seeds = chain_seeds(seed, opts["num_chains"])
-        wants_workers = opts.get("chain_method") in (None, "parallel") and opts["num_chains"] > 1
+        requested, iterations = opts.get("chain_method"), opts["num_warmup"] + opts["num_samples"]
+        # the payload (the data pickled) is made only for a run that may go to workers
+        may_go = requested == "parallel" or (requested is None and chain_method_of(
+            None, opts["num_chains"], checkpoint, b"", "", iterations) == "parallel")
         payload, why = (parallel_payload(spec, spec_model, method, seed, device, dtype, opts, sites.max_plate_nesting)
-                        if wants_workers else (None, ""))
-        chain_method = chain_method_of(opts.get("chain_method"), opts["num_chains"], checkpoint, payload, why)
+                        if may_go else (None, ""))
+        chain_method = chain_method_of(requested, opts["num_chains"], checkpoint, payload, why, iterations)
         saved = checkpoint.load() if checkpoint is not None else None
         finished = saved[2]["chains"] if saved is not None else []
         if chain_method == "parallel":
