@@ -3,6 +3,7 @@
     ppl models [--json]
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
     ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--report DIR]
+    ppl loo MODEL MODEL [...] --backend numpyro --method nuts [--num-samples 1000 ...]
     ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
     ppl sweep CONFIG [--executor local|ray] [--address HOST:PORT] [--workers N]
     ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
@@ -138,7 +139,7 @@ def cmd_fit(args, options: dict) -> int:
     import inference
     from inference.compare import file_stem, method_label
     from inference.diagnostics import posterior_summary
-    from inference.display import print_capped
+    from inference.display import print_capped, print_table
 
     out = Path(args.out) if args.out else Path("runs") / args.model
     check_writable_folder(out)
@@ -166,13 +167,13 @@ def cmd_fit(args, options: dict) -> int:
         return 0
     print(_run_summary_line(result, args))
     if result.samples:
-        table = posterior_summary(result.samples, mcmc=args.method in ("nuts", "hmc"))
+        mcmc = args.method in ("nuts", "hmc")
         if args.all:
-            from inference.display import print_table
-
-            print_table(table)
+            print_table(posterior_summary(result.samples, mcmc))
         else:
-            print_capped(table, MAX_SUMMARY_ROWS, "--all shows every site; --json and the saved result have all")
+            total = sum(int(np.prod(v.shape[2:], dtype=int)) for v in result.samples.values())
+            print_capped(posterior_summary(result.samples, mcmc, limit=MAX_SUMMARY_ROWS), total,
+                         "--all shows every site; --json and the saved result have all")
     elif not result.posterior_predictive:
         print("no posterior draws kept (pass --num-samples N to keep some; models trained on minibatches "
               "keep none by default, their latents numbering one per data point)")
@@ -183,6 +184,32 @@ def cmd_fit(args, options: dict) -> int:
     for message in result.warnings:
         print(f"WARNING: {message}", file=sys.stderr)
     print(f"saved {saved}")
+    return 0
+
+
+def cmd_loo(args, options: dict) -> int:
+    """Fit each model with one method and rank them by PSIS-LOO elpd (``inference.loo_compare``);
+    data points with PSIS k-hat > 0.7 are warned of on stderr."""
+    import inference
+    from inference.criticism import khat_warnings
+    from inference.display import print_table
+
+    if len(set(args.models)) < 2:
+        raise ValueError(f"ppl loo ranks two or more different models, not {args.models}")
+    options.setdefault("progress_bar", _progress_default())
+    results = {}
+    for model in args.models:
+        print(f"fitting {model} ({args.backend} {args.method})", file=sys.stderr, flush=True)
+        results[model] = inference.run(model, method=args.method, backend=args.backend, seed=args.seed, **options)
+    table = inference.loo_compare(results)
+    print(f"PSIS-LOO ({args.backend} {args.method}), best first. elpd: expected log predictive density of "
+          "a left-out")
+    print("point, summed; se: its standard error; elpd_diff, dse: behind the best, and its se; p: effective")
+    print("number of parameters; weight: stacking weight; khat>0.7: points whose estimate is unreliable")
+    columns = ["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight", "khat_over_0.7"]
+    print_table(table[columns].rename(columns={"khat_over_0.7": "khat>0.7"}))
+    for message in khat_warnings(table):
+        print(f"WARNING: {message}", file=sys.stderr)
     return 0
 
 
@@ -368,6 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-columns", action="store_true", help="show every parameter's errors")
     p.add_argument("--report", metavar="DIR", help="also write DIR/report.html: the table and figures, one page")
 
+    p = sub.add_parser("loo", help="rank models fitted to the same data by PSIS-LOO (ArviZ's compare)",
+                       description="Fit each MODEL with one method (options as for fit) and rank them by "
+                                   "their PSIS-LOO expected log predictive density.")
+    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument("--backend", required=True, choices=BACKENDS)
+    p.add_argument("--method", required=True, choices=["nuts", "hmc", "svi", "is"])
+    p.add_argument("--seed", type=int, default=0, help="every random number derives from it (default 0)")
+    options = p.add_argument_group("method options")
+    for name in sorted({n for table in (*METHODS.values(), COMMON) for n in table}):
+        options.add_argument("--" + name.replace("_", "-"), dest="opt_" + name, type=parse_value,
+                             default=argparse.SUPPRESS, metavar="VALUE", help=option_help(name))
+
     p = sub.add_parser("sbc", help="simulation-based calibration of one method on a model")
     p.add_argument("model")
     p.add_argument("--method", required=True, metavar="BACKEND:METHOD[:K=V,...]", help="e.g. numpyro:nuts")
@@ -391,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"models": cmd_models, "fit": cmd_fit, "compare": cmd_compare, "sbc": cmd_sbc, "sweep": cmd_sweep,
-            "download": cmd_download}
+            "download": cmd_download, "loo": cmd_loo}
 
 
 def main(argv=None) -> int:
@@ -407,7 +446,7 @@ def main(argv=None) -> int:
 
             warnings.simplefilter("ignore", InferenceWarning)
             command = COMMANDS[args.command]
-            return command(args, options) if args.command == "fit" else command(args)
+            return command(args, options) if args.command in ("fit", "loo") else command(args)
     except KeyboardInterrupt:
         status = interrupt.report()
         if argv is None:  # the ppl command itself, not a call from Python: end at once (see end_process)

@@ -5,6 +5,7 @@ R-hat, bulk/tail ESS and Monte Carlo standard errors (Vehtari et al. 2021).
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 
@@ -65,13 +66,17 @@ def summarize(samples: Mapping[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def posterior_summary(samples: Mapping[str, np.ndarray], mcmc: bool) -> pd.DataFrame:
+def smallest_first(samples: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``samples`` with the smallest sites first: global parameters before those repeated over a plate."""
+    return dict(sorted(samples.items(), key=lambda item: int(np.prod(np.shape(item[1])[2:], dtype=int))))
+
+
+def posterior_summary(samples: Mapping[str, np.ndarray], mcmc: bool, limit: int | None = None) -> pd.DataFrame:
     """What a reader checks first, per scalar parameter: mean, sd, the 5% and 95% quantiles and,
-    for MCMC draws, R-hat and bulk ESS. Sites come smallest first (global parameters before the
-    ones repeated over a plate)."""
-    ordered = dict(sorted(samples.items(), key=lambda item: int(np.prod(np.shape(item[1])[2:], dtype=int))))
+    for MCMC draws, R-hat and bulk ESS; sites smallest first, and only the first ``limit`` scalars
+    when it is given (the diagnostics of thousands of topic weights take minutes)."""
     rows = {}
-    for name, x in scalar_draws(ordered).items():
+    for name, x in itertools.islice(scalar_draws(smallest_first(samples)).items(), limit):
         q05, q95 = np.quantile(x, [0.05, 0.95])
         rows[name] = {"mean": x.mean(), "sd": x.std(ddof=1) if x.size > 1 else math.nan, "5%": q05, "95%": q95}
         if mcmc:

@@ -60,19 +60,8 @@ def print_table(table: pd.DataFrame, width: int = WIDTH, more: str = "--json") -
         print(f"(not shown, to fit {width} columns: {names}; see {more})")
 
 
-def print_capped(table: pd.DataFrame, max_rows: int, more: str) -> None:
-    """Print the first rows of ``table`` (whole sites where the index is ``site[i]``), up to ``max_rows``."""
-    if len(table) <= max_rows:
-        print_table(table)
-        return
-    sites = pd.Series([str(i).split("[")[0] for i in table.index], index=table.index)
-    shown = []
-    for site in dict.fromkeys(sites):
-        rows = sites.index[sites == site].tolist()
-        if shown and len(shown) + len(rows) > max_rows:
-            break
-        shown.extend(rows[:max_rows])
-    print_table(table.loc[shown])
-    rest = list(dict.fromkeys(sites.drop(shown)))
-    names = ", ".join(rest[:5]) + (f" and {len(rest) - 5} more sites" if len(rest) > 5 else "")
-    print(f"({len(table) - len(shown)} more rows, of {names}: {more})")
+def print_capped(table: pd.DataFrame, total_rows: int, more: str) -> None:
+    """Print ``table``, the first rows of a table of ``total_rows``, and say what the rest hold."""
+    print_table(table)
+    if total_rows > len(table):
+        print(f"({total_rows - len(table)} more rows: {more})")

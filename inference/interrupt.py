@@ -136,7 +136,11 @@ def watch_sigint(grace: float = 3.0):
                 return
             if not received or done.is_set():
                 return
-            if signal.SIGINT in received and not done.wait(grace):
+            if signal.SIGINT not in received:
+                continue
+            if not _said:  # where the bars are now, before the main thread unwinds and closes them
+                _said.append(message())
+            if not done.wait(grace):
                 _end_now()
 
     watcher = threading.Thread(target=watch, name="ppl-sigint-watcher", daemon=True)
