@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from inference.arviz_compat import ARVIZ_VERSION
+from inference.criticism import add_pointwise
 from inference.diagnostics import mcmc_warnings, summarize
 from inference.minibatch import check_batch_size
 from inference.options import METHODS, resolve_options
@@ -105,6 +106,7 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     t0 = time.perf_counter()
     result = runner(spec, model_fn, method=method, seed=int(seed), dtype=dtype, **opts)
     result.timing["wall"] = time.perf_counter() - t0
+    add_pointwise(spec, result, seed=int(seed), device=opts["device"], dtype=dtype)  # log-likelihood, replicated data
     if spec.minibatch is not None:
         # a data set for minibatches is big (MNIST: 188 MB as float32); the spec can rebuild it
         left_out = sorted(set(result.observed_data) & set(spec.minibatch.keys))

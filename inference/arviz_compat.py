@@ -87,3 +87,33 @@ def bfmi(energy: np.ndarray, modern: bool = MODERN) -> np.ndarray:
 
         return np.asarray(array_stats.bfmi(energy, chain_axis=-2, draw_axis=-1))
     return np.asarray(arviz.bfmi(energy))
+
+
+def loo(data, var_name: str | None = None, modern: bool = MODERN) -> dict:
+    """PSIS-LOO of an ArviZ container with a ``log_likelihood`` group: ``elpd``, its standard error
+    over data points ``se``, the effective number of parameters ``p``, and Pareto ``khat`` per point."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ warns when k-hat is high; callers report that themselves
+        if modern:
+            _, arviz_stats = _modern_modules()
+            out = arviz_stats.loo(data, pointwise=True, var_name=var_name)
+            return {"elpd": float(out.elpd), "se": float(out.se), "p": float(out.p),
+                    "khat": np.asarray(out.pareto_k).ravel()}
+        out = arviz.loo(data, pointwise=True, var_name=var_name)
+        return {"elpd": float(out["elpd_loo"]), "se": float(out["se"]), "p": float(out["p_loo"]),
+                "khat": np.asarray(out["pareto_k"]).ravel()}
+
+
+def compare(datas: dict, var_name: str | None = None, modern: bool = MODERN):
+    """ArviZ's ranking of models by PSIS-LOO elpd (stacking weights), as a pandas DataFrame indexed by
+    name, with the same columns on either ArviZ: ``rank``, ``elpd``, ``p``, ``elpd_diff``, ``weight``,
+    ``se``, ``dse``, ``warning``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if modern:
+            _, arviz_stats = _modern_modules()
+            table = arviz_stats.compare(datas, var_name=var_name)
+        else:
+            table = arviz.compare(datas, ic="loo", var_name=var_name)
+    table = table.rename(columns={"elpd_loo": "elpd", "p_loo": "p"})
+    return table[["rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning"]]

@@ -13,6 +13,9 @@ import numpy as np
 from ppl_models.atomic import atomic_write
 
 FORMAT_VERSION = 1
+# the fields that map names to arrays, saved as "<group>/<name>" (a file without a group reads it as empty)
+ARRAY_GROUPS = ("samples", "sample_stats", "observed_data", "posterior_predictive", "log_likelihood", "prior",
+                "prior_predictive", "params", "diagnostics")
 
 
 @dataclass
@@ -28,6 +31,11 @@ class InferenceResult:
     importance weights and the estimate of log p(data) with its standard error (IS),
     ``posterior_predictive`` data drawn from the fitted model, ``(chain, draw, *data_shape)``
     (likelihood-free methods: points from the fitted generator),
+    ``log_likelihood`` each data site's log density at the data per draw and element,
+    ``(chain, draw, *batch_shape)``, filled with ``posterior_predictive`` after NUTS, HMC, SVI and IS
+    (``inference.criticism``; ``info["log_likelihood_skipped"]`` says why not, where not),
+    ``prior`` and ``prior_predictive`` draws of the joint prior, ``(1, draw, ...)``, filled on request by
+    ``inference.add_prior``,
     ``diagnostics`` method-level diagnostics (IS: ``ess``, ``khat``, per data point),
     ``timing`` seconds (``wall``, ``warmup``, ``sampling``),
     ``info`` the seed, options, library versions and device (and, for a model trained on
@@ -42,6 +50,9 @@ class InferenceResult:
     sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
     observed_data: dict[str, np.ndarray] = field(default_factory=dict)
     posterior_predictive: dict[str, np.ndarray] = field(default_factory=dict)
+    log_likelihood: dict[str, np.ndarray] = field(default_factory=dict)
+    prior: dict[str, np.ndarray] = field(default_factory=dict)
+    prior_predictive: dict[str, np.ndarray] = field(default_factory=dict)
     losses: np.ndarray | None = None
     params: dict[str, np.ndarray] = field(default_factory=dict)
     log_weights: np.ndarray | None = None
@@ -67,7 +78,8 @@ class InferenceResult:
         attrs = {"inference_library": self.backend, "method": self.method, "model": self.model}
         return to_inference_data(
             {"posterior": self.samples, "sample_stats": self.sample_stats, "observed_data": self.observed_data,
-             "posterior_predictive": self.posterior_predictive},
+             "posterior_predictive": self.posterior_predictive, "log_likelihood": self.log_likelihood,
+             "prior": self.prior, "prior_predictive": self.prior_predictive},
             attrs=attrs,
         )
 
@@ -82,12 +94,7 @@ class InferenceResult:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
-        arrays = {f"samples/{k}": v for k, v in self.samples.items()}
-        arrays |= {f"sample_stats/{k}": v for k, v in self.sample_stats.items()}
-        arrays |= {f"observed_data/{k}": v for k, v in self.observed_data.items()}
-        arrays |= {f"posterior_predictive/{k}": v for k, v in self.posterior_predictive.items()}
-        arrays |= {f"params/{k}": v for k, v in self.params.items()}
-        arrays |= {f"diagnostics/{k}": v for k, v in self.diagnostics.items()}
+        arrays = {f"{group}/{k}": v for group in ARRAY_GROUPS for k, v in getattr(self, group).items()}
         for name in ("losses", "log_weights"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
@@ -149,8 +156,7 @@ def load_result(path: str | os.PathLike) -> InferenceResult:
     """Read a result written by :meth:`InferenceResult.save`; ``ResultFileError`` naming the file
     and what is wrong with it for any other file."""
     with _open_result(path) as (f, meta):
-        groups = {"samples": {}, "sample_stats": {}, "observed_data": {}, "posterior_predictive": {}, "params": {},
-                  "diagnostics": {}}
+        groups = {group: {} for group in ARRAY_GROUPS}
         for key in f.files:
             group, _, name = key.partition("/")
             if group in groups:
