@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from inference import interrupt
+from inference.display import WIDTH
 from ppl_models.errors import PPLError
 
 
@@ -110,12 +111,16 @@ def check_writable_folder(folder: Path, flag: str = "--out") -> None:
 
 
 def _run_summary_line(result, args) -> str:
-    head = f"{result.model}: {result.backend} {result.method}, seed {args.seed}"
+    """``model: backend method, seed S: C chains x D draws in T s``, on two lines if one is too wide."""
+    run = f"{result.backend} {result.method}, seed {args.seed}"
     if result.samples:
         chains = "1 chain" if result.num_chains == 1 else f"{result.num_chains} chains"
         kind = "draws from the fitted guide" if result.losses is not None else "draws"
-        return f"{head}: {chains} x {result.num_draws} {kind} in {result.timing['wall']:.1f} s"
-    return f"{head}: {result.timing['wall']:.1f} s"
+        run += f": {chains} x {result.num_draws} {kind} in {result.timing['wall']:.1f} s"
+    else:
+        run += f": {result.timing['wall']:.1f} s"
+    line = f"{result.model}: {run}"
+    return line if len(line) <= WIDTH else f"{result.model}:\n  {run}"
 
 
 def _print_training(result, args, options) -> None:
@@ -215,7 +220,7 @@ def cmd_loo(args, options: dict) -> int:
 
 def cmd_compare(args) -> int:
     import inference
-    from inference.compare import TERMINAL_COLUMNS, headline_parameters, posterior_means
+    from inference.compare import TERMINAL_COLUMNS, TERMINAL_HEADERS, headline_parameters, posterior_means
     from inference.display import print_table
 
     methods = [parse_method(m) for m in args.methods] if args.methods else None
@@ -231,17 +236,17 @@ def cmd_compare(args) -> int:
         return 0
     spec = inference.api.resolve_model(args.model)
     if "max_abs_z_mean" in table:
-        print(f"\n{args.model}: posterior mean ± sd of the first parameters, beside the reference "
-              f"({spec.reference.source})")
+        print(f"\n{args.model}: posterior mean ± sd beside the reference\n(reference: {spec.reference.source})")
         print_table(posterior_means(table, spec.reference, headline_parameters(spec.reference)))
         print("\neach method against the reference: verdict ok = every mean and sd within 4 Monte Carlo "
-              "errors,\nclose = means within 0.25 sd and sds within 20%; z = error in reference sds")
+              "errors,\nclose = means within 0.25 sd and sds within 20%, else off; z = error in reference sds")
     else:
         print(f"\n{args.model}: no reference posterior; each method scored on held-out data")
     if args.all_columns:
         shown = table.drop(columns="warnings")
     else:  # a column no method fills is left out
         shown = table[[c for c in TERMINAL_COLUMNS if c in table and table[c].notna().any()]]
+        shown = shown.rename(columns=TERMINAL_HEADERS)
     print_table(shown, more=f"--all-columns, --json or {out / 'comparison.csv'}")
     for label, text in table["warnings"].items():
         for message in filter(None, text.split(" | ")):

@@ -31,6 +31,12 @@ TERMINAL_COLUMNS = ["verdict", "max_abs_z_mean", "max_abs_z_sd", "min_sd_ratio",
                     "perplexity", "npmi", "diversity", "heldout_mmd2", "final_loss", "wall_s", "ess_per_s",
                     "divergences", "max_r_hat", "max_khat", "elbo", "log_evidence", "energy_distance", "worst_param",
                     "max_w1", "ess_per_grad", "peak_mb", "elbo_se"]
+# their short names on a terminal (the CSV and --json keep the full ones)
+TERMINAL_HEADERS = {"max_abs_z_mean": "max|z|mean", "max_abs_z_sd": "max|z|sd", "min_sd_ratio": "sd_ratio",
+                    "heldout_nll": "nll", "heldout_nll_se": "nll_se", "heldout_mmd2": "mmd2", "final_loss": "loss",
+                    "ess_per_s": "ess/s", "divergences": "diverg", "max_r_hat": "r_hat", "max_khat": "khat",
+                    "log_evidence": "log_Z", "energy_distance": "energy", "worst_param": "worst",
+                    "ess_per_grad": "ess/grad"}
 DEFAULT_METHODS: tuple[MethodSpec, ...] = (
     ("numpyro", "nuts", {}),
     ("pyro", "nuts", {}),
@@ -69,9 +75,13 @@ def verdict(row: Mapping) -> str:
 
 
 def headline_parameters(reference, limit: int = 4) -> list[str]:
-    """The scalar parameters a reader looks at first: components of the reference's smallest sites."""
+    """The scalar parameters a reader looks at first: the reference's scalar sites if it has two or more,
+    else the first components of its smallest sites."""
     sizes = {name: int(np.prod(np.shape(reference.mean[name] if reference.is_exact else reference.draws[name])
                                [0 if reference.is_exact else 2:], dtype=int)) for name in reference.names}
+    scalars = [name for name in sorted(sizes, key=sizes.get) if sizes[name] == 1]
+    if len(scalars) >= 2:
+        return scalars[:limit]
     names = []
     for name in sorted(sizes, key=sizes.get):
         if sizes[name] == 1:

@@ -3,6 +3,7 @@ note of what was left out and where to find it (``--json``, the saved CSV). Pres
 from __future__ import annotations
 
 import math
+import textwrap
 
 import pandas as pd
 
@@ -57,7 +58,7 @@ def print_table(table: pd.DataFrame, width: int = WIDTH, more: str = "--json") -
     print(render(shown))
     if dropped:
         names = ", ".join(dropped[:6]) + (f" and {len(dropped) - 6} more" if len(dropped) > 6 else "")
-        print(f"(not shown, to fit {width} columns: {names}; see {more})")
+        print(textwrap.fill(f"(not shown, to fit {width} columns: {names}; see {more})", width))
 
 
 def print_capped(table: pd.DataFrame, total_rows: int, more: str) -> None:

@@ -1,5 +1,6 @@
 """The ``ppl`` command: models, fit, compare; readable tables, --json, clear errors and exit codes."""
 import json
+import re
 
 import pytest
 
@@ -46,14 +47,71 @@ def test_compare_writes_runs_and_table(capsys, tmp_path):
                              "numpyro:svi:guide=normal,num_steps=500,learning_rate=0.1",
                              "--report", str(tmp_path / "report"))
     assert code == 0
-    assert "numpyro nuts" in out and "numpyro svi guide=normal" in out and "max_abs_z_sd" in out
-    assert "min_sd_ratio" in out and "log_evidence" not in out  # a column no method fills is left out
+    assert "numpyro nuts" in out and "numpyro svi guide=normal" in out and "max|z|sd" in out
+    assert "sd_ratio" in out and "log_Z" not in out  # a column no method fills is left out
+    assert max(len(line) for line in out.splitlines() if str(tmp_path) not in line) <= 100  # paths aside
+    means = out.split("posterior mean ± sd beside the reference")[1]
+    assert "reference" in means and "beta[0]" in means and "beta[1]" in means
+    verdicts = [re.search(r"\s(ok|close|off)\s", line) for line in out.split("verdict")[-1].splitlines()
+                if line.startswith("numpyro ")]
+    assert len(verdicts) == 2 and all(verdicts)
     assert f"report written to {tmp_path / 'report' / 'report.html'}" in err
     assert "[1/2]" in err and "[2/2]" in err
     assert "num_warmup=200): bulk or tail ESS < 200" in err  # 2 x 200 draws are too few, and the user is told
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "comparison.csv", "numpyro_nuts_num_chains-2_num_samples-200_num_warmup-200.npz",
         "numpyro_svi_guide-normal_learning_rate-0.1_num_steps-500.npz", "report"]
+
+
+def test_fit_saves_under_runs_by_default_and_fits_100_columns(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "fit", "radon_mn-radon_hierarchical_intercept_noncentered", "--backend",
+                           "numpyro", "--method", "nuts", "--num-warmup", "50", "--num-samples", "50",
+                           "--num-chains", "1")
+    assert code == 0 and max(len(line) for line in out.splitlines() if not line.startswith("saved ")) <= 100
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["mean", "sd"])
+    rows = [line.split()[0] for line in lines[header + 1:] if line and not line.startswith(("(", "saved"))]
+    assert rows[:3] == ["mu_alpha", "sigma_alpha", "sigma_y"]  # the global parameters first
+    assert len(rows) == 20 and "(155 more rows: --all shows every site" in out  # a screenful, not 175 rows
+    saved = "runs/radon_mn-radon_hierarchical_intercept_noncentered/numpyro_nuts_num_chains-1_num_samples-50_" \
+            "num_warmup-50_seed0.npz"
+    assert f"saved {saved}" in out and (tmp_path / saved).is_file()
+
+
+def test_out_that_cannot_be_written_is_refused_before_the_run(capsys, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    code, out, err = run_cli(capsys, "fit", "eight_schools-eight_schools_noncentered", "--backend", "numpyro",
+                             "--method", "nuts", "--out", str(tmp_path / "a_file" / "runs"))
+    assert code == 2 and out == "" and f"{tmp_path / 'a_file'} is a file, not a folder" in err
+    assert "Running" not in err and err.count("\n") == 1
+
+
+def test_checkpoints_say_resumed_and_finished(capsys, tmp_path):
+    argv = ["fit", "kidiq-conjugate_regression", "--backend", "numpyro", "--method", "svi", "--num-steps", "40",
+            "--checkpoint", str(tmp_path / "run.ckpt"), "--checkpoint-every", "20", "--num-samples", "10",
+            "--out", str(tmp_path)]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and "resumed" not in err and "finished run" not in err
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and f"checkpoint {tmp_path / 'run.ckpt'} holds a finished run (40 steps): returning its " \
+                         "saved result" in err
+
+
+def test_help_gives_each_methods_words_and_default(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert exit_.value.code == 0
+    assert "nuts/hmc: draws kept per chain (default 1000)" in out
+    assert "adversarial/mmd: points drawn from the fitted generator" in out
+    assert "nuts: maximum NUTS tree depth (default 10)" in out
+
+
+@pytest.mark.parametrize("command", [["sbc", "nope", "--method", "numpyro:nuts"], ["sweep", "no_such_file.yaml"]])
+def test_errors_under_json_are_json(capsys, command):
+    code, out, err = run_cli(capsys, *command, "--json")
+    assert code == 2 and err == "" and set(json.loads(out)) == {"error", "type"}
 
 
 def test_fit_an_implicit_model_adversarially(capsys, tmp_path):
