@@ -120,6 +120,7 @@ def test_fit_an_implicit_model_adversarially(capsys, tmp_path):
                            "--out", str(tmp_path))
     assert code == 0 and "generated 'x': 100 points of shape (2,)" in out
     assert "final losses (mean of the last 100 steps): discriminator" in out and ", generator " in out
+    assert "held-out scores: heldout_mmd2 " in out  # against the true ring's fresh draws
 
 
 @pytest.mark.parametrize("argv,message", [
