@@ -49,8 +49,16 @@ def progress_note() -> str:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return ""
+    for _ in range(5):  # the set of bars may change while it is copied (this runs on the watcher's thread)
+        try:
+            bars = list(getattr(tqdm, "_instances", ()))
+            break
+        except RuntimeError:
+            continue
+    else:
+        return ""
     notes: dict[str, int] = {}  # one entry per distinct note, with how many bars show it
-    for bar in sorted(getattr(tqdm, "_instances", ()), key=lambda b: str(b.desc)):
+    for bar in sorted(bars, key=lambda b: str(b.desc)):
         desc = " ".join((bar.desc or "").replace(".", " ").split()).rstrip(":")
         note = f"{desc + ' ' if desc else ''}{bar.n}/{bar.total}" if bar.total else f"{desc} {bar.n}".strip()
         notes[note] = notes.get(note, 0) + 1
@@ -139,7 +147,8 @@ def watch_sigint(grace: float = 3.0):
             if signal.SIGINT not in received:
                 continue
             if not _said:  # where the bars are now, before the main thread unwinds and closes them
-                _said.append(message())
+                with contextlib.suppress(Exception):  # nothing may keep the watcher from its one job
+                    _said.append(message())
             if not done.wait(grace):
                 _end_now()
 
