@@ -10,16 +10,24 @@ from plain numpy dicts rather than from the libraries' MCMC objects.
 """
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import warnings
 
 import numpy as np
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # ArviZ 0.23 warns about its coming refactor at import
-    import arviz
-
-ARVIZ_VERSION = arviz.__version__
+# The version from the package's metadata: importing ArviZ takes about 2 s, which every ``ppl`` command
+# (``ppl models`` too) would pay at start; it is imported where it is first used.
+ARVIZ_VERSION = importlib.metadata.version("arviz")
 MODERN = int(ARVIZ_VERSION.split(".")[0]) >= 1
+
+
+@functools.cache
+def _arviz():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ 0.23 warns about its coming refactor at import
+        import arviz
+    return arviz
 
 
 def _modern_modules():
@@ -39,7 +47,7 @@ def to_inference_data(groups: dict[str, dict[str, np.ndarray]], attrs: dict | No
     if modern:
         arviz_base, _ = _modern_modules()
         return arviz_base.from_dict(groups, attrs=attrs)
-    return arviz.from_dict(**groups, attrs=attrs)
+    return _arviz().from_dict(**groups, attrs=attrs)
 
 
 def _stat(name: str, x: np.ndarray, modern: bool, **kwargs) -> float:
@@ -47,7 +55,7 @@ def _stat(name: str, x: np.ndarray, modern: bool, **kwargs) -> float:
     if modern:
         _, arviz_stats = _modern_modules()
         return float(getattr(arviz_stats, name)(x, chain_axis=0, draw_axis=1, **kwargs))
-    return float(getattr(arviz, name)(x, **kwargs))
+    return float(getattr(_arviz(), name)(x, **kwargs))
 
 
 def ess(x: np.ndarray, method: str = "bulk", modern: bool = MODERN) -> float:
@@ -76,7 +84,7 @@ def psis_khat(log_weights: np.ndarray, modern: bool = MODERN) -> np.ndarray:
         return np.asarray(array_stats.psislw(log_weights, axis=-1)[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ArviZ warns when k-hat is high; callers report that themselves
-        return np.asarray(arviz.psislw(log_weights)[1])
+        return np.asarray(_arviz().psislw(log_weights)[1])
 
 
 def bfmi(energy: np.ndarray, modern: bool = MODERN) -> np.ndarray:
@@ -86,7 +94,7 @@ def bfmi(energy: np.ndarray, modern: bool = MODERN) -> np.ndarray:
         from arviz_stats.base import array_stats
 
         return np.asarray(array_stats.bfmi(energy, chain_axis=-2, draw_axis=-1))
-    return np.asarray(arviz.bfmi(energy))
+    return np.asarray(_arviz().bfmi(energy))
 
 
 def loo(data, var_name: str | None = None, modern: bool = MODERN) -> dict:
@@ -99,7 +107,7 @@ def loo(data, var_name: str | None = None, modern: bool = MODERN) -> dict:
             out = arviz_stats.loo(data, pointwise=True, var_name=var_name)
             return {"elpd": float(out.elpd), "se": float(out.se), "p": float(out.p),
                     "khat": np.asarray(out.pareto_k).ravel()}
-        out = arviz.loo(data, pointwise=True, var_name=var_name)
+        out = _arviz().loo(data, pointwise=True, var_name=var_name)
         return {"elpd": float(out["elpd_loo"]), "se": float(out["se"]), "p": float(out["p_loo"]),
                 "khat": np.asarray(out["pareto_k"]).ravel()}
 
@@ -114,6 +122,6 @@ def compare(datas: dict, var_name: str | None = None, modern: bool = MODERN):
             _, arviz_stats = _modern_modules()
             table = arviz_stats.compare(datas, var_name=var_name)
         else:
-            table = arviz.compare(datas, ic="loo", var_name=var_name)
+            table = _arviz().compare(datas, ic="loo", var_name=var_name)
     table = table.rename(columns={"elpd_loo": "elpd", "p_loo": "p"})
     return table[["rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning"]]
