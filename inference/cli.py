@@ -230,7 +230,8 @@ def cmd_compare(args) -> int:
         check_writable_folder(Path(args.report), "--report")
     with interrupt.activity(f"compare on {args.model}"):
         table = inference.compare(args.model, methods, seed=args.seed, out=out, report=args.report,
-                                  progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                                  progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                                  progress_bar=_progress_default())
     if args.json:
         print(table.reset_index().to_json(orient="records", indent=2))
         return 0

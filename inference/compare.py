@@ -162,7 +162,7 @@ def posterior_scores(result: InferenceResult, reference) -> dict:
 
 def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *,
             out: str | os.PathLike | None = None, report: str | os.PathLike | None = None,
-            progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+            progress: Callable[[str], None] | None = None, progress_bar: bool = False) -> pd.DataFrame:
     """Run each ``(backend, method, options)`` on ``model`` and score it against the reference, or,
     for a model without one, on the data it holds out (``inference.held_out``).
 
@@ -178,6 +178,7 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
     With ``out``, every run is saved there as ``<label>.npz`` and the table as ``comparison.csv``.
     With ``report``, ``<report>/report.html`` shows the table and the runs' figures
     (``inference.report``).
+    ``progress`` is told of each method as it starts and ends; ``progress_bar`` shows each run's bars.
     All methods are validated before the first one runs. ``methods=None`` runs
     ``DEFAULT_METHODS`` on the backends the model has.
     """
@@ -200,7 +201,7 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
         if progress:
             progress(f"[{i}/{len(methods)}] {spec.name}: {label}")
         with PeakMemory() as memory:
-            result = run(spec, method=method, backend=backend, seed=seed, **options)
+            result = run(spec, method=method, backend=backend, seed=seed, **{"progress_bar": progress_bar, **options})
         if out is not None:
             result.save(out / (file_stem(label) + ".npz"))
         held_out = held_out_scores(spec, result, seed) if spec.held_out is not None else None
