@@ -1,6 +1,6 @@
 """Model criticism: what ArviZ's ``loo``, ``waic``, ``compare``, ``plot_ppc`` and ``plot_loo_pit`` need.
 
-After NUTS, HMC, SVI and importance sampling, ``inference.run`` calls :func:`add_pointwise`,
+After NUTS, HMC, SVI (and RWS) and importance sampling, ``inference.run`` calls :func:`add_pointwise`,
 which fills the result's ``log_likelihood`` (each data site's log density at the data, per draw
 and element) and ``posterior_predictive`` (data replicated from each draw), so that
 ``result.to_arviz()`` carries both with ``observed_data``. It skips, saying why in
@@ -27,7 +27,7 @@ from inference import arviz_compat
 from inference.importance import KHAT_MAX
 from ppl_models.spec import resolve_function
 
-POINTWISE_METHODS = ("nuts", "hmc", "svi", "is")
+POINTWISE_METHODS = ("nuts", "hmc", "svi", "rws", "is")
 MAX_POINTWISE_MB = 64
 _BACKENDS = {"numpyro": "inference.backends.numpyro_criticism", "pyro": "inference.backends.pyro_criticism"}
 
@@ -52,10 +52,11 @@ def skip_reason(spec, result) -> str | None:
     if not result.observed_data:
         return "the model has no data sites"
     draws = result.num_chains * result.num_draws
-    megabytes = 2 * 8 * draws * sum(np.size(v) for v in result.observed_data.values()) / 2**20
+    elements = sum(np.size(v) for v in result.observed_data.values())
+    megabytes = 2 * 8 * draws * elements / 2**20
     if megabytes > MAX_POINTWISE_MB:
         return (f"the pointwise arrays would take {megabytes:.0f} MB (over MAX_POINTWISE_MB = {MAX_POINTWISE_MB}): "
-                f"{draws} draws x {sum(np.size(v) for v in result.observed_data.values())} data elements")
+                f"{draws} draws x {elements} data elements")
     return None
 
 
