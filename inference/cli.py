@@ -205,7 +205,9 @@ def cmd_loo(args, options: dict) -> int:
     results = {}
     for model in args.models:
         print(f"fitting {model} ({args.backend} {args.method})", file=sys.stderr, flush=True)
-        results[model] = inference.run(model, method=args.method, backend=args.backend, seed=args.seed, **options)
+        with interrupt.activity(f"loo: fit {model} ({args.backend} {args.method})"):
+            results[model] = inference.run(model, method=args.method, backend=args.backend, seed=args.seed,
+                                           **options)
     table = inference.loo_compare(results)
     print(f"PSIS-LOO ({args.backend} {args.method}), best first. elpd: expected log predictive density of "
           "a left-out")

@@ -32,12 +32,21 @@ def _cell(value, fmt: str | None = None) -> str:
     return str(value)
 
 
+def _cut(label: str, width: int = LABEL_WIDTH) -> str:
+    """``label`` in at most ``width`` characters: its start and end, the middle replaced by ``~`` (names
+    sharing a prefix, such as posteriordb's, differ at their ends)."""
+    if len(label) <= width:
+        return label
+    head = (width - 1) // 2
+    return label[:head] + "~" + label[len(label) - (width - 1 - head):]
+
+
 def render(table: pd.DataFrame) -> str:
     """``table`` as text, each cell formatted by ``_cell``, labels cut to ``LABEL_WIDTH``."""
     shown = table.copy().astype(object)
     for column in shown.columns:
         shown[column] = [_cell(v, COLUMN_FORMATS.get(column)) for v in table[column]]
-    shown.index = [str(i) if len(str(i)) <= LABEL_WIDTH else str(i)[:LABEL_WIDTH - 1] + "~" for i in shown.index]
+    shown.index = [_cut(str(i)) for i in shown.index]
     return shown.to_string()
 
 
