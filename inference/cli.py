@@ -214,7 +214,12 @@ def cmd_loo(args, options: dict) -> int:
     print("point, summed; se: its standard error; elpd_diff, dse: behind the best, and its se; p: effective")
     print("number of parameters; weight: stacking weight; khat>0.7: points whose estimate is unreliable")
     columns = ["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight", "khat_over_0.7"]
-    print_table(table[columns].rename(columns={"khat_over_0.7": "khat>0.7"}))
+    shown = table[columns].rename(columns={"khat_over_0.7": "khat>0.7"})
+    data = {model.partition("-")[0] for model in shown.index}
+    if len(data) == 1:  # posteriordb names: <data>-<model>; the models differ after the data's name
+        print(f"data: {data.pop()}")
+        shown.index = [model.partition("-")[2] or model for model in shown.index]
+    print_table(shown)
     for message in khat_warnings(table):
         print(f"WARNING: {message}", file=sys.stderr)
     return 0

@@ -33,12 +33,8 @@ def _cell(value, fmt: str | None = None) -> str:
 
 
 def _cut(label: str, width: int = LABEL_WIDTH) -> str:
-    """``label`` in at most ``width`` characters: its start and end, the middle replaced by ``~`` (names
-    sharing a prefix, such as posteriordb's, differ at their ends)."""
-    if len(label) <= width:
-        return label
-    head = (width - 1) // 2
-    return label[:head] + "~" + label[len(label) - (width - 1 - head):]
+    """``label`` in at most ``width`` characters, its end replaced by ``~`` when too long."""
+    return label if len(label) <= width else label[:width - 1] + "~"
 
 
 def render(table: pd.DataFrame) -> str:
