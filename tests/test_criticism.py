@@ -211,8 +211,8 @@ def test_cli_loo(capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert max(map(len, out.splitlines())) <= 100
-    rows = [line for line in out.splitlines() if line.startswith("eight_schools-")]
-    assert len(rows) == 2 and "elpd" in out and "khat>0.7" in out
+    rows = [line for line in out.splitlines() if line.startswith("eight_schools_")]  # after "data: eight_schools"
+    assert "data: eight_schools" in out and len(rows) == 2 and "elpd" in out and "khat>0.7" in out
     assert "PSIS k-hat > 0.7 for" in err and "WARNING" not in out
     code = main(["loo", ES, ES, "--backend", "numpyro", "--method", "nuts"])
     assert code == 2 and "two or more different models" in capsys.readouterr().err
