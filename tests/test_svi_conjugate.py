@@ -14,6 +14,11 @@ Tolerance: 4 Monte Carlo standard errors of 2000 independent guide draws (means:
 4 sd / sqrt(2000), sds: 4 sd / sqrt(2 * 2000)). The schedule (Adam, learning rate
 0.1 decaying to 0.001 over 8000 steps) leaves an optimization error of at most
 about 3% of an sd over seeds 0-3 on both backends (benchmarks/RESULTS.md), half the tolerance.
+
+* With the default options (only guide="mvn": 5000 steps of Adam, step size 0.1 decaying to
+  0.001, one particle), the fitted full-rank guide ends within 0.1 posterior sd of the exact
+  mean and its sds within 10% of the exact ones, without a "not converged" warning; a run cut
+  short, or the old constant step size 0.01, is warned about (inference/convergence.py).
 """
 import numpy as np
 import pytest
@@ -108,6 +113,7 @@ def check_mean_field_khat(spec, result):
     khat = float(result.diagnostics["khat"])
     assert low < khat < high, (khat, low, high)
     assert np.median(simulated) > 0.7  # the exact mean-field guide is flagged more often than not
+    # (and no "not converged" warning: this schedule converges)
     assert bool(result.warnings) == (khat > 0.7) and all("k-hat of the fitted guide" in w for w in result.warnings)
 
 
@@ -119,3 +125,54 @@ def test_comparison_shows_mean_field_under_dispersion(spec):
     assert full["means_within_mcse"] and full["sds_within_mcse"]
     assert mean_field["means_within_mcse"] and not mean_field["sds_within_mcse"]
     assert mean_field["max_abs_z_sd"] > 0.4  # sd about 54% too small
+
+
+# The default schedule, measured on the fitted guide's own parameters (no Monte Carlo error: the
+# exact posterior is the ground truth). What is left is the optimizer's: over seeds 0-9 on NumPyro
+# and 0-4 on Pyro the worst location is 0.07 sd off and the worst sd 4.5% (benchmarks/RESULTS.md,
+# "SVI with its default schedule"). The bounds are the accuracy asked of a default fit: a tenth of
+# a posterior sd for a location, and the same tenth, relative, for an sd (the ELBO's curvature in
+# log sd is twice that in a location, in sd units, so Adam's noise leaves it no larger). The old
+# default (constant step size 0.01) missed by up to 0.6 sd. Pyro's 5000 uncompiled steps cost
+# about 10 s a seed, so the suite runs 2 of its seeds; benchmarks/svi_conjugate_sweep.py --defaults
+# runs 5 on both backends.
+DEFAULT_SEEDS = {"numpyro": [0, 1, 2, 3, 4], "pyro": [0, 1]}
+
+
+def not_converged(result) -> list[str]:
+    return [w for w in result.warnings if w.startswith("not converged")]
+
+
+@pytest.mark.parametrize("backend", ["numpyro", "pyro"])
+def test_default_schedule_ends_at_the_exact_posterior(spec, backend):
+    exact_mean, exact_sd = spec.reference.mean["beta"], spec.reference.sd["beta"]
+    for seed in DEFAULT_SEEDS[backend]:
+        # num_samples: draws after training (the schedule is the default's); 100 keep it cheap
+        result = inference.run(spec, method="svi", backend=backend, guide="mvn", seed=seed, num_samples=100)
+        assert result.info["options"]["learning_rate"] == 0.1 and result.info["options"]["lr_decay"] == 0.01
+        loc, cov = fitted_gaussian(result.params, backend, "mvn")
+        np.testing.assert_array_less(np.abs(loc - exact_mean) / exact_sd, 0.1, err_msg=f"seed {seed}")
+        np.testing.assert_array_less(np.abs(np.sqrt(np.diag(cov)) / exact_sd - 1), 0.1, err_msg=f"seed {seed}")
+        assert not not_converged(result), (seed, result.warnings)
+
+
+@pytest.mark.parametrize("backend", ["numpyro", "pyro"])
+def test_a_run_cut_short_is_warned_about(spec, backend):
+    """300 steps at a constant step size 0.1: still on its way, and noisy. (With the default decay over
+    300 steps the run instead freezes 11 sd off, its loss falling too slowly to tell from noise: a
+    blind spot of the checks, inference/convergence.py.)"""
+    result = inference.run(spec, method="svi", backend=backend, guide="mvn", num_steps=300, lr_decay=1.0,
+                           num_samples=10)
+    loc, _ = fitted_gaussian(result.params, backend, "mvn")
+    assert np.abs(loc - spec.reference.mean["beta"]).max() > spec.reference.sd["beta"].max()  # far off
+    warned = not_converged(result)  # NumPyro's seed 0: both checks fire; Pyro's: the locations' (0.88 of an sd)
+    assert warned and all("num_steps" in w for w in warned), result.warnings
+
+
+def test_the_old_constant_step_size_is_warned_about(spec):
+    """Seed 1 of the user trial: a constant step size 0.01 ends 0.6 sd off, and is told so."""
+    result = inference.run(spec, method="svi", backend="numpyro", guide="mvn", learning_rate=0.01, lr_decay=1.0,
+                           seed=1, num_samples=10)
+    loc, _ = fitted_gaussian(result.params, "numpyro", "mvn")
+    assert np.abs((loc - spec.reference.mean["beta"]) / spec.reference.sd["beta"]).max() > 0.3
+    assert any("locations still move" in w and "lr_decay" in w for w in not_converged(result)), result.warnings

@@ -26,6 +26,7 @@ from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs,
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.backends.numpyro_objectives import ImportanceWeightedELBO
 from inference.checkpoint import Checkpoint
+from inference.convergence import GAUSSIAN_GUIDES, Snapshots, convergence_warnings, split_at
 from inference.importance import guide_check
 from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.result import InferenceResult
@@ -45,6 +46,20 @@ def make_elbo(method: str, opts: dict):
     if which is not None:
         return ImportanceWeightedELBO(opts["num_particles"], which)
     return getattr(infer, ELBOS[opts["elbo"]])(**elbo_kwargs(opts["elbo"], opts["num_particles"], opts["alpha"]))
+
+
+def guide_locations(params: dict, guide: str) -> tuple[dict, dict]:
+    """A Gaussian autoguide's locations and sds (per latent coordinate, on the unconstrained
+    space), by parameter name as NumPyro names them; ({}, {}) for a guide without both."""
+    if guide == "normal":
+        locs = {k: params[k] for k in params if k.endswith("_auto_loc")}
+        return locs, {k: params[k[:-len("loc")] + "scale"] for k in locs}
+    if guide == "mvn":
+        return {"auto_loc": params["auto_loc"]}, {"auto_loc": jnp.linalg.norm(params["auto_scale_tril"], axis=-1)}
+    if guide == "lowrank":  # as AutoLowRankMultivariateNormal._loc_scale
+        sd = params["auto_scale"] * jnp.sqrt(jnp.square(params["auto_cov_factor"]).sum(-1) + 1)
+        return {"auto_loc": params["auto_loc"]}, {"auto_loc": sd}
+    return {}, {}
 
 
 def exponential_decay(learning_rate: float, decay: float, num_steps: int):
@@ -155,12 +170,14 @@ class MinibatchLoop:
         return state, np.concatenate(losses) if losses else np.empty(0)
 
 
-def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpoint=None):
+def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpoint=None, snapshots=None):
     """Fitted parameters and the loss of every step; a ``TrainingError`` at the first non-finite
     loss. With a ``checkpoint`` (``inference.checkpoint``), the state is saved every so many steps
-    and a run that finds one resumes from it."""
+    and a run that finds one resumes from it. ``snapshots`` (``inference.convergence.Snapshots``)
+    records the guide's locations at its steps, given the training state."""
     init_key, data_key = jax.random.split(key)
     num_steps = opts["num_steps"]
+    marks = snapshots.steps if snapshots is not None else []
     if opts["batch_size"] is None:
         # the data's arrays are arguments, so that every segment between checkpoints runs one
         # compiled program (SVI.run would compile each afresh); Python scalars (plate sizes) stay static
@@ -192,7 +209,7 @@ def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpo
 
         def replay(n):
             return loop.run(initial(), 0, n)[0]
-    if checkpoint is None and opts["batch_size"] is None:
+    if checkpoint is None and opts["batch_size"] is None and not marks:
         fit = svi.run(key, num_steps, progress_bar=progress_bar, stable_update=True, **data)
         state, losses = fit.state, np.asarray(fit.losses)
     else:
@@ -200,14 +217,17 @@ def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpo
         saved = checkpoint.load() if checkpoint is not None else None
         if saved is not None:
             start, state, losses = saved[0], jax.tree.map(jnp.asarray, saved[1]), np.asarray(saved[2])
-        pieces = checkpoint.segments(start, num_steps) if checkpoint is not None else [(start, num_steps)]
+        pieces = list(checkpoint.segments(start, num_steps)) if checkpoint is not None else [(start, num_steps)]
+        ends = {last for _, last in pieces}  # where checkpoints are saved (split_at adds the snapshots' steps)
         with tqdm(total=num_steps, initial=start, disable=not progress_bar, desc=method.upper()) as bar:
-            for first, last in pieces:
+            for first, last in split_at(pieces, marks):
                 state, new = advance(state, first, last, bar)
                 losses = np.concatenate([losses, new])
                 if not np.isfinite(new).all():
                     break
-                if checkpoint is not None:
+                if marks:
+                    snapshots.after(last, state)
+                if checkpoint is not None and last in ends:
                     checkpoint.save(last, jax.device_get(state), losses)
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
@@ -259,7 +279,10 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         svi, data, sites = prepare(spec, model, method, seed, dtype, opts)
         t0 = time.perf_counter()
         checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts, total=opts["num_steps"])
-        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint)
+        guide = opts["guide"]
+        locations = lambda state: to_numpy(guide_locations(svi.get_params(state), guide)[0])  # noqa: E731
+        snapshots = Snapshots(opts["num_steps"], locations if guide in GAUSSIAN_GUIDES else None)
+        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint, snapshots)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []
         if num_draws(spec, opts):
@@ -267,6 +290,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                                              [*sites.latent, *sites.deterministic])
             draws = {k: v[None] for k, v in draws.items()}
             diagnostics, warnings = guide_check(log_weights)
+        warnings += convergence_warnings(losses, snapshots, to_numpy(guide_locations(params, guide)[1]))
         t2 = time.perf_counter()
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,

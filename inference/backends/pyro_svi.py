@@ -37,6 +37,7 @@ from inference.backends.pyro_common import (
 from inference.backends.pyro_objectives import ImportanceWeightedELBO
 from inference.backends.pyro_optim import JointAdam
 from inference.checkpoint import Checkpoint
+from inference.convergence import GAUSSIAN_GUIDES, Snapshots, convergence_warnings
 from inference.importance import guide_check
 from inference.minibatch import check_batch_size, num_draws
 from inference.result import InferenceResult
@@ -65,6 +66,31 @@ def make_elbo(method: str, opts: dict, max_plate_nesting: int):
         name = "Jit" + name
     extra = {"ignore_jit_warnings": True} if jit_compile else {}
     return getattr(infer, name)(**elbo_kwargs(elbo, num_particles, alpha), **extra)
+
+
+def guide_locations(params: dict, guide: str) -> tuple[dict, dict]:
+    """A Gaussian autoguide's locations and sds (per latent coordinate, on the unconstrained
+    space), by parameter name as Pyro names them, from its constrained values (numpy or torch);
+    ({}, {}) for a guide without both."""
+    if guide == "normal":
+        locs = {k: params[k] for k in params if k.startswith("AutoNormal.locs.")}
+        return locs, {k: params["AutoNormal.scales." + k[len("AutoNormal.locs."):]] for k in locs}
+    if guide == "mvn":  # the Cholesky factor is scale[:, None] * scale_tril (unit lower triangular)
+        name = "AutoMultivariateNormal."
+        tril = params[name + "scale"][:, None] * params[name + "scale_tril"]
+        return {name + "loc": params[name + "loc"]}, {name + "loc": (tril**2).sum(-1) ** 0.5}
+    if guide == "lowrank":  # as AutoLowRankMultivariateNormal._loc_scale
+        name = "AutoLowRankMultivariateNormal."
+        sd = params[name + "scale"] * ((params[name + "cov_factor"] ** 2).sum(-1) + 1) ** 0.5
+        return {name + "loc": params[name + "loc"]}, {name + "loc": sd}
+    return {}, {}
+
+
+def snapshot(guide: str) -> dict:
+    """The locations of the run's Gaussian autoguide, now (copies: the optimizer updates the tensors in place)."""
+    prefix = AUTOGUIDES[guide] + "."
+    return guide_locations({k: v.detach().cpu().numpy().copy() for k, v in pyro.get_param_store().items()
+                            if k.startswith(prefix)}, guide)[0]
 
 
 def guarded_step(svi: SVI, data: dict) -> float:
@@ -152,10 +178,11 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
 
 
 def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method: str = "svi", name: str = "",
-          first: int = 0, history: np.ndarray | None = None) -> np.ndarray:
+          first: int = 0, history: np.ndarray | None = None, snapshots: Snapshots | None = None) -> np.ndarray:
     """Steps [first, first + num_steps): the loss of each; a ``TrainingError`` at the first non-finite
     loss, holding the parameters that gave the last finite one and the losses so far (``history``:
-    those of the steps before ``first``)."""
+    those of the steps before ``first``). ``snapshots`` (``inference.convergence.Snapshots``)
+    records the guide's locations at its steps."""
     history = np.empty(0) if history is None else np.asarray(history)
     losses = np.empty(num_steps)
     store, last_good = pyro.get_param_store(), None
@@ -177,6 +204,8 @@ def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method:
             raise TrainingError(step, float(so_far[step - 1]) if step else None, partial, cause)
         last_good = before
         svi.optim.step()  # the step-size schedule
+        if snapshots is not None:
+            snapshots.after(first + i + 1)
     return losses
 
 
@@ -207,7 +236,7 @@ def restore_training_state(svi: SVI, batches, state: dict, step: int) -> None:
 
 
 def train_in_pieces(svi: SVI, batches, num_steps: int, checkpoint: Checkpoint, progress_bar: bool, method: str,
-                    name: str) -> np.ndarray:
+                    name: str, snapshots: Snapshots | None = None) -> np.ndarray:
     """``train`` in pieces of ``checkpoint.every`` steps, the training state saved after each; resumed
     from the checkpoint's if there is one."""
     saved = checkpoint.load()
@@ -217,7 +246,7 @@ def train_in_pieces(svi: SVI, batches, num_steps: int, checkpoint: Checkpoint, p
         restore_training_state(svi, batches, state, done)
     for first, last in checkpoint.segments(done, num_steps):
         losses = np.concatenate([losses, train(svi, batches, last - first, progress_bar, method, name, first,
-                                               losses)])
+                                               losses, snapshots)])
         checkpoint.save(last, training_state(svi, batches), losses)
     return losses
 
@@ -242,10 +271,13 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
         checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts, total=opts["num_steps"])
+        guide = opts["guide"]
+        snapshots = Snapshots(opts["num_steps"], (lambda: snapshot(guide)) if guide in GAUSSIAN_GUIDES else None)
         if checkpoint is not None:
-            losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name)
+            losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name,
+                                     snapshots)
         else:
-            losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name)
+            losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name, snapshots=snapshots)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []
         if num_draws(spec, opts):
@@ -255,6 +287,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
             diagnostics, warnings = guide_check(log_weights)
         t2 = time.perf_counter()
         params = {k: v.detach().cpu().numpy() for k, v in pyro.get_param_store().items()}
+        warnings += convergence_warnings(losses, snapshots, guide_locations(params, guide)[1])
     return InferenceResult(
         model=spec.name, backend="pyro", method=method,
         samples=draws, observed_data=sites.observed,
