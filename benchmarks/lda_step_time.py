@@ -47,7 +47,7 @@ LR = 0.05
 
 
 def layer_steps(spec, backend: str, batch: int):
-    opts = resolve_options("svi", backend, dict(guide="spec", batch_size=batch, learning_rate=LR))
+    opts = resolve_options("svi", backend, dict(guide="spec", batch_size=batch, learning_rate=LR, lr_decay=1.0))
     return (numpyro_layer if backend == "numpyro" else pyro_layer)(spec, opts, "float64")
 
 

@@ -27,17 +27,8 @@ import torch
 
 import inference
 import ppl_models
+from inference.cli import parse_value as value
 from tests.test_svi_conjugate import PARTICLES, SETTINGS, fitted_gaussian
-
-
-def value(text: str):
-    """An option's value from the command line: a number where it reads as one."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def defaults(spec, seeds, options: dict) -> None:

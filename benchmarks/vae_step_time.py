@@ -57,7 +57,8 @@ def layer_options(backend: str, k: int, dreg: bool, jit: bool = False) -> dict:
     objective = dict(elbo="iwae", num_particles=k, dreg=dreg) if k > 1 or dreg else {}
     if jit:  # Pyro's JIT ELBO: Trace_ELBO only
         objective = dict(jit_compile=True)
-    return resolve_options("svi", backend, dict(guide="spec", batch_size=BATCH, learning_rate=LR, **objective))
+    return resolve_options("svi", backend, dict(guide="spec", batch_size=BATCH, learning_rate=LR, lr_decay=1.0,
+                                                **objective))
 
 
 def numpyro_layer(spec, opts: dict, dtype: str = "float32", device: str = "cpu"):

@@ -18,7 +18,7 @@ from inference.arviz_compat import ARVIZ_VERSION
 from inference.criticism import add_pointwise
 from inference.diagnostics import mcmc_warnings, summarize
 from inference.minibatch import check_batch_size
-from inference.options import METHODS, resolve_options
+from inference.options import METHODS, resolve_options, schedule_defaults
 from inference.result import InferenceResult
 from ppl_models import BACKENDS, ModelSpec, get_model
 from ppl_models.errors import UnknownChoiceError
@@ -85,6 +85,8 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     check_likelihood(spec, method)
     opts = resolve_options(method, backend, options)
+    if "lr_decay" in opts:  # SVI, RWS: the step-size schedule the model's kind calls for, where not given
+        opts.update(schedule_defaults(opts, bool(spec.networks)))
     if method == "is" and opts["guide"] is None:
         opts["guide"] = "spec" if spec.guide and backend in spec.guide else "prior"
     if method == "avb" and not spec.guide:

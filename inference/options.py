@@ -53,6 +53,27 @@ def _positive_numbers(v) -> bool:
                                    for h in values)
 
 
+def _or_none(check: tuple) -> tuple:
+    """``check`` that also takes None, the default of an option decided per model (not said in errors)."""
+    valid, expect, *rest = check
+    return ((lambda v: v is None or valid(v)), expect, *rest)
+
+
+# SVI's and RWS's default step-size schedules: (learning_rate, lr_decay), by whether the model has networks.
+# Without: 0.1 decaying to 0.001. The large first step travels far (a regression intercept of 7.75 from 0),
+# the small last one ends at the optimum, not in Adam's noise; a constant 0.01 did neither in 5000 steps
+# (benchmarks/RESULTS.md, "SVI with its default schedule"). With networks (VAEs, amortized guides): a constant
+# 0.001, Adam's own default, since a first step of 0.1 sent ProdLDA's encoder to a NaN loss at step 1.
+SCHEDULES = {False: (0.1, 0.01), True: (1e-3, 1.0)}
+
+
+def schedule_defaults(options: Mapping[str, object], has_networks: bool) -> dict[str, object]:
+    """``learning_rate`` and ``lr_decay`` of a training method's ``options``, the unset ones from SCHEDULES."""
+    learning_rate, lr_decay = SCHEDULES[has_networks]
+    return {"learning_rate": learning_rate if options["learning_rate"] is None else options["learning_rate"],
+            "lr_decay": lr_decay if options["lr_decay"] is None else options["lr_decay"]}
+
+
 def _opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
     """An option from a ``(valid, expect)`` or ``(valid, expect, choices)`` check."""
     valid, expect, *choices = check
@@ -98,13 +119,11 @@ _TRAINING = {
     "batch_size": _opt(None, "data points per minibatch, for models that declare minibatch keys (None: all data)",
                        (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                         "None or an integer >= 1")),
-    # 0.1 decaying to 0.001: a large first step size travels far (a regression intercept of 7.75 from 0),
-    # the small last one ends at the optimum, not in Adam's noise; a constant 0.01 did neither in 5000 steps
-    # (benchmarks/RESULTS.md, "SVI with its default schedule")
-    "learning_rate": _opt(0.1, "Adam's step size at the first step", _positive()),
-    "lr_decay": _opt(0.01, "factor by which the step size decays, exponentially, over the run: the last step's "
-                           "is learning_rate * lr_decay (1: constant)",
-                     (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]")),
+    "learning_rate": _opt(None, "Adam's step size at the first step (default 0.1, or 0.001 for a model with "
+                                "networks: see SCHEDULES)", _or_none(_positive())),
+    "lr_decay": _opt(None, "factor by which the step size decays, exponentially, over the run: the last step's "
+                           "is learning_rate * lr_decay (1: constant; default 0.01, or 1 for a model with networks)",
+                     _or_none((lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]"))),
     "num_samples": _opt(None, "posterior draws from the fitted guide (default 1000; 0 for models trained on "
                               "minibatches, whose local latents number one per data point)",
                         (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
