@@ -23,7 +23,10 @@ def in_terminal(argv, cwd, until=None, timeout=120.0):
     master, slave = pty.openpty()
     # 40 rows of 100 columns: with the size a new pseudo-terminal has (0 x 0), tqdm draws empty bars
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, start_new_session=True)
+    # a person's terminal: NumPyro turns its progress bars off where CI or PYTEST_XDIST_WORKER is set
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_XDIST_WORKER")}
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
+                               start_new_session=True)
     os.close(slave)
     output, signalled, deadline = b"", None, time.monotonic() + timeout
     while time.monotonic() < deadline:
