@@ -89,7 +89,7 @@ def message() -> str:
         line += (f"; resume from the checkpoint {checkpoint} by running the same command" if os.path.exists(checkpoint)
                  else f"; no checkpoint was written yet to {checkpoint}")
     else:
-        line += "; nothing was saved"
+        line += "; the run under way was not saved (no checkpoint)"
     return line
 
 
@@ -136,6 +136,14 @@ def watch_sigint(grace: float = 3.0):
         return
     done = threading.Event()
 
+    def on_sigint(signum, frame):  # the main thread, before anything unwinds and closes the progress bars
+        if not _said:
+            with contextlib.suppress(Exception):
+                _said.append(message())
+        raise KeyboardInterrupt
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+
     def watch():
         while not done.is_set():
             try:
@@ -158,6 +166,7 @@ def watch_sigint(grace: float = 3.0):
         yield
     finally:
         done.set()
+        signal.signal(signal.SIGINT, previous_handler)
         signal.set_wakeup_fd(previous)
         os.close(write_end)  # wakes the watcher, which then returns
         watcher.join(timeout=1.0)

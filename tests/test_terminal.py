@@ -78,7 +78,7 @@ def test_ctrl_c_stops_numpyro_nuts_with_one_line_and_status_130(tmp_path):
     lines = [line for line in output.splitlines() if line.startswith("ppl: interrupted")]
     assert len(lines) == 1, output[-3000:]
     assert "fit eight_schools-eight_schools_noncentered (numpyro nuts) at sample " in lines[0]
-    assert "nothing was saved" in lines[0]
+    assert "the run under way was not saved (no checkpoint)" in lines[0]
     assert "Traceback" not in output and "KeyboardInterrupt" not in output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # no partial file
 
