@@ -13,7 +13,8 @@ LABEL_WIDTH = 34  # row labels (method labels with their options) are cut to thi
 
 # columns with a fixed format; other numbers get four significant digits
 COLUMN_FORMATS = {"r_hat": "{:.3f}", "max_r_hat": "{:.3f}", "ess_bulk": "{:.0f}", "ess_tail": "{:.0f}",
-                  "wall_s": "{:.1f}", "ess_per_s": "{:.0f}", "divergences": "{:.0f}"}
+                  "wall_s": "{:.1f}", "ess_per_s": "{:.0f}", "divergences": "{:.0f}", "ess/s": "{:.0f}",
+                  "diverg": "{:.0f}"}  # the last two: compare's short names (TERMINAL_HEADERS)
 
 
 def _cell(value, fmt: str | None = None) -> str:
