@@ -93,6 +93,14 @@ def message() -> str:
     return line
 
 
+def _remember() -> None:
+    """Keep the line as it reads now, where the progress bars are still open (once per interrupt).
+    Nothing may stop the caller (the signal handler, or the watcher) from its own job."""
+    if not _said:
+        with contextlib.suppress(Exception):
+            _said.append(message())
+
+
 def report() -> int:
     """Print the interrupt line on stderr (after closing the progress bars); return the exit status."""
     line = _said.pop() if _said else message()
@@ -137,9 +145,7 @@ def watch_sigint(grace: float = 3.0):
     done = threading.Event()
 
     def on_sigint(signum, frame):  # the main thread, before anything unwinds and closes the progress bars
-        if not _said:
-            with contextlib.suppress(Exception):
-                _said.append(message())
+        _remember()
         raise KeyboardInterrupt
 
     previous_handler = signal.signal(signal.SIGINT, on_sigint)
@@ -154,9 +160,7 @@ def watch_sigint(grace: float = 3.0):
                 return
             if signal.SIGINT not in received:
                 continue
-            if not _said:  # where the bars are now, before the main thread unwinds and closes them
-                with contextlib.suppress(Exception):  # nothing may keep the watcher from its one job
-                    _said.append(message())
+            _remember()  # in case the main thread cannot run its handler
             if not done.wait(grace):
                 _end_now()
 
