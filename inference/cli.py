@@ -1,12 +1,16 @@
 """The ``ppl`` command line: list models, fit one, compare methods, fetch data.
 
     ppl models [--json]
+    ppl methods [--json]
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
     ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--report DIR]
     ppl loo MODEL MODEL [...] --backend numpyro --method nuts [--num-samples 1000 ...]
     ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
     ppl sweep CONFIG [--executor local|ray] [--address HOST:PORT] [--workers N]
     ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
+
+``ppl --plugin MODULE ...`` (repeatable) imports MODULE, a module name or a .py file, first: the
+methods it registers (``inference.register_method``) are then the command's to run.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -88,6 +93,27 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    from inference.registry import methods
+
+    table = methods()
+    if args.json:
+        print(json.dumps([{"method": m.name, "family": m.family, "backends": list(m.backends), "module": m.module,
+                           "options": {k: {"default": o.default, "doc": o.doc, "expect": o.expect,
+                                           "backends": list(o.backends)} for k, o in m.options.items()}}
+                          for m in table.values()], indent=2, default=repr))
+        return 0
+    for m in table.values():
+        head = f"{m.name}  [{m.family}; {', '.join(m.backends)}]"
+        doc = (m.doc or "").split("\n\n")[0].replace("\n", " ")
+        print(textwrap.fill(f"{head}  {doc}" if doc else head, WIDTH, subsequent_indent="    "))
+        options = ", ".join(f"{k}={'none' if o.default is None else o.default}" for k, o in m.options.items()
+                            if not isinstance(o.default, (dict, list)))
+        print(textwrap.fill(options, WIDTH, initial_indent="    ", subsequent_indent="    "))
+    print("(what each option means: ppl fit --help; everything, machine-readable: ppl methods --json)")
+    return 0
+
+
 def _final_loss(result):
     """The last step's loss; for likelihood-free methods, each player's, averaged over the last 100 steps."""
     if result.losses is None:
@@ -129,7 +155,7 @@ def _print_training(result, args, options) -> None:
         last = _final_loss(result)
         print("final losses (mean of the last 100 steps): " + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
     elif result.losses is not None:
-        bound = "IWAE bound" if args.method == "rws" or options.get("elbo") == "iwae" else "ELBO"
+        bound = result.info.get("objective", "ELBO")
         print(f"final loss (negative {bound}, scaled to the whole data set): {np.mean(result.losses[-100:]):.4g} "
               f"(mean of the last 100 of {len(result.losses)} steps)")
 
@@ -157,7 +183,7 @@ def cmd_fit(args, options: dict) -> int:
         result = inference.run(args.model, method=args.method, backend=args.backend, seed=args.seed, **options)
         held_out = {}
         spec = inference.api.resolve_model(args.model)
-        if spec.held_out is not None and args.method in ("svi", "rws", "is", "adversarial", "mmd", "avb"):
+        if spec.held_out is not None and result.info["family"] != "mcmc":
             from inference.held_out import held_out_scores
 
             held_out = held_out_scores(spec, result, args.seed)
@@ -172,7 +198,7 @@ def cmd_fit(args, options: dict) -> int:
         return 0
     print(_run_summary_line(result, args))
     if result.samples:
-        mcmc = args.method in ("nuts", "hmc")
+        mcmc = result.info["family"] == "mcmc"
         if args.all:
             print_table(posterior_summary(result.samples, mcmc))
         else:
@@ -373,12 +399,18 @@ def option_help(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from inference.options import COMMON, METHODS
+    from inference.registry import methods
     from ppl_models import BACKENDS
 
     parser = argparse.ArgumentParser(prog="ppl", description="Models and pluggable inference on Pyro and NumPyro.")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE (a module name or a .py file) first, for the methods it registers")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list the registered models")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("methods", help="list the inference methods, with their family, backends and options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("fit", help="fit one model with one method",
@@ -413,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "their PSIS-LOO expected log predictive density.")
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--backend", required=True, choices=BACKENDS)
-    p.add_argument("--method", required=True, choices=["nuts", "hmc", "svi", "is"])
+    p.add_argument("--method", required=True, choices=[m.name for m in methods().values() if m.posterior])
     p.add_argument("--seed", type=int, default=0, help="every random number derives from it (default 0)")
     options = p.add_argument_group("method options")
     for name in sorted({n for table in (*METHODS.values(), COMMON) for n in table}):
@@ -442,13 +474,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"models": cmd_models, "fit": cmd_fit, "compare": cmd_compare, "sbc": cmd_sbc, "sweep": cmd_sweep,
-            "download": cmd_download, "loo": cmd_loo}
+COMMANDS = {"models": cmd_models, "methods": cmd_methods, "fit": cmd_fit, "compare": cmd_compare, "sbc": cmd_sbc,
+            "sweep": cmd_sweep, "download": cmd_download, "loo": cmd_loo}
+
+
+def load_plugins(argv) -> None:
+    """Import each ``--plugin MODULE`` of ``argv`` (before the parser is built: the methods they register
+    are among its choices)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    from inference.registry import import_plugin
+
+    for module in pre.parse_known_args(argv)[0].plugin:
+        import_plugin(module)
 
 
 def main(argv=None) -> int:
     """Run one ``ppl`` command; returns its exit status: 0, 1 (a sweep or SBC with failed runs), 2 (bad
     input, named in one line), 130 (interrupted by Ctrl-C, one line saying where)."""
+    try:
+        load_plugins(argv if argv is not None else sys.argv[1:])
+    except (ImportError, OSError, ValueError, TypeError) as e:
+        print(f"ppl: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     options = {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_")}
     try:

@@ -15,6 +15,7 @@ from inference.diagnostics import joint_energy_distance, score, summarize
 from inference.held_out import held_out_scores
 from inference.memory import PeakMemory
 from inference.options import resolve_options
+from inference.registry import family_of
 from inference.result import InferenceResult
 from ppl_models.atomic import atomic_write
 from ppl_models.errors import UnknownChoiceError
@@ -119,7 +120,7 @@ def score_row(result: InferenceResult, reference, peak_mb: float = math.nan, hel
     optimization, ``final_loss`` (the mean loss over the last tenth of the steps: -ELBO for SVI);
     and ``peak_mb``.
     """
-    mcmc = result.method in ("nuts", "hmc")
+    mcmc = family_of(result) == "mcmc"
     names = reference.names if reference is not None else list(result.samples)
     summary = summarize({k: v for k, v in result.samples.items() if k in names}) if mcmc else None
     ess_min = float(summary["ess_bulk"].min()) if mcmc else math.nan

@@ -1,6 +1,7 @@
 """Model criticism: what ArviZ's ``loo``, ``waic``, ``compare``, ``plot_ppc`` and ``plot_loo_pit`` need.
 
-After NUTS, HMC, SVI (and RWS) and importance sampling, ``inference.run`` calls :func:`add_pointwise`,
+After a method whose results hold posterior draws (the families mcmc, vi and importance:
+``inference.registry``), ``inference.run`` calls :func:`add_pointwise`,
 which fills the result's ``log_likelihood`` (each data site's log density at the data, per draw
 and element) and ``posterior_predictive`` (data replicated from each draw), so that
 ``result.to_arviz()`` carries both with ``observed_data``. It skips, saying why in
@@ -27,7 +28,6 @@ from inference import arviz_compat
 from inference.importance import KHAT_MAX
 from ppl_models.spec import resolve_function
 
-POINTWISE_METHODS = ("nuts", "hmc", "svi", "rws", "is")
 MAX_POINTWISE_MB = 64
 _BACKENDS = {"numpyro": "inference.backends.numpyro_criticism", "pyro": "inference.backends.pyro_criticism"}
 
@@ -62,8 +62,6 @@ def skip_reason(spec, result) -> str | None:
 
 def add_pointwise(spec, result, *, seed: int, device: str, dtype: str) -> None:
     """Fill ``result.log_likelihood`` and ``result.posterior_predictive`` (see the module docstring), in place."""
-    if result.method not in POINTWISE_METHODS:
-        return
     reason = skip_reason(spec, result)
     if reason:
         result.info["log_likelihood_skipped"] = reason

@@ -21,6 +21,7 @@ import pandas as pd
 
 from inference import arviz_compat as az
 from inference.diagnostics import scalar_draws
+from inference.registry import family_of
 from inference.result import InferenceResult
 from ppl_models.atomic import atomic_write
 from ppl_models.reference import Reference
@@ -232,14 +233,14 @@ def write_report(model: str, table: pd.DataFrame, results: Mapping[str, Inferenc
             sections.append((f"Pair plot: {hardest[0]} against {hardest[1]}",
                              _img(pair_plot(draws, ref, divergent, hardest[:2]), "pair plot")))
     for label, r in results.items():
-        if r.method in ("nuts", "hmc"):
+        if family_of(r) == "mcmc":
             mask = divergent.get(label, np.zeros(0, bool))
             sections.append((f"MCMC diagnostics: {label}",
                              f"<p>{int(mask.sum())} divergent transitions of {mask.size}.</p>"
                              + _img(rank_plot(r, hardest[0] if hardest else next(iter(scalar_draws(r.samples)))),
                                     "rank plot") + _img(energy_plot(r), "energy plot")))
     colors = {label: f"C{j}" for j, label in enumerate(results)}  # as in the other figures
-    losses = loss_plot({label: r for label, r in results.items() if r.method in ("svi", "rws")}, colors)
+    losses = loss_plot({label: r for label, r in results.items() if family_of(r) == "vi"}, colors)
     if losses:
         sections.append(("Loss traces", _img(losses, "loss traces")))
     if "max_khat" in table and table["max_khat"].notna().any():

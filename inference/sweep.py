@@ -265,7 +265,11 @@ def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None],
     whose worker died (Ray raises instead of returning) is recorded with Ray's error."""
     import ray
 
-    ray.init(address=sweep.address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    from inference.registry import PLUGINS_ENV
+
+    plugins = {PLUGINS_ENV: os.environ[PLUGINS_ENV]} if PLUGINS_ENV in os.environ else {}
+    ray.init(address=sweep.address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
+             **({"runtime_env": {"env_vars": plugins}} if plugins else {}))
     remote = ray.remote(max_retries=0)(target)
     tasks = {}  # Ray object ref -> run
     for run in todo:
@@ -303,9 +307,12 @@ def run_sweep(sweep: Sweep, progress: Callable[[str], None] | None = None, targe
             progress(f"[{next(count)}/{len(todo)}] {run.run_id}: {status}")
 
     if todo:
-        if sweep.executor == "ray":
-            _run_ray(todo, sweep, report, target)
-        else:
-            _run_local(todo, sweep, report, target)
+        from inference.registry import plugin_environment
+
+        with plugin_environment():  # the workers find the plug-in methods registered here
+            if sweep.executor == "ray":
+                _run_ray(todo, sweep, report, target)
+            else:
+                _run_local(todo, sweep, report, target)
     return write_index(sweep.store)
 

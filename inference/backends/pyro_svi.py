@@ -10,6 +10,7 @@ give the guide's PSIS k-hat.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -17,6 +18,7 @@ import pyro
 import pyro.infer as infer
 import torch
 from pyro import poutine
+from pyro.distributions.util import scale_and_mask
 from pyro.infer import SVI, autoguide
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
@@ -50,6 +52,16 @@ def make_guide(model, spec_guide, guide: str, rank):
     if guide == "spec":
         return spec_guide
     return getattr(autoguide, AUTOGUIDES[guide])(model, init_loc_fn=init_to_uniform, **autoguide_kwargs(guide, rank))
+
+
+def compiles(spec, method: str, opts: dict) -> bool:
+    """Whether ``jit_compile=None`` (the default) compiles the ELBO: for a model without networks,
+    trained on all its data (minibatches would be new tensors each step, each traced afresh), with a
+    Pyro ELBO that has a JIT version. On eight schools a step then takes 0.9 ms, not 2.2 ms."""
+    if opts["jit_compile"] is not None:
+        return opts["jit_compile"]
+    return (not spec.networks and opts["batch_size"] is None and estimator(method, opts) is None
+            and hasattr(infer, "Jit" + ELBOS[opts["elbo"]]))
 
 
 def make_elbo(method: str, opts: dict, max_plate_nesting: int):
@@ -251,22 +263,77 @@ def train_in_pieces(svi: SVI, batches, num_steps: int, checkpoint: Checkpoint, p
     return losses
 
 
-def guide_draws(model, guide, data: dict, num_samples: int, shapes: dict) -> tuple[dict, np.ndarray]:
+DRAW_CHUNK = 250  # guide draws traced at once: bounds the memory of a model with much data
+
+
+def _log_weight(p, q) -> float:
+    return float(p.log_prob_sum() - q.log_prob_sum())
+
+
+def _one_draw(model, guide, data: dict, shapes: dict, given=None) -> tuple[dict, float]:
+    """One draw of the guide (replaying the trace ``given``, if given), the model's sites in
+    ``shapes`` at it, and its log importance weight."""
+    q = poutine.trace(poutine.replay(guide, trace=given) if given else guide).get_trace(**data)
+    p = poutine.trace(poutine.replay(model, trace=q)).get_trace(**data)
+    return {k: p.nodes[k]["value"].detach().reshape(shape) for k, shape in shapes.items()}, _log_weight(p, q)
+
+
+def _draws_at_once(model, guide, data: dict, num: int, shapes: dict, max_plate_nesting: int):
+    """``num`` draws in one trace of guide and model, inside a plate over draws left of the model's
+    own plates (as ``Predictive(..., parallel=True)`` runs them). None where that is not the same
+    as drawing one at a time: the first draw's values and weight, run alone, must come out equal."""
+    draws = pyro.plate("_guide_draws", num, dim=-(max_plate_nesting + 1))
+    q = poutine.trace(draws(guide)).get_trace(**data)
+    p = poutine.trace(poutine.replay(draws(model), trace=q)).get_trace(**data)
+    log_w = _per_draw_log_prob(p, num) - _per_draw_log_prob(q, num)
+    values = {k: p.nodes[k]["value"].reshape(num, *shape) for k, shape in shapes.items()}
+    first = poutine.trace(guide).get_trace(**data)  # one draw, its values then set to the first of the plate's
+    for name, site in _sample_sites(first).items():
+        site["value"] = q.nodes[name]["value"].reshape(num, *site["value"].shape)[0]
+    alone, alone_w = _one_draw(model, guide, data, shapes, first)
+    same = math.isclose(float(log_w[0]), alone_w, rel_tol=1e-5, abs_tol=1e-6) and all(
+        torch.allclose(values[k][0], v) for k, v in alone.items())
+    return (values, log_w) if same else None
+
+
+def _sample_sites(trace) -> dict:
+    return {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
+
+
+def _per_draw_log_prob(trace, num: int) -> torch.Tensor:
+    """The log density of a trace run inside a plate of ``num`` draws (the leading batch dim), per draw,
+    each site scaled and masked as ``Trace.log_prob_sum`` does."""
+    total = torch.zeros(num)
+    for site in _sample_sites(trace).values():
+        lp = scale_and_mask(site["fn"].log_prob(site["value"]), site["scale"], site["mask"])
+        total = total + lp.expand(num, *lp.shape[1:]).reshape(num, -1).sum(-1)
+    return total
+
+
+def guide_draws(model, guide, data: dict, num_samples: int, shapes: dict,
+                max_plate_nesting: int) -> tuple[dict, np.ndarray]:
     """Draws of the fitted guide, with the model's sites named in ``shapes`` at each (shaped so),
-    and each draw's log importance weight log p(x, z) - log q(z). As ``Predictive(model,
-    guide=guide)`` draws them (one at a time), plus the weights, which ``Predictive`` does not give."""
-    draws, log_weights = {k: [] for k in shapes}, np.empty(num_samples)
+    and each draw's log importance weight log p(x, z) - log q(z): what ``Predictive(model,
+    guide=guide)`` draws, plus the weights, which ``Predictive`` does not give. In chunks of
+    ``DRAW_CHUNK`` draws traced at once where the model's and guide's shapes allow it (1000 draws
+    on eight schools: 0.1 s, against 4 s one at a time), else one draw at a time (a model written
+    for one draw, ``X @ beta``, say)."""
     with torch.no_grad():
-        for i in range(num_samples):
-            q = poutine.trace(guide).get_trace(**data)
-            p = poutine.trace(poutine.replay(model, trace=q)).get_trace(**data)
-            log_weights[i] = float(p.log_prob_sum() - q.log_prob_sum())
-            for k, shape in shapes.items():
-                draws[k].append(p.nodes[k]["value"].detach().reshape(shape))
-    return {k: torch.stack(v).cpu().numpy() for k, v in draws.items()}, log_weights
+        try:
+            chunks = [_draws_at_once(model, guide, data, min(DRAW_CHUNK, num_samples - i), shapes, max_plate_nesting)
+                      for i in range(0, num_samples, DRAW_CHUNK)]
+        except (RuntimeError, ValueError, IndexError, NotImplementedError):
+            chunks = [None]  # shapes that do not broadcast over a plate of draws
+        if all(c is not None for c in chunks):
+            return ({k: torch.cat([c[0][k] for c in chunks]).cpu().numpy() for k in shapes},
+                    torch.cat([c[1] for c in chunks]).cpu().numpy().astype(float))
+        one = [_one_draw(model, guide, data, shapes) for _ in range(num_samples)]
+    return {k: torch.stack([d[k] for d, _ in one]).cpu().numpy() for k in shapes}, np.array([w for _, w in one])
 
 
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
+    if "jit_compile" in opts:  # SVI (RWS has its own objective, never compiled)
+        opts["jit_compile"] = compiles(spec, method, opts)
     with backend_context(device, dtype) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
@@ -282,7 +349,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         draws, log_weights, diagnostics, warnings = {}, None, {}, []
         if num_draws(spec, opts):
             draws, log_weights = guide_draws(svi.model, svi.guide, data, num_draws(spec, opts),
-                                             sites.latent | sites.deterministic)
+                                             sites.latent | sites.deterministic, sites.max_plate_nesting)
             draws = {k: v[None] for k, v in draws.items()}
             diagnostics, warnings = guide_check(log_weights)
         t2 = time.perf_counter()
@@ -293,4 +360,6 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         samples=draws, observed_data=sites.observed,
         losses=losses, params=params, log_weights=log_weights, diagnostics=diagnostics, warnings=warnings,
         timing={"optimization": t1 - t0, "sampling": t2 - t1},
+        info={"objective": "IWAE bound" if estimator(method, opts) else "ELBO",
+              **({"resolved_options": {"jit_compile": opts["jit_compile"]}} if "jit_compile" in opts else {})},
     )

@@ -1,0 +1,16 @@
+"""HMC with a fixed trajectory length (or number of leapfrog steps): NumPyro's and Pyro's own."""
+from __future__ import annotations
+
+from inference.methods import on_backends
+from inference.methods._mcmc import check_chain_method
+from inference.options import MCMC_OPTIONS, integer, opt, or_none, positive
+from inference.registry import register_method
+
+register_method(
+    "hmc", family="mcmc", backends=("numpyro", "pyro"), takes="model", doc=__doc__, check=check_chain_method,
+    options={**MCMC_OPTIONS,
+             "num_steps": opt(None, "leapfrog steps per iteration (default: from trajectory_length)",
+                              or_none(integer(1))),
+             "trajectory_length": opt(6.283185307179586, "integration time per iteration (when num_steps is None)",
+                                      positive())},
+)(on_backends(numpyro="inference.backends.numpyro_mcmc:run", pyro="inference.backends.pyro_mcmc:run"))
