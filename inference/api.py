@@ -76,7 +76,7 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
 
     t0 = time.perf_counter()
     if entry.takes == "potential":
-        result = run_on_potential(entry, spec, model_fn, seed=int(seed), dtype=dtype, **opts)
+        result = run_on_potential(method, entry.runner, spec, model_fn, seed=int(seed), dtype=dtype, **opts)
     else:
         result = entry.runner(spec, model_fn, backend=backend, method=method, seed=int(seed), dtype=dtype, **opts)
     result.timing["wall"] = time.perf_counter() - t0

@@ -14,6 +14,7 @@ runner and says what it should have returned.
 """
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
@@ -21,70 +22,76 @@ import numpy as np
 from inference.result import InferenceResult
 
 
-def _runner_name(entry) -> str:
-    return f"{entry.module}.{getattr(entry.runner, '__qualname__', entry.runner)}"
+def _runner_name(runner) -> str:
+    return f"{runner.__module__}.{getattr(runner, '__qualname__', runner)}"
 
 
-def _check_draws(entry, draws, dim: int) -> np.ndarray:
+def accepts(fn, name: str) -> bool:
+    """Whether ``fn`` takes keyword ``name`` (a plug-in need not take progress_bar, say)."""
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _check_draws(method: str, runner, draws, dim: int) -> np.ndarray:
     expected = f"(num_chains, num_samples, {dim}): draws on the model's unconstrained space, of dimension {dim}"
     try:
         draws = np.asarray(draws, dtype=float)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"method {entry.name!r} ({_runner_name(entry)}) returned {type(draws).__name__}, not an "
+        raise ValueError(f"method {method!r} ({_runner_name(runner)}) returned {type(draws).__name__}, not an "
                          f"array of shape {expected}") from e
     if draws.ndim != 3 or draws.shape[2] != dim or 0 in draws.shape[:2]:
-        raise ValueError(f"method {entry.name!r} ({_runner_name(entry)}) returned draws of shape {draws.shape}; it "
+        raise ValueError(f"method {method!r} ({_runner_name(runner)}) returned draws of shape {draws.shape}; it "
                          f"should return shape {expected}")
     if not np.isfinite(draws).all():
         chain, draw, _ = np.argwhere(~np.isfinite(draws))[0]
-        raise ValueError(f"method {entry.name!r} ({_runner_name(entry)}) returned non-finite draws (the first at "
+        raise ValueError(f"method {method!r} ({_runner_name(runner)}) returned non-finite draws (the first at "
                          f"chain {chain}, draw {draw})")
     return draws
 
 
-def _check_stats(entry, stats, shape: tuple) -> dict[str, np.ndarray]:
+def _check_stats(method: str, runner, stats, shape: tuple) -> dict[str, np.ndarray]:
     if not isinstance(stats, dict):
-        raise ValueError(f"method {entry.name!r} ({_runner_name(entry)}) returned sample statistics as "
+        raise ValueError(f"method {method!r} ({_runner_name(runner)}) returned sample statistics as "
                          f"{type(stats).__name__}, not a dict name -> array of shape {shape}")
     out = {}
     for name, value in stats.items():
         value = np.asarray(value)
         if value.shape[:2] != shape:
-            raise ValueError(f"method {entry.name!r} ({_runner_name(entry)}) returned sample statistic {name!r} of "
+            raise ValueError(f"method {method!r} ({_runner_name(runner)}) returned sample statistic {name!r} of "
                              f"shape {value.shape}; it should have shape {shape} (chain, draw)")
         out[name] = value
     return out
 
 
-def run_on_potential(entry, spec, model, *, seed: int, device: str, dtype: str, progress_bar: bool,
+def run_on_potential(method: str, runner, spec, model, *, seed: int, device: str, dtype: str, progress_bar: bool,
                      **options) -> InferenceResult:
-    """Run ``entry`` (a registered method that takes a Potential) on ``model``, NumPyro's function of ``spec``."""
+    """Run ``runner``, method ``method``'s function of a Potential, on ``model``, NumPyro's function of ``spec``."""
     import jax
 
     from inference.backends.numpyro_common import backend_context, to_backend, trace_sites
     from inference.potential import Potential
 
     if spec.networks:
-        raise ValueError(f"method {entry.name!r} samples a model's latent variables; {spec.name!r} has networks "
+        raise ValueError(f"method {method!r} samples a model's latent variables; {spec.name!r} has networks "
                          "(trained by the methods of family vi or likelihood_free)")
     with backend_context(device, dtype):
         data = to_backend(spec.data, dtype)
         sites = trace_sites(model, data, seed)
         potential = Potential.of(model, data, seed)
-        extra = {"progress_bar": progress_bar} if entry.accepts("progress_bar") else {}
+        extra = {"progress_bar": progress_bar} if accepts(runner, "progress_bar") else {}
         t0 = time.perf_counter()
-        out = entry.runner(potential, rng_key=jax.random.PRNGKey(seed), **options, **extra)
+        out = runner(potential, rng_key=jax.random.PRNGKey(seed), **options, **extra)
         if isinstance(out, InferenceResult):
             return out
         out = jax.block_until_ready(out)
         elapsed = time.perf_counter() - t0
         draws, stats = out if isinstance(out, tuple) and len(out) == 2 else (out, {})
-        draws = _check_draws(entry, draws, potential.dim)
-        stats = _check_stats(entry, stats, draws.shape[:2])
+        draws = _check_draws(method, runner, draws, potential.dim)
+        stats = _check_stats(method, runner, stats, draws.shape[:2])
         samples = potential.constrain_draws(draws)
     return InferenceResult(
-        model=spec.name, backend="numpyro", method=entry.name,
+        model=spec.name, backend="numpyro", method=method,
         samples={k: v for k, v in samples.items() if k in sites.latent or k in sites.deterministic},
         sample_stats=stats, observed_data=sites.observed, timing={"sampling": elapsed},
-        info={"runner": _runner_name(entry)},
+        info={"runner": _runner_name(runner)},
     )

@@ -43,7 +43,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from inference.options import Option, plain_option
@@ -69,7 +69,6 @@ class Method:
     prepare: Callable | None = None
     doc: str = ""
     module: str = ""  # where it was registered: worker processes import it to find the method
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def posterior(self) -> bool:
@@ -79,13 +78,6 @@ class Method:
     @property
     def needs_likelihood(self) -> bool:
         return self.family != "likelihood_free"
-
-    def accepts(self, name: str) -> bool:
-        """Whether the runner takes keyword ``name`` (a plug-in need not take progress_bar, say)."""
-        if "params" not in self._cache:
-            self._cache["params"] = inspect.signature(self.runner).parameters
-        params = self._cache["params"]
-        return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 _METHODS: dict[str, Method] = {}

@@ -1,10 +1,12 @@
 """Bad input gets a clear error naming the culprit, before anything runs."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 import inference
 import ppl_models
-from inference.api import _RUNNERS
+from inference import registry
 from ppl_models import DataError, DeviceError, ModelSpec, SiteMismatchError, UnknownChoiceError
 from ppl_models.generic import dist, for_backends, pyro
 
@@ -29,8 +31,8 @@ def spec(**data):
 @pytest.fixture(autouse=True)
 def no_run(monkeypatch):
     """Nothing may start: every runner is replaced by one that fails the test."""
-    for key in list(_RUNNERS):
-        monkeypatch.setitem(_RUNNERS, key, "tests.test_errors:must_not_run")
+    for name, entry in registry.methods().items():
+        monkeypatch.setitem(registry._METHODS, name, dataclasses.replace(entry, runner=must_not_run))
 
 
 def must_not_run(*args, **kwargs):

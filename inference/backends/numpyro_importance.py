@@ -47,7 +47,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, 
         observed = {n: s for n, s in model_trace.items() if s["type"] == "sample" and s["is_observed"]}
         plate = data_plate({n: frames(s) for n, s in latent.items()}, {n: frames(s) for n, s in observed.items()})
         plate_axes = {n: (np.ndim(s["value"]) - s["fn"].event_dim + plate[1]) if plate else None
-                      for n, s in latent.items()}
+                      for n, s in latent.items()} | {n: None for n in sites.deterministic}
         keep = keeps_draws(spec, resample)
         chunk_size = chunk_size or auto_chunk_size(_floats_per_draw(model_trace), jnp.dtype(dtype).itemsize)
 
@@ -56,7 +56,9 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, 
             p = handlers.trace(handlers.replay(model, q)).get_trace(**data)
             log_p = sum(reduce_log_prob(s, plate) for s in p.values() if s["type"] == "sample")
             log_q = sum(reduce_log_prob(q[n], plate) for n in latent)
-            return log_p - log_q, {n: q[n]["value"] for n in latent} if keep else {}
+            # deterministic sites go with joint weights; per-data-point weights resample each point's latents alone
+            kept = [*latent, *(sites.deterministic if plate is None else ())] if keep else []
+            return log_p - log_q, {n: (q[n] if n in latent else p[n])["value"] for n in kept}
 
         batched = jax.jit(jax.vmap(one))
         keys = jax.random.split(jax.random.PRNGKey(seed), num_samples)

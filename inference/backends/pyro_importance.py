@@ -48,7 +48,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, 
         log_weights, latents, t0 = [], {}, time.perf_counter()
         for i in tqdm(range(num_samples), disable=not progress_bar, desc="IS"):
             q = poutine.trace(proposal).get_trace(**data)
-            p = _samples(poutine.trace(poutine.replay(model, trace=q)).get_trace(**data))
+            full = poutine.trace(poutine.replay(model, trace=q)).get_trace(**data)
+            p = _samples(full)
             latent = {n: s for n, s in p.items() if not s["is_observed"]}
             if i == 0:
                 observed = {n: s for n, s in p.items() if s["is_observed"]}
@@ -60,6 +61,10 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, 
             log_weights.append((sum(reduce_log_prob(s, plate) for s in p.values()) - log_q).cpu().numpy())
             for n in latent if keep else ():
                 latents.setdefault(n, []).append(q.nodes[n]["value"].cpu().numpy())
+            # deterministic sites go with joint weights; per-data-point weights resample each point's latents alone
+            for n in sites.deterministic if keep and plate is None else ():
+                latents.setdefault(n, []).append(full.nodes[n]["value"].cpu().numpy())
+                plate_axes[n] = None
         seconds = time.perf_counter() - t0
     return to_result(spec, "pyro", np.stack(log_weights), {n: np.stack(v) for n, v in latents.items()}, plate_axes,
                      sites.observed, seed, seconds)
