@@ -104,6 +104,8 @@ MCMC_OPTIONS = {
     "num_samples": opt(1000, "draws kept per chain", integer(1)),
     "num_chains": opt(4, "independent chains", integer(1)),
     "target_accept_prob": opt(0.8, "step-size adaptation target", open_unit()),
+    "dense_mass": opt(False, "adapt a dense mass matrix during warmup, not a diagonal one: for correlated "
+                             "posteriors (NumPyro's dense_mass, Pyro's full_mass)", boolean()),
     "chain_method": opt(None, "numpyro: parallel (default when there are enough host devices), "
                                "sequential or vectorized; pyro: sequential (checked per backend below)",
                           (lambda v: v is None or isinstance(v, str), "None or a chain method name")),

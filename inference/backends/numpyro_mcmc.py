@@ -24,9 +24,10 @@ STAT_NAMES = {"diverging": "diverging", "accept_prob": "acceptance_rate", "num_s
 
 
 def make_kernel(method: str, model, opts: dict):
+    common = dict(target_accept_prob=opts["target_accept_prob"], dense_mass=opts["dense_mass"])
     if method == "nuts":
-        return NUTS(model, target_accept_prob=opts["target_accept_prob"], max_tree_depth=opts["max_tree_depth"])
-    return HMC(model, target_accept_prob=opts["target_accept_prob"], **hmc_path_length(opts))
+        return NUTS(model, max_tree_depth=opts["max_tree_depth"], **common)
+    return HMC(model, **hmc_path_length(opts), **common)
 
 
 def default_chain_method(num_chains: int, device: str) -> str:

@@ -13,7 +13,7 @@ from ppl_models.spec import resolve_function
 ENGINES = ("library", "blackjax")
 _LIBRARY = on_backends(numpyro="inference.backends.numpyro_mcmc:run", pyro="inference.backends.pyro_mcmc:run")
 # what BlackJAX's NUTS takes; the other options are the backends' own samplers'
-_BLACKJAX_OPTIONS = ("num_warmup", "num_samples", "num_chains", "target_accept_prob", "max_tree_depth")
+_BLACKJAX_OPTIONS = ("num_warmup", "num_samples", "num_chains", "target_accept_prob", "max_tree_depth", "dense_mass")
 
 
 def check(backend: str, options: dict) -> None:
