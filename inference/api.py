@@ -92,7 +92,8 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
         **({"data_keys_ignored": ignored} if (ignored := spec.ignored_keys(backend)) else {}),
         # array-valued options (fitted params) are recorded by their names only, with the values a
         # runner chose for options left to it (``info["resolved_options"]``)
-        options={**{k: sorted(v) if isinstance(v, Mapping) else v for k, v in opts.items()}, "dtype": dtype,
+        options={**{k: sorted(v) if isinstance(v, Mapping) and k != "library_options" else v
+                    for k, v in opts.items()}, "dtype": dtype,
                  **result.info.pop("resolved_options", {})},
         versions={"python": platform.python_version(), "numpy": np.__version__, "arviz": ARVIZ_VERSION,
                   **resolve_function(_VERSIONS[backend])()},

@@ -191,6 +191,21 @@ def method_options(method: str) -> dict[str, Option]:
     return {**METHODS[method], **COMMON}
 
 
+def _library_options(entry, backend: str, declared: dict, extra: dict) -> dict:
+    """The options in ``extra`` (not the method's own) that the library class of the run takes
+    (``inference.library_options``), checked; any other is an unknown option."""
+    from inference import library_options
+
+    cls = entry.library(backend, declared) if entry.library is not None and extra else None
+    params = library_options.accepted(cls, declared) if cls is not None else {}
+    for name, value in extra.items():
+        if name not in params:
+            where = f" (or keyword of {cls.__module__.split('.')[0]}'s {cls.__name__})" if cls is not None else ""
+            raise UnknownChoiceError(f"option for method {entry.name!r}{where}", name, [*declared, *params])
+        library_options.check_value(name, value, params[name], f"{cls.__name__} ({backend})")
+    return dict(extra)
+
+
 def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> dict[str, object]:
     """``given`` checked against ``method``'s options and completed with defaults; then the method's
     own checks of its options against each other (its ``check``)."""
@@ -199,9 +214,11 @@ def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> d
     entry = get_method(method)
     check_backend(entry, backend)
     table = method_options(method)
+    declared = {k: given.get(k, o.default) for k, o in table.items() if backend in o.backends}
+    extra = {k: v for k, v in given.items() if k not in table}
     for name, value in given.items():
-        if name not in table:
-            raise UnknownChoiceError(f"option for method {method!r}", name, table)
+        if name in extra:
+            continue
         opt = table[name]
         if backend not in opt.backends:
             raise ValueError(f"option {name!r} applies to backend(s) {', '.join(opt.backends)} only, not {backend!r}")
@@ -209,7 +226,8 @@ def resolve_options(method: str, backend: str, given: Mapping[str, object]) -> d
             raise UnknownChoiceError(f"{name} for method {method!r}", value, [c for c in opt.choices if c is not None])
         if not opt.valid(value):
             raise ValueError(f"option {name}={value!r} for method {method!r} is invalid: expected {opt.expect}")
-    options = {k: given.get(k, o.default) for k, o in table.items() if backend in o.backends}
+    library = _library_options(entry, backend, declared, extra)
+    options = declared | ({"library_options": library} if entry.library is not None else {})
     if entry.check is not None:
         entry.check(backend, options)
     return options

@@ -29,7 +29,9 @@ A runner takes either
 ``options`` maps each option to an ``inference.options.Option`` or to a plain default, whose type
 is then the option's type. Two optional hooks run before anything else: ``check(backend, options)``
 checks options against each other; ``prepare(spec, backend, options)`` checks them against the
-model and fills in, in place, those whose default depends on the model.
+model and fills in, in place, those whose default depends on the model. ``library(backend,
+options)`` names the library class the runner builds (``inference.library_options``): keywords its
+constructor takes then pass through as options, checked against its signature.
 
 The built-in methods register the same way, one module each, listed in ``BUILTINS``; a plug-in
 module registers on import (``ppl --plugin MODULE`` imports one for the command line).
@@ -54,7 +56,7 @@ FAMILIES = ("mcmc", "vi", "importance", "likelihood_free")
 # families whose results hold posterior draws of the latents, with a log-likelihood to criticize
 POSTERIOR_FAMILIES = ("mcmc", "vi", "importance")
 TAKES = ("potential", "model")
-BUILTINS = ("nuts", "hmc", "svi", "rws", "importance_sampling", "adversarial", "mmd", "avb")
+BUILTINS = ("nuts", "hmc", "svi", "rws", "importance_sampling", "adversarial", "mmd", "avb", "mclmc")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Method:
     takes: str = "potential"
     check: Callable | None = None
     prepare: Callable | None = None
+    library: Callable | None = None
     doc: str = ""
     module: str = ""  # where it was registered: worker processes import it to find the method
 
@@ -98,7 +101,7 @@ def _load_builtins() -> None:
 
 def register_method(name: str, *, family: str, backends: tuple[str, ...] | str, options: Mapping | None = None,
                     takes: str = "potential", check: Callable | None = None, prepare: Callable | None = None,
-                    doc: str | None = None, replace: bool = False):
+                    library: Callable | None = None, doc: str | None = None, replace: bool = False):
     """Decorator: register the decorated runner as method ``name`` (see the module's docstring);
     ``doc`` describes the method (default: the runner's docstring)."""
     if not isinstance(name, str) or not name.isidentifier():
@@ -125,7 +128,7 @@ def register_method(name: str, *, family: str, backends: tuple[str, ...] | str, 
             missing = [k for k in table if k not in inspect.signature(fn).parameters]
             if missing:
                 raise TypeError(f"method {name!r}: its runner {fn.__qualname__} takes no option(s) {missing}")
-        _METHODS[name] = Method(name, family, backends, table, fn, takes, check, prepare,
+        _METHODS[name] = Method(name, family, backends, table, fn, takes, check, prepare, library,
                                 doc or inspect.getdoc(fn) or "", fn.__module__)
         return fn
 

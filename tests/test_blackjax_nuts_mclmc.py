@@ -1,4 +1,4 @@
-"""BlackJAX's NUTS (inference.backends.blackjax_nuts) and MCLMC (the ``mclmc`` method) against the
+"""BlackJAX's NUTS (``method="nuts", engine="blackjax"``) and MCLMC (the ``mclmc`` method) against the
 posteriordb reference draws.
 
 Tolerance, in every test: posterior means within 4 sqrt(mcse^2 + mcse_ref^2) of the reference
@@ -11,14 +11,9 @@ import numpy as np
 import pytest
 
 import inference
-import inference.methods.mclmc  # noqa: F401  (registers "mclmc"; not yet among the built-in methods)
 import ppl_models
 from inference.backends import blackjax_nuts
 from inference.diagnostics import reference_summary, score
-from inference.registry import unregister_method
-
-NUTS_DEFAULTS = {"num_warmup": 1000, "num_samples": 1000, "num_chains": 4, "target_accept_prob": 0.8,
-                 "max_tree_depth": 10}
 
 
 def assert_matches_reference(result, reference):
@@ -28,26 +23,11 @@ def assert_matches_reference(result, reference):
     assert scores["sd_ok"].all(), f"sds off by more than 4 MCSE:\n{scores[~scores['sd_ok']]}"
 
 
-@pytest.fixture
-def blackjax_nuts_method():
-    """BlackJAX's NUTS registered for the test's duration, as a plug-in would register it."""
-
-    @inference.register_method("blackjax_nuts_test", family="mcmc", backends=("numpyro",), options=NUTS_DEFAULTS)
-    def run(potential, *, rng_key, num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth):
-        return blackjax_nuts.nuts(potential, rng_key=rng_key, num_warmup=num_warmup, num_samples=num_samples,
-                                  num_chains=num_chains, target_accept_prob=target_accept_prob,
-                                  max_tree_depth=max_tree_depth)
-
-    try:
-        yield "blackjax_nuts_test"
-    finally:
-        unregister_method("blackjax_nuts_test")
-
-
-def test_blackjax_nuts_matches_reference(blackjax_nuts_method):
+def test_blackjax_nuts_matches_reference():
     # tolerance: 4 combined MCSE (ArviZ), see the module's docstring
     spec = ppl_models.get_model("eight_schools-eight_schools_noncentered")
-    result = inference.run(spec, method=blackjax_nuts_method, backend="numpyro", seed=0)
+    result = inference.run(spec, method="nuts", engine="blackjax", backend="numpyro", seed=0)
+    assert result.info["runner"] == "inference.backends.blackjax_nuts.nuts"
     stats = result.sample_stats
     assert set(stats) == {"diverging", "acceptance_rate", "n_steps", "energy", "step_size"}
     assert all(v.shape == (4, 1000) for v in stats.values())

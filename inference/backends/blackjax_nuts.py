@@ -1,5 +1,6 @@
 """NUTS as BlackJAX writes it, on a model's ``Potential``: BlackJAX's window adaptation of the step
-size and a diagonal inverse mass matrix (Stan's schedule), then BlackJAX's NUTS kernel.
+size and the inverse mass matrix (diagonal, or dense with ``dense_mass``; Stan's schedule), then
+BlackJAX's NUTS kernel.
 
 BlackJAX's NUTS (``blackjax.mcmc.nuts``) is the No-U-Turn Sampler of Hoffman & Gelman (2014, "The
 No-U-Turn Sampler: Adaptively Setting Path Lengths in Hamiltonian Monte Carlo", JMLR 15) in its
@@ -21,7 +22,7 @@ from blackjax.adaptation.base import get_filter_adapt_info_fn
 
 
 def nuts(potential, *, rng_key, num_warmup: int, num_samples: int, num_chains: int, target_accept_prob: float,
-         max_tree_depth: int):
+         max_tree_depth: int, dense_mass: bool = False):
     """BlackJAX NUTS with BlackJAX's window adaptation on ``potential`` (an ``inference.potential.Potential``).
 
     Returns ``(draws, stats)``: draws ``(num_chains, num_samples, potential.dim)`` on the unconstrained
@@ -31,7 +32,7 @@ def nuts(potential, *, rng_key, num_warmup: int, num_samples: int, num_chains: i
     """
     logdensity = potential.logdensity
     warmup = blackjax.window_adaptation(
-        blackjax.nuts, logdensity, is_mass_matrix_diagonal=True, target_acceptance_rate=target_accept_prob,
+        blackjax.nuts, logdensity, is_mass_matrix_diagonal=not dense_mass, target_acceptance_rate=target_accept_prob,
         adaptation_info_fn=get_filter_adapt_info_fn(),  # keep none of the warmup's per-step states
         max_num_doublings=max_tree_depth,  # passed to the kernel during warmup, and returned in the parameters
     )

@@ -15,6 +15,7 @@ from numpyro.infer import HMC, MCMC, NUTS
 from inference.backends import hmc_path_length
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.checkpoint import Checkpoint
+from inference.library_options import to_library
 from inference.result import InferenceResult
 
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "adapt_state.step_size", "energy")
@@ -24,7 +25,8 @@ STAT_NAMES = {"diverging": "diverging", "accept_prob": "acceptance_rate", "num_s
 
 
 def make_kernel(method: str, model, opts: dict):
-    common = dict(target_accept_prob=opts["target_accept_prob"], dense_mass=opts["dense_mass"])
+    common = dict(target_accept_prob=opts["target_accept_prob"], dense_mass=opts["dense_mass"],
+                  **to_library("numpyro", opts["library_options"]))  # the library's own keywords, given
     if method == "nuts":
         return NUTS(model, max_tree_depth=opts["max_tree_depth"], **common)
     return HMC(model, **hmc_path_length(opts), **common)

@@ -28,6 +28,7 @@ from inference.backends.numpyro_objectives import ImportanceWeightedELBO
 from inference.checkpoint import Checkpoint
 from inference.convergence import GAUSSIAN_GUIDES, Snapshots, convergence_warnings, split_at
 from inference.importance import guide_check
+from inference.library_options import to_library
 from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
@@ -35,10 +36,12 @@ from ppl_models.errors import TrainingError
 from ppl_models.spec import check_rank
 
 
-def make_guide(model, spec_guide, guide: str, rank):
+def make_guide(model, spec_guide, guide: str, rank, library_options: dict | None = None):
+    """The model's own guide, or the autoguide ``guide`` with the library's own keywords given."""
     if guide == "spec":
         return spec_guide
-    return getattr(autoguide, AUTOGUIDES[guide])(model, **autoguide_kwargs(guide, rank))
+    return getattr(autoguide, AUTOGUIDES[guide])(model, **autoguide_kwargs(guide, rank),
+                                                 **to_library("numpyro", library_options or {}))
 
 
 def make_elbo(method: str, opts: dict):
@@ -263,7 +266,7 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     sites = trace_sites(model, data, seed)
     if opts["guide"] == "lowrank":
         check_rank(sites.latent, opts["rank"], spec.name)
-    guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
+    guide = make_guide(model, spec_guide, opts["guide"], opts["rank"], opts["library_options"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
     if opts["batch_size"] is not None:

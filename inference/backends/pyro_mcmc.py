@@ -50,6 +50,7 @@ from inference.backends.pyro_common import (
     with_networks,
 )
 from inference.checkpoint import Checkpoint
+from inference.library_options import to_library
 from inference.result import InferenceResult
 from ppl_models.generic import bind
 
@@ -59,7 +60,7 @@ def make_kernel(method: str, model, opts: dict, max_plate_nesting: int, continue
     # max_plate_nesting given, so that Pyro need not guess it by sampling (improper priors cannot)
     common = dict(target_accept_prob=opts["target_accept_prob"], jit_compile=opts["jit_compile"],
                   ignore_jit_warnings=True, init_strategy=init_to_uniform, max_plate_nesting=max_plate_nesting,
-                  full_mass=opts["dense_mass"])
+                  full_mass=opts["dense_mass"]) | to_library("pyro", opts["library_options"])  # the library's own
     if continued is not None:
         common |= dict(step_size=continued["step_size"], adapt_step_size=False, adapt_mass_matrix=False)
         kernel = (ContinuedNUTS(model, max_tree_depth=opts["max_tree_depth"], **common) if method == "nuts" else

@@ -41,6 +41,7 @@ from inference.backends.pyro_optim import JointAdam
 from inference.checkpoint import Checkpoint
 from inference.convergence import GAUSSIAN_GUIDES, Snapshots, convergence_warnings
 from inference.importance import guide_check
+from inference.library_options import to_library
 from inference.minibatch import check_batch_size, num_draws
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
@@ -48,10 +49,14 @@ from ppl_models.errors import TrainingError
 from ppl_models.spec import check_rank
 
 
-def make_guide(model, spec_guide, guide: str, rank):
+def make_guide(model, spec_guide, guide: str, rank, library_options: dict | None = None):
+    """The model's own guide, or the autoguide ``guide`` (initialized as NumPyro's are, unless the
+    library's own ``init_loc_fn`` is given, with the library's other keywords)."""
     if guide == "spec":
         return spec_guide
-    return getattr(autoguide, AUTOGUIDES[guide])(model, init_loc_fn=init_to_uniform, **autoguide_kwargs(guide, rank))
+    kwargs = {"init_loc_fn": init_to_uniform, **autoguide_kwargs(guide, rank),
+              **to_library("pyro", library_options or {})}
+    return getattr(autoguide, AUTOGUIDES[guide])(model, **kwargs)
 
 
 def compiles(spec, method: str, opts: dict) -> bool:
@@ -177,7 +182,7 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     sites = trace_sites(model, data)
     if opts["guide"] == "lowrank":
         check_rank(sites.latent, opts["rank"], spec.name)
-    guide = make_guide(model, spec_guide, opts["guide"], opts["rank"])
+    guide = make_guide(model, spec_guide, opts["guide"], opts["rank"], opts["library_options"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
     start(seed)

@@ -31,3 +31,11 @@ def prepare_training(method: str, choices):
             check_own_guide(spec, backend, method, choices)
 
     return prepare
+
+
+def autoguide_class(backend: str, options: dict):
+    """The ``library`` of a method with an autoguide: the backend's autoguide class (none for the model's own)."""
+    from inference.backends import AUTOGUIDES
+    from inference.library_options import library_class
+
+    return None if options["guide"] == "spec" else library_class(backend, "autoguide", AUTOGUIDES[options["guide"]])

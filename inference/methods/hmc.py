@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from inference.methods import on_backends
-from inference.methods._mcmc import check_chain_method
+from inference.methods._mcmc import check_chain_method, kernel_class
 from inference.options import MCMC_OPTIONS, integer, opt, or_none, positive
 from inference.registry import register_method
 
 register_method(
     "hmc", family="mcmc", backends=("numpyro", "pyro"), takes="model", doc=__doc__, check=check_chain_method,
+    library=kernel_class("HMC"),
     options={**MCMC_OPTIONS,
              "num_steps": opt(None, "leapfrog steps per iteration (default: from trajectory_length)",
                               or_none(integer(1))),

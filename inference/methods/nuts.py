@@ -4,7 +4,7 @@ BlackJAX's (window adaptation, then its NUTS kernel) on a NumPyro model lowered 
 from __future__ import annotations
 
 from inference.methods import on_backends
-from inference.methods._mcmc import check_chain_method
+from inference.methods._mcmc import check_chain_method, kernel_class
 from inference.options import MCMC_OPTIONS, integer, one_of, opt
 from inference.potential_runs import run_on_potential
 from inference.registry import register_method
@@ -35,6 +35,7 @@ def run(spec, model, *, backend: str, method: str, engine: str = "library", **kw
 
 register_method(
     "nuts", family="mcmc", backends=("numpyro", "pyro"), takes="model", doc=__doc__, check=check,
+    library=kernel_class("NUTS"),
     options={**MCMC_OPTIONS, "max_tree_depth": opt(10, "maximum NUTS tree depth", integer(1)),
              "engine": opt("library", "numpyro only: library (NumPyro's own NUTS) or blackjax (BlackJAX's NUTS with "
                                       "its window adaptation)", one_of(*ENGINES), ("numpyro",))},

@@ -6,7 +6,7 @@ import math
 import numbers
 
 from inference.methods import on_backends
-from inference.methods._guides import check_rank, prepare_training
+from inference.methods._guides import autoguide_class, check_rank, prepare_training
 from inference.options import ELBOS, GUIDE_OPTION, GUIDES, TRAINING_OPTIONS, boolean, checkpoints, integer, one_of, opt
 from inference.registry import register_method
 
@@ -22,7 +22,7 @@ def check(backend: str, options: dict) -> None:
 
 register_method(
     "svi", family="vi", backends=("numpyro", "pyro"), takes="model", doc=__doc__, check=check,
-    prepare=prepare_training("svi", GUIDES),
+    prepare=prepare_training("svi", GUIDES), library=autoguide_class,
     options={
         "guide": GUIDE_OPTION,
         "elbo": opt("trace", "trace (Trace_ELBO), meanfield (TraceMeanField_ELBO), graph (TraceGraph_ELBO, "
