@@ -7,6 +7,9 @@ and the method's options, and turns what it returns into an ``InferenceResult``:
   sites, with the model's deterministic sites;
 * ``(draws, stats)`` adds per-draw sample statistics ``{name: (num_chains, num_samples)}``
   (``diverging``, say, which the MCMC diagnostics count);
+* ``(draws, stats, extras)`` adds what else the method found, any of ``warnings`` (a list of
+  messages), ``diagnostics`` (``{"khat": ..., "elbo": ...}``), ``log_evidence`` and
+  ``log_evidence_se``, ``losses`` and ``params``;
 * an ``InferenceResult`` is taken as it is.
 
 Anything else, draws of another shape, or draws that are not finite, is an error that names the
@@ -63,6 +66,17 @@ def _check_stats(method: str, runner, stats, shape: tuple) -> dict[str, np.ndarr
     return out
 
 
+EXTRAS = ("warnings", "diagnostics", "log_evidence", "log_evidence_se", "losses", "params")
+
+
+def _check_extras(method: str, runner, extras) -> dict:
+    unknown = sorted(set(extras) - set(EXTRAS)) if isinstance(extras, dict) else None
+    if unknown is None or unknown:
+        raise ValueError(f"method {method!r} ({_runner_name(runner)}) returned extras "
+                         f"{unknown if unknown else type(extras).__name__}; a dict of {', '.join(EXTRAS)} is expected")
+    return {**extras, "warnings": list(extras.get("warnings", []))}
+
+
 def run_on_potential(method: str, runner, spec, model, *, seed: int, device: str, dtype: str, progress_bar: bool,
                      **options) -> InferenceResult:
     """Run ``runner``, method ``method``'s function of a Potential, on ``model``, NumPyro's function of ``spec``."""
@@ -85,13 +99,14 @@ def run_on_potential(method: str, runner, spec, model, *, seed: int, device: str
             return out
         out = jax.block_until_ready(out)
         elapsed = time.perf_counter() - t0
-        draws, stats = out if isinstance(out, tuple) and len(out) == 2 else (out, {})
+        draws, stats, extras = (*out, {})[:3] if isinstance(out, tuple) and len(out) in (2, 3) else (out, {}, {})
         draws = _check_draws(method, runner, draws, potential.dim)
         stats = _check_stats(method, runner, stats, draws.shape[:2])
+        extras = _check_extras(method, runner, extras)
         samples = potential.constrain_draws(draws)
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,
         samples={k: v for k, v in samples.items() if k in sites.latent or k in sites.deterministic},
         sample_stats=stats, observed_data=sites.observed, timing={"sampling": elapsed},
-        info={"runner": _runner_name(runner)},
+        info={"runner": _runner_name(runner)}, **extras,
     )

@@ -56,7 +56,8 @@ FAMILIES = ("mcmc", "vi", "importance", "likelihood_free")
 # families whose results hold posterior draws of the latents, with a log-likelihood to criticize
 POSTERIOR_FAMILIES = ("mcmc", "vi", "importance")
 TAKES = ("potential", "model")
-BUILTINS = ("nuts", "hmc", "svi", "rws", "importance_sampling", "adversarial", "mmd", "avb", "mclmc")
+BUILTINS = ("nuts", "hmc", "svi", "rws", "importance_sampling", "adversarial", "mmd", "avb", "mclmc", "pathfinder",
+            "smc")
 
 
 @dataclass(frozen=True)

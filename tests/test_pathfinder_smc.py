@@ -12,8 +12,6 @@ import pytest
 from scipy import stats
 
 import inference
-import inference.methods.pathfinder  # noqa: F401 - registers "pathfinder"
-import inference.methods.smc  # noqa: F401 - registers "smc"
 import ppl_models
 from inference.diagnostics import score
 from inference.registry import get_method

@@ -1,4 +1,10 @@
-"""NUTS and HMC on NumPyro: a thin wrapper of ``numpyro.infer.MCMC``.
+"""MCMC on NumPyro: a thin wrapper of ``numpyro.infer.MCMC`` around any of NumPyro's kernels.
+
+The method hands over what is its own (``run``'s keywords ``kernel``, ``stats``, ``derive``,
+``info``, ``chain_method``): how to build its ``MCMCKernel`` from the model and the options, which
+fields of the kernel's state to record per draw and under which ArviZ names, the statistics that
+follow from those, and what to say about the run from the sampler's last state. Nothing here
+names a method.
 
 With a checkpoint, warmup runs first (``MCMC.warmup``) and sampling then runs in pieces, each
 continuing from the last one's sampler state (``post_warmup_state``), with the state and the
@@ -6,30 +12,19 @@ draws so far saved after each piece."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import HMC, MCMC, NUTS
+from numpyro.infer import MCMC
+from numpyro.infer.mcmc import MCMCKernel
 
-from inference.backends import hmc_path_length
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.checkpoint import Checkpoint
-from inference.library_options import to_library
 from inference.result import InferenceResult
 
-EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "adapt_state.step_size", "energy")
-# NumPyro's extra field names -> ArviZ's sample_stats names
-STAT_NAMES = {"diverging": "diverging", "accept_prob": "acceptance_rate", "num_steps": "n_steps",
-              "adapt_state.step_size": "step_size", "energy": "energy"}
-
-
-def make_kernel(method: str, model, opts: dict):
-    common = dict(target_accept_prob=opts["target_accept_prob"], dense_mass=opts["dense_mass"],
-                  **to_library("numpyro", opts["library_options"]))  # the library's own keywords, given
-    if method == "nuts":
-        return NUTS(model, max_tree_depth=opts["max_tree_depth"], **common)
-    return HMC(model, **hmc_path_length(opts), **common)
+KernelBuilder = Callable[[Callable, dict], MCMCKernel]  # (model, options) -> kernel
 
 
 def default_chain_method(num_chains: int, device: str) -> str:
@@ -41,15 +36,16 @@ def default_chain_method(num_chains: int, device: str) -> str:
     return "parallel" if jax.local_device_count() >= num_chains else "sequential"
 
 
-def sample_in_pieces(make_mcmc, key, data: dict, checkpoint: Checkpoint, num_samples: int):
+def sample_in_pieces(make_mcmc, key, data: dict, checkpoint: Checkpoint, num_samples: int,
+                     extra_fields: tuple[str, ...] = ()):
     """Warmup (unless the checkpoint is past it), then ``num_samples`` draws per chain in pieces of
     ``checkpoint.every``, saving the sampler state and the draws so far after each. Returns draws
-    and extra fields, grouped by chain."""
+    and extra fields, grouped by chain, and the sampler's last state."""
     saved = checkpoint.load()
     samplers = {}  # one MCMC per piece length
     if saved is None:
         mcmc = samplers[checkpoint.every] = make_mcmc(checkpoint.every)
-        mcmc.warmup(key, extra_fields=EXTRA_FIELDS, collect_warmup=False, **data)
+        mcmc.warmup(key, extra_fields=extra_fields, collect_warmup=False, **data)
         done, state, record = 0, mcmc.post_warmup_state, {"samples": {}, "stats": {}}
         checkpoint.save(0, jax.device_get(state), record)
     else:
@@ -59,42 +55,57 @@ def sample_in_pieces(make_mcmc, key, data: dict, checkpoint: Checkpoint, num_sam
             samplers[last - first] = make_mcmc(last - first)
         mcmc = samplers[last - first]
         mcmc.post_warmup_state = state
-        mcmc.run(state.rng_key, extra_fields=EXTRA_FIELDS, **data)  # the state's own keys: the chain goes on
+        mcmc.run(state.rng_key, extra_fields=extra_fields, **data)  # the state's own keys: the chain goes on
         state = mcmc.last_state
         for part, new in (("samples", mcmc.get_samples(group_by_chain=True)),
                           ("stats", mcmc.get_extra_fields(group_by_chain=True))):
             record[part] = {k: np.concatenate([record[part][k], v], axis=1) if k in record[part] else v
                             for k, v in to_numpy(new).items()}
         checkpoint.save(last, jax.device_get(state), record)
-    return record["samples"], record["stats"]
+    return record["samples"], record["stats"], state
 
 
-def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
-    chain_method = opts["chain_method"] or default_chain_method(opts["num_chains"], device)
+def run(spec, model, *, kernel: KernelBuilder, stats: Mapping[str, str] | None = None,
+        derive: Callable[[dict], dict] | None = None, info: Callable[[object], dict] | None = None,
+        chain_method: str | None = None, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
+    """Run ``kernel(model, opts)`` in ``numpyro.infer.MCMC`` on ``spec``'s data.
+
+    ``stats`` maps fields of the kernel's state (dotted for nested ones: ``adapt_state.step_size``)
+    to the ArviZ ``sample_stats`` names they are recorded under, per draw; fields the kernel
+    records by default that are not in ``stats`` are dropped. ``derive(sample_stats)`` returns
+    more statistics computed from those (or constants per draw). ``info(last_state)`` returns
+    entries for the result's ``info`` (scalars of the whole run). ``chain_method`` is the method's
+    own (an ensemble kernel's ``"vectorized"``); else the ``chain_method`` option, else the default.
+    """
+    chain_method = chain_method or opts.get("chain_method") or default_chain_method(opts["num_chains"], device)
+    stats = dict(stats or {})
+    extra_fields = tuple(stats)
     with backend_context(device, dtype):
         data = to_backend(spec.data, dtype)
         (model,) = with_networks(spec, seed, dtype, model)  # networks, if any, at their initial weights
         sites = trace_sites(model, data, seed)
 
         def make_mcmc(num_samples):
-            return MCMC(make_kernel(method, model, opts), num_warmup=opts["num_warmup"], num_samples=num_samples,
+            return MCMC(kernel(model, opts), num_warmup=opts["num_warmup"], num_samples=num_samples,
                         num_chains=opts["num_chains"], chain_method=chain_method, progress_bar=progress_bar)
 
         t0 = time.perf_counter()
         checkpoint = Checkpoint.of_run(spec.name, "numpyro", method, seed, opts, total=opts["num_samples"],
                                         unit="draw per chain")
         if checkpoint is not None:
-            samples, stats = sample_in_pieces(make_mcmc, jax.random.PRNGKey(seed), data, checkpoint,
-                                              opts["num_samples"])
+            samples, fields, last_state = sample_in_pieces(make_mcmc, jax.random.PRNGKey(seed), data, checkpoint,
+                                                           opts["num_samples"], extra_fields)
         else:
             mcmc = make_mcmc(opts["num_samples"])
-            mcmc.run(jax.random.PRNGKey(seed), extra_fields=EXTRA_FIELDS, **data)
+            mcmc.run(jax.random.PRNGKey(seed), extra_fields=extra_fields, **data)
             samples = to_numpy(mcmc.get_samples(group_by_chain=True))
-            stats = to_numpy(mcmc.get_extra_fields(group_by_chain=True))
+            fields = to_numpy(mcmc.get_extra_fields(group_by_chain=True))
+            last_state = mcmc.last_state
         elapsed = time.perf_counter() - t0
-    sample_stats = {STAT_NAMES[k]: v for k, v in stats.items()}
-    if method == "nuts":  # a tree of depth d takes up to 2^d - 1 leapfrog steps
-        sample_stats["tree_depth"] = np.floor(np.log2(sample_stats["n_steps"])).astype(int) + 1
+        run_info = info(jax.device_get(last_state)) if info is not None else {}
+    sample_stats = {stats[k]: v for k, v in fields.items() if k in stats}
+    if derive is not None:
+        sample_stats.update(derive(sample_stats))
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,
         samples={k: v for k, v in samples.items() if k in sites.latent or k in sites.deterministic},
@@ -102,5 +113,5 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         # NumPyro runs warmup and sampling in one compiled loop; splitting them would
         # cost a second compilation, so only their sum is measured.
         timing={"warmup_and_sampling": elapsed},
-        info={"chain_method": chain_method},
+        info={"chain_method": chain_method, **run_info},
     )

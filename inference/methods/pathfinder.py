@@ -18,8 +18,6 @@ sds, in particular, come out too small); PSIS k-hat of the pooled draws above 0.
 """
 from __future__ import annotations
 
-import warnings
-
 from inference.options import boolean, integer, opt, positive
 from inference.registry import register_method
 
@@ -82,13 +80,12 @@ def pathfinder(potential, *, rng_key, num_samples, num_paths, maxiter, maxcor, n
     if failed.all():
         raise RuntimeError(f"pathfinder: all {num_paths} path(s) failed (no L-BFGS iterate had a finite ELBO); "
                            "the log density may be non-finite or its gradient undefined near the initial points")
+    found = []
     if failed.any() and not importance_resampling:
-        warnings.warn(f"pathfinder: {int(failed.sum())} of {num_paths} path(s) failed (no finite ELBO) and their "
-                      "draws are kept as they are; importance_resampling=True would weigh them down", stacklevel=2)
+        found.append(f"{int(failed.sum())} of {num_paths} path(s) failed (no finite ELBO) and their draws are kept "
+                     "as they are; importance_resampling=True would weigh them down")
     if np.isfinite(khat) and khat > KHAT_MAX:
-        from inference.api import InferenceWarning
-
-        warnings.warn(f"pathfinder: PSIS k-hat of the pooled draws is {khat:.2f} > {KHAT_MAX}: the Gaussian "
-                      "approximations miss posterior mass, and the draws misrepresent its tails", InferenceWarning,
-                      stacklevel=2)
-    return draws, {"lp": logp, "path": path}
+        found.append(f"PSIS k-hat of the pooled draws is {khat:.2f} > {KHAT_MAX}: the Gaussian approximations miss "
+                     "posterior mass, and the draws misrepresent its tails")
+    diagnostics = {"khat": np.asarray(khat), "path_elbo": elbo}  # each path's best ELBO
+    return draws, {"lp": logp, "path": path}, {"warnings": found, "diagnostics": diagnostics}
