@@ -16,11 +16,17 @@
   settle: noise left by a step size still too large, or a drift. More than ``MAX_WANDER``
   (a tenth of a posterior sd, the accuracy asked of a fit) is flagged.
 
-Either appends a warning that starts with "not converged" and says what to change.
+* **The gradient is not zero.** At the optimum, the expected gradient of the objective with
+  respect to each location is zero. The backend estimates it at the last parameters from
+  ``NUM_GRADIENT_PARTICLES`` independent one-particle gradients; a coordinate whose mean gradient
+  is more than ``T_GRADIENT`` standard errors from zero, and whose Newton step towards the optimum
+  (the gradient over the curvature 1/sd^2, in units of the guide's sd: ``|g| * sd``) exceeds
+  ``MAX_WANDER``, is flagged. This catches the run the other two checks cannot see: one whose step
+  size decayed before it arrived (the default schedule squeezed into 300 steps on
+  kidiq-conjugate_regression ends 11 sd off, its loss falling by less than its noise and its
+  locations drifting by 0.06 of the guide's sd).
 
-Blind spot: a run whose step size has decayed before it got there (the default schedule squeezed
-into 300 steps on kidiq-conjugate_regression ends 11 sd off) moves too little at the end for
-either check: its loss falls by less than its noise, its locations drift by 0.06 of the guide's sd.
+Each appends a warning that starts with "not converged" and says what to change.
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ MIN_DECREASE = 0.01
 NUM_SNAPSHOTS = 5
 MAX_WANDER = 0.1
 MIN_STEPS = 50  # shorter runs are not judged: too few steps to tell a trend from noise
+NUM_GRADIENT_PARTICLES = 64
+T_GRADIENT = 5.0  # |t| > 5 with 63 degrees of freedom: about 5e-6 per coordinate at a true optimum
 GAUSSIAN_GUIDES = ("normal", "mvn", "lowrank")  # the guide options whose locations and sds are followed
 
 
@@ -97,10 +105,28 @@ def wander(snapshots: Sequence[Mapping[str, np.ndarray]], sds: Mapping[str, np.n
     return worst, where
 
 
+def gradient_distance(gradients: Mapping[str, np.ndarray], sds: Mapping[str, np.ndarray]) -> tuple[float, str]:
+    """The largest Newton step to the optimum, in guide sds, over the coordinates whose mean gradient
+    is significant, from per-particle ``gradients`` ``{location: (particles, ...)}``; and its name."""
+    worst, where = 0.0, ""
+    for name, g in gradients.items():
+        g = np.asarray(g, float).reshape(len(g), -1)
+        mean, se = g.mean(0), g.std(0, ddof=1) / np.sqrt(len(g))
+        step = np.abs(mean) * np.asarray(sds[name], float).ravel()
+        significant = np.abs(mean) > T_GRADIENT * np.where(se > 0, se, np.inf)
+        step = np.where(significant | ((se == 0) & (mean != 0)), step, 0.0)
+        if step.size and float(step.max()) > worst:
+            i = int(np.argmax(step))
+            worst, where = float(step[i]), name + (f"[{i}]" if step.size > 1 else "")
+    return worst, where
+
+
 def convergence_warnings(losses: np.ndarray, snapshots: Sequence[Mapping[str, np.ndarray]] = (),
-                         sds: Mapping[str, np.ndarray] | None = None) -> list[str]:
+                         sds: Mapping[str, np.ndarray] | None = None,
+                         gradients: Mapping[str, np.ndarray] | None = None) -> list[str]:
     """Warnings (each starting "not converged") for a run with the per-step ``losses``, and, for a
-    guide with locations, ``snapshots`` of them taken at ``snapshot_steps`` with the guide's ``sds``."""
+    guide with locations, ``snapshots`` of them taken at ``snapshot_steps`` with the guide's ``sds``
+    and per-particle ``gradients`` of the objective at the last locations (see the module's docstring)."""
     losses = np.asarray(losses, float)
     if len(losses) < MIN_STEPS or not np.isfinite(losses).all():
         return []
@@ -115,4 +141,10 @@ def convergence_warnings(losses: np.ndarray, snapshots: Sequence[Mapping[str, np
             out.append(f"not converged: the guide's locations still move over the last {TAIL:.0%} of the steps, by "
                        f"{moved:.2f} of the guide's sd ({where}); lower the final step size (a smaller lr_decay or "
                        "learning_rate), or use more num_steps or num_particles")
+    if sds and gradients:
+        distance, where = gradient_distance(gradients, sds)
+        if distance > MAX_WANDER:
+            out.append(f"not converged: the objective's gradient at the end is not zero: the optimum is about "
+                       f"{distance:.2g} of the guide's sd away ({where}); use more num_steps, or a step size that "
+                       "decays less (a larger lr_decay)")
     return out

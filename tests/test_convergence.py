@@ -8,6 +8,7 @@ import pytest
 
 from inference.convergence import (
     MAX_WANDER,
+    NUM_GRADIENT_PARTICLES,
     NUM_SNAPSHOTS,
     Snapshots,
     convergence_warnings,
@@ -68,3 +69,20 @@ def test_wandering_locations_are_flagged_relative_to_the_guide_scale():
     (message,) = convergence_warnings(flat, drifting, sds)
     assert message.startswith("not converged: the guide's locations still move") and "loc[1]" in message
     assert convergence_warnings(flat, drifting[:3], sds) == []  # a resumed run that saw part of the stretch
+
+
+def test_a_gradient_away_from_zero_is_flagged_by_the_distance_it_implies():
+    rng = np.random.default_rng(2)
+    sds = {"loc": np.array([2.0, 0.1])}
+    noise = rng.normal(0, 1.0, (NUM_GRADIENT_PARTICLES, 2))
+    assert convergence_warnings(np.zeros(1000), sds=sds, gradients={"loc": noise}) == []  # at the optimum
+    # a mean gradient of 0.5 (4 standard errors of 1/8) times sd 2: a Newton step of 1 sd, but not significant
+    assert convergence_warnings(np.zeros(1000), sds=sds, gradients={"loc": noise + [0.5 - noise[:, 0].mean(), 0]}) == []
+    # 3 (24 standard errors) on the second coordinate, whose sd is 0.1: 0.3 sd away; flagged, named
+    far = noise + [0, 3.0]
+    (message,) = convergence_warnings(np.zeros(1000), sds=sds, gradients={"loc": far})
+    assert message.startswith("not converged: the objective's gradient at the end is not zero") and "loc[1]" in message
+    distance = float(message.split("about ")[1].split(" of")[0])
+    assert distance == pytest.approx(0.3, abs=4 * 0.1 / np.sqrt(NUM_GRADIENT_PARTICLES))  # 4 se of the mean, x sd
+    # significant but tiny: 3 * 0.01 = 0.03 sd, under MAX_WANDER
+    assert convergence_warnings(np.zeros(1000), sds={"loc": np.array([2.0, 0.01])}, gradients={"loc": far}) == []

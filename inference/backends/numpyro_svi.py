@@ -26,7 +26,14 @@ from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs,
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.backends.numpyro_objectives import ImportanceWeightedELBO
 from inference.checkpoint import Checkpoint
-from inference.convergence import GAUSSIAN_GUIDES, Snapshots, convergence_warnings, split_at
+from inference.convergence import (
+    GAUSSIAN_GUIDES,
+    MIN_STEPS,
+    NUM_GRADIENT_PARTICLES,
+    Snapshots,
+    convergence_warnings,
+    split_at,
+)
 from inference.importance import guide_check
 from inference.library_options import to_library
 from inference.minibatch import batch_plan, check_batch_size, num_draws
@@ -258,6 +265,18 @@ def guide_draws(model, guide, params: dict, data: dict, key, num_samples: int, r
     return to_numpy(draws), np.asarray(log_weights)
 
 
+def location_gradients(svi, params: dict, guide: str, data: dict, key) -> dict:
+    """``NUM_GRADIENT_PARTICLES`` independent estimates of the objective's gradient with respect to
+    the guide's locations at ``params`` (``inference.convergence``): ``{location: (particles, ...)}``."""
+    locs = guide_locations(params, guide)[0]
+
+    def loss(at, key):
+        return svi.loss.loss(key, {**params, **at}, svi.model, svi.guide, **data)
+
+    keys = jax.random.split(key, NUM_GRADIENT_PARTICLES)
+    return to_numpy(jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0)))(locs, keys))
+
+
 def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     """The ``SVI`` object of a run, its data on the backend, model, guide and the model's sites.
     Call inside ``backend_context``."""
@@ -293,7 +312,9 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                                              [*sites.latent, *sites.deterministic])
             draws = {k: v[None] for k, v in draws.items()}
             diagnostics, warnings = guide_check(log_weights)
-        warnings += convergence_warnings(losses, snapshots, to_numpy(guide_locations(params, guide)[1]))
+        gradients = (location_gradients(svi, params, guide, data, jax.random.fold_in(draw_key, 1))
+                     if guide in GAUSSIAN_GUIDES and opts["batch_size"] is None and len(losses) >= MIN_STEPS else None)
+        warnings += convergence_warnings(losses, snapshots, to_numpy(guide_locations(params, guide)[1]), gradients)
         t2 = time.perf_counter()
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,

@@ -39,7 +39,13 @@ from inference.backends.pyro_common import (
 from inference.backends.pyro_objectives import ImportanceWeightedELBO
 from inference.backends.pyro_optim import JointAdam
 from inference.checkpoint import Checkpoint
-from inference.convergence import GAUSSIAN_GUIDES, Snapshots, convergence_warnings
+from inference.convergence import (
+    GAUSSIAN_GUIDES,
+    MIN_STEPS,
+    NUM_GRADIENT_PARTICLES,
+    Snapshots,
+    convergence_warnings,
+)
 from inference.importance import guide_check
 from inference.library_options import to_library
 from inference.minibatch import check_batch_size, num_draws
@@ -226,6 +232,24 @@ def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method:
     return losses
 
 
+def location_gradients(svi: SVI, data: dict, guide: str) -> dict:
+    """``NUM_GRADIENT_PARTICLES`` independent estimates of the objective's gradient with respect to
+    the guide's locations at the last parameters (``inference.convergence``): ``{location: (particles, ...)}``."""
+    prefix = AUTOGUIDES[guide] + "."
+    live = {k: v for k, v in pyro.get_param_store().items() if k.startswith(prefix)}
+    names = list(guide_locations(live, guide)[0])
+    out = {n: [] for n in names}
+    for _ in range(NUM_GRADIENT_PARTICLES):
+        with poutine.trace(param_only=True) as capture:
+            svi.loss_and_grads(svi.model, svi.guide, **data)
+        params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
+        for n in names:
+            out[n].append(pyro.get_param_store()[n].unconstrained().grad.detach().cpu().numpy().copy())
+        for p in params:
+            p.grad = None
+    return {n: np.stack(v) for n, v in out.items()}
+
+
 def training_state(svi: SVI, batches) -> dict:
     """Everything the next step depends on, on the host: parameters (unconstrained), optimizer
     (and step-size schedule) state, RNG states, and the epoch's order of the data."""
@@ -359,7 +383,9 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
             diagnostics, warnings = guide_check(log_weights)
         t2 = time.perf_counter()
         params = {k: v.detach().cpu().numpy() for k, v in pyro.get_param_store().items()}
-        warnings += convergence_warnings(losses, snapshots, guide_locations(params, guide)[1])
+        gradients = (location_gradients(svi, data, guide) if guide in GAUSSIAN_GUIDES and not opts["batch_size"]
+                     and len(losses) >= MIN_STEPS else None)
+        warnings += convergence_warnings(losses, snapshots, guide_locations(params, guide)[1], gradients)
     return InferenceResult(
         model=spec.name, backend="pyro", method=method,
         samples=draws, observed_data=sites.observed,
