@@ -108,8 +108,11 @@ def nuts(potential, *, rng_key, num_warmup: int, num_samples: int, num_chains: i
     the draw), ``step_size`` (nutpie jitters the adapted one draw by draw) and ``lp`` (the log
     density at the draw, on the unconstrained space).
     """
-    import nutpie
-
+    try:
+        import nutpie
+    except ImportError as e:
+        raise ImportError(f"NUTS engine='nutpie' needs nutpie (pip install nutpie, or the package's 'nutpie' "
+                          f"extra): {e}") from None
     init_key, seed_key = jax.random.split(rng_key)
     seed = int(jax.random.bits(seed_key, dtype=jnp.uint32))
     model = _compiled_model(potential, init_key)
