@@ -1,10 +1,9 @@
 """MCMC on NumPyro: a thin wrapper of ``numpyro.infer.MCMC`` around any of NumPyro's kernels.
 
 The method hands over what is its own (``run``'s keywords ``kernel``, ``stats``, ``derive``,
-``info``, ``chain_method``): how to build its ``MCMCKernel`` from the model and the options, which
+``info``): how to build its ``MCMCKernel`` from the model and the options, which
 fields of the kernel's state to record per draw and under which ArviZ names, the statistics that
-follow from those, and what to say about the run from the sampler's last state. Nothing here
-names a method.
+follow from those, and what to say about the whole run. Nothing here names a method.
 
 With a checkpoint, warmup runs first (``MCMC.warmup``) and sampling then runs in pieces, each
 continuing from the last one's sampler state (``post_warmup_state``), with the state and the
@@ -66,18 +65,20 @@ def sample_in_pieces(make_mcmc, key, data: dict, checkpoint: Checkpoint, num_sam
 
 
 def run(spec, model, *, kernel: KernelBuilder, stats: Mapping[str, str] | None = None,
-        derive: Callable[[dict], dict] | None = None, info: Callable[[object], dict] | None = None,
-        chain_method: str | None = None, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
+        derive: Callable[[dict], dict] | None = None, info: Callable[[object, dict], dict] | None = None,
+        method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     """Run ``kernel(model, opts)`` in ``numpyro.infer.MCMC`` on ``spec``'s data.
 
     ``stats`` maps fields of the kernel's state (dotted for nested ones: ``adapt_state.step_size``)
     to the ArviZ ``sample_stats`` names they are recorded under, per draw; fields the kernel
     records by default that are not in ``stats`` are dropped. ``derive(sample_stats)`` returns
-    more statistics computed from those (or constants per draw). ``info(last_state)`` returns
-    entries for the result's ``info`` (scalars of the whole run). ``chain_method`` is the method's
-    own (an ensemble kernel's ``"vectorized"``); else the ``chain_method`` option, else the default.
+    the statistics recorded: those, changed or with more computed from them (or constant per
+    draw). ``info(last_state, samples)`` returns entries for the result's ``info``: scalars of the
+    whole run, from the sampler's last state and the draws (grouped by chain). The chains run as
+    ``opts["chain_method"]`` says (an ensemble kernel's runner sets ``"vectorized"``), else as
+    ``default_chain_method`` says.
     """
-    chain_method = chain_method or opts.get("chain_method") or default_chain_method(opts["num_chains"], device)
+    chain_method = opts.get("chain_method") or default_chain_method(opts["num_chains"], device)
     stats = dict(stats or {})
     extra_fields = tuple(stats)
     with backend_context(device, dtype):
@@ -102,10 +103,10 @@ def run(spec, model, *, kernel: KernelBuilder, stats: Mapping[str, str] | None =
             fields = to_numpy(mcmc.get_extra_fields(group_by_chain=True))
             last_state = mcmc.last_state
         elapsed = time.perf_counter() - t0
-        run_info = info(jax.device_get(last_state)) if info is not None else {}
+        run_info = info(jax.device_get(last_state), samples) if info is not None else {}
     sample_stats = {stats[k]: v for k, v in fields.items() if k in stats}
     if derive is not None:
-        sample_stats.update(derive(sample_stats))
+        sample_stats = derive(sample_stats)
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,
         samples={k: v for k, v in samples.items() if k in sites.latent or k in sites.deterministic},

@@ -5,13 +5,31 @@ from __future__ import annotations
 
 from inference.methods import on_backends
 from inference.methods._mcmc import check_chain_method, kernel_class
+from inference.methods._numpyro_kernels import HMC_STATS, library_keywords, numpyro_runner
 from inference.options import MCMC_OPTIONS, integer, one_of, opt
 from inference.potential_runs import run_on_potential
 from inference.registry import register_method
 from ppl_models.spec import resolve_function
 
 ENGINES = ("library", "blackjax")
-_LIBRARY = on_backends(numpyro="inference.backends.numpyro_mcmc:run", pyro="inference.backends.pyro_mcmc:run")
+
+
+def numpyro_kernel(model, opts: dict):
+    from numpyro.infer import NUTS
+
+    return NUTS(model, max_tree_depth=opts["max_tree_depth"], target_accept_prob=opts["target_accept_prob"],
+                dense_mass=opts["dense_mass"], **library_keywords(opts))
+
+
+def tree_depth(sample_stats: dict) -> dict:
+    """A tree of depth d takes up to 2^d - 1 leapfrog steps."""
+    import numpy as np
+
+    return {**sample_stats, "tree_depth": np.floor(np.log2(sample_stats["n_steps"])).astype(int) + 1}
+
+
+_LIBRARY = on_backends(numpyro=numpyro_runner(numpyro_kernel, HMC_STATS, derive=tree_depth),
+                       pyro="inference.backends.pyro_mcmc:run")
 # what BlackJAX's NUTS takes; the other options are the backends' own samplers'
 _BLACKJAX_OPTIONS = ("num_warmup", "num_samples", "num_chains", "target_accept_prob", "max_tree_depth", "dense_mass")
 
