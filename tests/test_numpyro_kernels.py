@@ -12,10 +12,6 @@ import numpy as np
 import pytest
 
 import inference
-import inference.methods.aies
-import inference.methods.barker
-import inference.methods.ensemble_slice
-import inference.methods.sa  # noqa: F401  (registered on import, until they are in registry.BUILTINS)
 import ppl_models
 from inference.diagnostics import score
 from inference.options import resolve_options

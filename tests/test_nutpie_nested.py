@@ -1,4 +1,4 @@
-"""nutpie's NUTS (``inference.backends.nutpie_nuts``, through a temporary registration) and nested
+"""nutpie's NUTS (``method="nuts", engine="nutpie"``) and nested
 sampling (the ``nested`` method: jaxns through NumPyro) against ground truth.
 
 Tolerance for posterior draws: means within 4 sqrt(mcse^2 + mcse_ref^2) of the reference means,
@@ -18,7 +18,6 @@ from scipy import stats
 import inference
 import ppl_models
 from inference.diagnostics import reference_summary, score
-from inference.registry import register_method, unregister_method
 
 EIGHT = "eight_schools-eight_schools_noncentered"
 CONJUGATE = "kidiq-conjugate_regression"
@@ -57,23 +56,11 @@ def eight_schools_potential():
 # ------------------------------------------------------------------------------------------------ nutpie
 
 
-@pytest.fixture
-def nutpie_method():
-    """nutpie's NUTS registered as a plug-in method for the test, and removed after it."""
-    from inference.backends import nutpie_nuts
-
-    register_method("nutpie_test", family="mcmc", backends=("numpyro",),
-                    options={"num_warmup": 1000, "num_samples": 1000, "num_chains": 4, "target_accept_prob": 0.8,
-                             "max_tree_depth": 10, "dense_mass": False})(nutpie_nuts.nuts)
-    yield "nutpie_test"
-    unregister_method("nutpie_test")
-
-
 @needs_nutpie
-def test_nutpie_nuts_matches_reference(nutpie_method):
+def test_nutpie_nuts_matches_reference():
     # tolerance: 4 combined MCSE (ArviZ), see the module's docstring
     spec = ppl_models.get_model(EIGHT)
-    result = inference.run(spec, method=nutpie_method, backend="numpyro", seed=0)
+    result = inference.run(spec, method="nuts", engine="nutpie", backend="numpyro", seed=0)
     assert result.info["runner"] == "inference.backends.nutpie_nuts.nuts"
     assert result.samples["theta"].shape == (4, 1000, 8) and result.samples["tau"].shape == (4, 1000)
     stats_ = result.sample_stats
@@ -109,12 +96,12 @@ def test_nutpie_nuts_tree_depth_and_seed():
 
 
 @needs_nutpie
-def test_nutpie_dense_mass_is_the_low_rank_mass_matrix(nutpie_method):
+def test_nutpie_dense_mass_is_the_low_rank_mass_matrix():
     """dense_mass=True: nutpie's low-rank modified mass matrix, which adapts to the conjugate
     regression's correlation (-0.89): 2.6 leapfrog steps a draw at seed 0, to the diagonal's 5.6;
     the draws match the exact posterior moments (4 MCSE)."""
     spec = ppl_models.get_model(CONJUGATE)
-    result = inference.run(spec, method=nutpie_method, backend="numpyro", seed=0, dense_mass=True)
+    result = inference.run(spec, method="nuts", engine="nutpie", backend="numpyro", seed=0, dense_mass=True)
     assert result.sample_stats["n_steps"].mean() < 4
     assert_matches_reference(result, spec.reference)
 
@@ -129,26 +116,8 @@ def exact_log_evidence(spec) -> float:
                                            + prior_scale**2 * X @ X.T).logpdf(y))
 
 
-@pytest.fixture(scope="module")
-def nested_registered():
-    """The ``nested`` method; registered here, and removed after this module's tests, until it is a
-    built-in (so that later tests iterating over the registry do not meet it)."""
-    import sys
-
-    from inference.registry import method_names
-
-    if "nested" in method_names():
-        yield "nested"
-        return
-    import inference.methods.nested  # noqa: F401 - registers "nested"
-
-    yield "nested"
-    unregister_method("nested")
-    sys.modules.pop("inference.methods.nested", None)  # a later import registers it again
-
-
 @needs_jaxns
-def test_nested_log_evidence_matches_exact(nested_registered):
+def test_nested_log_evidence_matches_exact():
     """Within 4 of jaxns's standard errors of the closed form (NumPyro's default, 25 live points per
     dimension: 50). Over seeds 0-3 the error was 0.86, -0.12, 1.16 and -0.21 standard errors."""
     spec = ppl_models.get_model(CONJUGATE)
@@ -164,7 +133,7 @@ def test_nested_log_evidence_matches_exact(nested_registered):
 
 
 @needs_jaxns
-def test_nested_eight_schools_matches_reference(nested_registered, tmp_path):
+def test_nested_eight_schools_matches_reference(tmp_path):
     """Means within 4 combined MCSE (ArviZ; see the module's docstring) of the reference; sds within 25%.
     100 live points, for time (NumPyro's default is 250): about 150 draws (the weights' ESS). The sds
     are held to less than 4 MCSE: of seeds 0-2, seed 1 drew theta[0]'s sd 0.19 sds low, more than 4
@@ -194,7 +163,7 @@ def improper_mean(y=None):
 
 
 @needs_jaxns
-def test_nested_names_a_prior_without_an_inverse_cdf(nested_registered):
+def test_nested_names_a_prior_without_an_inverse_cdf():
     from ppl_models import ModelSpec
 
     spec = ModelSpec("test-improper_mean", {"y": np.array([0.1, 0.5])}, model={"numpyro": improper_mean})
@@ -202,7 +171,7 @@ def test_nested_names_a_prior_without_an_inverse_cdf(nested_registered):
         inference.run(spec, method="nested", backend="numpyro")
 
 
-def test_nested_refuses_float32(nested_registered):
+def test_nested_refuses_float32():
     with pytest.raises(ValueError, match="float64"):
         inference.run(CONJUGATE, method="nested", backend="numpyro", dtype="float32")
 

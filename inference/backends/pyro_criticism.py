@@ -19,7 +19,7 @@ from pyro import poutine
 from pyro.infer import Predictive
 from pyro.poutine.util import site_is_subsample
 
-from inference.backends.pyro_common import _UnconditionData, backend_context, to_backend, trace_sites
+from inference.backends.pyro_common import _UnconditionData, backend_context, is_small, to_backend, trace_sites
 
 
 def _split(trace) -> tuple[dict, dict]:
@@ -68,7 +68,7 @@ def pointwise(spec, samples: dict, seed: int, device: str, dtype: str) -> tuple[
     """Log-likelihood of each data site at the data, per draw and element, and data replicated from
     each draw: both ``{site: (chain, draw, *batch_shape)}`` (replicates ``(chain, draw, *site_shape)``).
     ``samples`` are the result's draws ``(chain, draw, ...)``; only the latent sites are used."""
-    with backend_context(device, dtype) as dev, torch.no_grad():
+    with backend_context(device, dtype, small=is_small(spec)) as dev, torch.no_grad():
         model, data = _UnconditionData()(spec.model_fn("pyro")), to_backend(spec.data, dev)
         latent = trace_sites(spec.model_fn("pyro"), data).latent
         lead = next(iter(samples.values())).shape[:2]
@@ -81,7 +81,7 @@ def pointwise(spec, samples: dict, seed: int, device: str, dtype: str) -> tuple[
 def prior_draws(spec, num_samples: int, seed: int, device: str, dtype: str) -> tuple[dict, dict]:
     """``num_samples`` draws of the joint prior predictive: the latent and deterministic sites
     (``prior``) and the data sites drawn given them (``prior_predictive``), each ``(1, num_samples, ...)``."""
-    with backend_context(device, dtype) as dev, torch.no_grad():
+    with backend_context(device, dtype, small=is_small(spec)) as dev, torch.no_grad():
         model, data = _UnconditionData()(spec.model_fn("pyro")), to_backend(spec.data, dev)
         pyro.set_rng_seed(seed)
         traces = [poutine.trace(model).get_trace(**data) for _ in range(num_samples)]

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from inference.backends.pyro_common import (
     backend_context,
     frames,
+    is_small,
     reduce_log_prob,
     start,
     to_backend,
@@ -33,7 +34,7 @@ def _samples(trace) -> dict:
 
 
 def run(spec, model, *, method, seed, device, dtype, progress_bar, num_samples, guide, params, resample):
-    with backend_context(device, dtype) as dev, torch.no_grad():
+    with backend_context(device, dtype, small=is_small(spec)) as dev, torch.no_grad():
         data = to_backend(spec.data, dev)
         start(seed)
         model, spec_guide = with_networks(spec, seed, dev, model, spec.own_guide("pyro"),

@@ -40,6 +40,7 @@ from inference.backends import chain_seeds, hmc_path_length
 from inference.backends.pyro_common import (
     backend_context,
     init_to_uniform,
+    is_small,
     predictive_draws,
     rng_state,
     set_rng_state,
@@ -429,7 +430,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     shape = (opts["num_chains"], opts["num_samples"])
     checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts,  # chains one after the other
                                     total=opts["num_chains"] * opts["num_samples"], unit="draw")
-    with backend_context(device, dtype) as dev:
+    with backend_context(device, dtype, small=is_small(spec)) as dev:
         data = to_backend(spec.data, dev)
         start(seed)
         spec_model = model

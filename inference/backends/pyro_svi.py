@@ -29,6 +29,7 @@ from inference.backends.pyro_common import (
     backend_context,
     gradients_finite,
     init_to_uniform,
+    is_small,
     rng_state,
     set_rng_state,
     start,
@@ -363,7 +364,7 @@ def guide_draws(model, guide, data: dict, num_samples: int, shapes: dict,
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:
     if "jit_compile" in opts:  # SVI (RWS has its own objective, never compiled)
         opts["jit_compile"] = compiles(spec, method, opts)
-    with backend_context(device, dtype) as dev:
+    with backend_context(device, dtype, small=is_small(spec)) as dev:
         svi, batches, data, sites = prepare(spec, model, method, seed, dev, opts)
         t0 = time.perf_counter()
         checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts, total=opts["num_steps"])
