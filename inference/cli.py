@@ -105,7 +105,7 @@ def cmd_methods(args) -> int:
         return 0
     for m in table.values():
         head = f"{m.name}  [{m.family}; {', '.join(m.backends)}]"
-        doc = (m.doc or "").split("\n\n")[0].replace("\n", " ")
+        doc = (m.doc or "").split("\n\n")[0].replace("\n", " ").replace("``", "")  # the first paragraph, plain
         print(textwrap.fill(f"{head}  {doc}" if doc else head, WIDTH, subsequent_indent="    "))
         options = ", ".join(f"{k}={'none' if o.default is None else o.default}" for k, o in m.options.items()
                             if not isinstance(o.default, (dict, list)))
