@@ -13,14 +13,7 @@ import pytest
 import inference
 import ppl_models
 from inference.backends import blackjax_nuts
-from inference.diagnostics import reference_summary, score
-
-
-def assert_matches_reference(result, reference):
-    scores = score(result.samples, reference)
-    assert list(scores.index) == list(reference_summary(reference).index)  # every reference parameter is scored
-    assert scores["mean_ok"].all(), f"means off by more than 4 MCSE:\n{scores[~scores['mean_ok']]}"
-    assert scores["sd_ok"].all(), f"sds off by more than 4 MCSE:\n{scores[~scores['sd_ok']]}"
+from tests.reference_checks import assert_matches_reference
 
 
 def test_blackjax_nuts_matches_reference():

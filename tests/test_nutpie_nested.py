@@ -18,6 +18,7 @@ from scipy import stats
 import inference
 import ppl_models
 from inference.diagnostics import reference_summary, score
+from tests.reference_checks import assert_matches_reference
 
 EIGHT = "eight_schools-eight_schools_noncentered"
 CONJUGATE = "kidiq-conjugate_regression"
@@ -35,13 +36,6 @@ needs_nutpie = pytest.mark.skipif(importlib.util.find_spec("nutpie") is None, re
 # which jaxns 3.0 removed
 needs_jaxns = pytest.mark.skipif(_jaxns_version() is None or int(_jaxns_version().split(".")[0]) >= 3,
                                  reason=f"needs jaxns 2.6 (installed: {_jaxns_version()})")
-
-
-def assert_matches_reference(result, reference):
-    scores = score(result.samples, reference)
-    assert list(scores.index) == list(reference_summary(reference).index)  # every reference parameter is scored
-    assert scores["mean_ok"].all(), f"means off by more than 4 MCSE:\n{scores[~scores['mean_ok']]}"
-    assert scores["sd_ok"].all(), f"sds off by more than 4 MCSE:\n{scores[~scores['sd_ok']]}"
 
 
 def eight_schools_potential():

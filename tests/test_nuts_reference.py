@@ -9,21 +9,12 @@ import pytest
 
 import inference
 import ppl_models
-from inference.diagnostics import reference_summary, score
+from tests.reference_checks import assert_matches_reference
 
 WITH_REFERENCE = [n for n in ppl_models.list_models() if ppl_models.get_model(n).reference is not None]
 # The centered eight schools has a funnel: its draws are biased, and that is asserted separately.
 UNBIASED = [n for n in WITH_REFERENCE if n != "eight_schools-eight_schools_centered"]
 SETTINGS = dict(num_warmup=1000, num_samples=1000, num_chains=4)
-
-
-def assert_matches_reference(result, reference):
-    scores = score(result.samples, reference)
-    assert list(scores.index) == list(reference_summary(reference).index)  # every reference parameter is scored
-    bad_mean = scores[~scores["mean_ok"]]
-    bad_sd = scores[~scores["sd_ok"]]
-    assert bad_mean.empty, f"means off by more than 4 MCSE:\n{bad_mean}"
-    assert bad_sd.empty, f"sds off by more than 4 MCSE:\n{bad_sd}"
 
 
 @pytest.mark.parametrize("name", UNBIASED)
