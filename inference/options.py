@@ -200,8 +200,9 @@ def _library_options(entry, backend: str, declared: dict, extra: dict) -> dict:
     params = library_options.accepted(cls, declared) if cls is not None else {}
     for name, value in extra.items():
         if name not in params:
-            where = f" (or keyword of {cls.__module__.split('.')[0]}'s {cls.__name__})" if cls is not None else ""
-            raise UnknownChoiceError(f"option for method {entry.name!r}{where}", name, [*declared, *params])
+            kind, choices = f"option for method {entry.name!r}", [*declared, *params]
+            library = f"; they include the keywords of {cls.__module__.split('.')[0]}'s {cls.__name__}" if cls else ""
+            raise UnknownChoiceError(kind, name, choices, str(UnknownChoiceError(kind, name, choices)) + library)
         library_options.check_value(name, value, params[name], f"{cls.__name__} ({backend})")
     return dict(extra)
 

@@ -16,7 +16,7 @@ from inference.registry import methods
 MODEL = "eight_schools-eight_schools_noncentered"
 SHAPES = {"mu": (), "tau": (), "theta_trans": (8,), "theta": (8,)}
 # a short run of any method, by what its options mean in its family
-SMALL = {"num_warmup": 60, "num_samples": 40, "num_chains": 2, "num_live_points": 50}
+SMALL = {"num_warmup": 60, "num_samples": 40, "num_chains": 2, "num_live_points": 50, "num_paths": 2, "num_runs": 2}
 SMALL_STEPS = {"mcmc": 8, "vi": 60}  # num_steps: leapfrog steps per iteration (HMC), optimization steps (VI)
 
 
@@ -24,6 +24,8 @@ def small(method) -> dict:
     out = {k: v for k, v in SMALL.items() if k in method.options}
     if "num_steps" in method.options and method.family in SMALL_STEPS:
         out["num_steps"] = SMALL_STEPS[method.family]
+    if method.family == "importance" and "num_particles" in method.options:  # SMC's particles are its draws
+        out["num_particles"] = 40
     return out
 
 
