@@ -121,5 +121,8 @@ def nuts(potential, *, rng_key, num_warmup: int, num_samples: int, num_chains: i
                           progress_bar=progress_bar, target_accept=target_accept_prob, maxdepth=max_tree_depth,
                           low_rank_modified_mass_matrix=dense_mass)
     draws = np.asarray(trace.posterior["x"].values)
+    if draws.shape[1] < num_samples:
+        # nutpie catches Ctrl-C itself and returns the draws it has: the run was interrupted
+        raise KeyboardInterrupt(f"nutpie stopped after {draws.shape[1]} of {num_samples} draws")
     stats = {name: np.asarray(trace.sample_stats[key].values) for key, name in STAT_NAMES.items()}
     return draws, stats
