@@ -95,7 +95,8 @@ def run_on_potential(method: str, runner, spec, model, *, seed: int, device: str
         extra = {"progress_bar": progress_bar} if accepts(runner, "progress_bar") else {}
         t0 = time.perf_counter()
         out = runner(potential, rng_key=jax.random.PRNGKey(seed), **options, **extra)
-        if isinstance(out, InferenceResult):
+        if isinstance(out, InferenceResult):  # whole, as the runner made it, under this run's names
+            out.model, out.backend, out.method = spec.name, "numpyro", method
             return out
         out = jax.block_until_ready(out)
         elapsed = time.perf_counter() - t0
