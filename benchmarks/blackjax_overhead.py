@@ -7,10 +7,9 @@ Eight schools (non-centered), float64, 4 chains x (1000 warmup + 1000 draws), Bl
 adaptation (diagonal mass matrix, target acceptance 0.8) and NUTS (max 10 doublings), chains
 vmapped, the whole run one jitted program, on both sides:
 
-* layer: ``inference.run`` with ``inference.backends.blackjax_nuts.nuts`` registered as a method
-  (a plug-in's registration): the model lowered to a ``Potential``, the draws constrained and
-  named, sample statistics, the pointwise log-likelihood and replicated data, R-hat/ESS and
-  warnings;
+* layer: ``inference.run(..., method="nuts", engine="blackjax")``: the model lowered to a
+  ``Potential``, the draws constrained and named, sample statistics, the pointwise log-likelihood
+  and replicated data, R-hat/ESS and warnings;
 * hand: the same BlackJAX calls on the log density of ``numpyro.infer.util.initialize_model``
   (the eight schools model written directly in NumPyro), initial points drawn as the layer draws
   them, the draws constrained with NumPyro's ``postprocess_fn``.
@@ -30,37 +29,13 @@ import time
 import warnings
 
 import numpy as np
+from overhead import raw_model  # benchmarks/overhead.py: eight schools by hand, beside this script
 
 import inference
 import ppl_models
-from inference.backends import blackjax_nuts
 
 MODEL = "eight_schools-eight_schools_noncentered"
 SETTINGS = dict(num_warmup=1000, num_samples=1000, num_chains=4, target_accept_prob=0.8, max_tree_depth=10)
-
-
-@inference.register_method("blackjax_nuts_bench", family="mcmc", backends=("numpyro",), options=SETTINGS)
-def blackjax_nuts_bench(potential, *, rng_key, num_warmup, num_samples, num_chains, target_accept_prob,
-                        max_tree_depth):
-    return blackjax_nuts.nuts(potential, rng_key=rng_key, num_warmup=num_warmup, num_samples=num_samples,
-                              num_chains=num_chains, target_accept_prob=target_accept_prob,
-                              max_tree_depth=max_tree_depth)
-
-
-def raw_model():
-    """Eight schools written directly in NumPyro, without the layer."""
-    import numpyro
-    import numpyro.distributions as dist
-
-    def eight_schools(J, sigma, y=None):
-        mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
-        tau = numpyro.sample("tau", dist.HalfCauchy(5.0))
-        with numpyro.plate("school", J):
-            theta_trans = numpyro.sample("theta_trans", dist.Normal(0.0, 1.0))
-            theta = numpyro.deterministic("theta", mu + tau * theta_trans)
-            numpyro.sample("y", dist.Normal(theta, sigma), obs=y)
-
-    return eight_schools
 
 
 def hand(seed: int) -> tuple[float, np.ndarray]:
@@ -75,7 +50,7 @@ def hand(seed: int) -> tuple[float, np.ndarray]:
     with jax.enable_x64(True):
         data = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v
                 for k, v in ppl_models.get_model(MODEL).data.items()}
-        model = raw_model()
+        model = raw_model("numpyro")
         info = initialize_model(jax.random.PRNGKey(seed), model, model_kwargs=data, dynamic_args=False)
         _, unravel = ravel_pytree(info.param_info.z)
 
@@ -114,7 +89,7 @@ def hand(seed: int) -> tuple[float, np.ndarray]:
 
 def layer(seed: int) -> tuple[float, np.ndarray]:
     t0 = time.perf_counter()
-    r = inference.run(MODEL, method="blackjax_nuts_bench", backend="numpyro", seed=seed)
+    r = inference.run(MODEL, method="nuts", engine="blackjax", backend="numpyro", seed=seed, **SETTINGS)
     return time.perf_counter() - t0, r.samples["mu"]
 
 

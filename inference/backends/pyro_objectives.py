@@ -21,7 +21,7 @@ from inference.objectives import ESTIMATORS, plate_and_scale
 PARTICLES = "_particles"
 
 
-def _sample_sites(tr) -> dict:
+def sample_sites(tr) -> dict:
     return {n: s for n, s in tr.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
 
 
@@ -44,7 +44,7 @@ class ImportanceWeightedELBO(ELBO):
         particles = pyro.plate(PARTICLES, self.num_particles, dim=-(self.max_plate_nesting + 1))
         guide_tr = poutine.trace(particles(guide)).get_trace(*args, **kwargs)
         if self.estimator == "rws":
-            for site in _sample_sites(guide_tr).values():
+            for site in sample_sites(guide_tr).values():
                 site["value"] = site["value"].detach()
         model_tr = poutine.trace(poutine.replay(particles(model), trace=guide_tr)).get_trace(*args, **kwargs)
         return model_tr, guide_tr
@@ -54,8 +54,8 @@ class ImportanceWeightedELBO(ELBO):
         plate's scale, and the model's and the guide's parameters. DReG holds q's parameters
         fixed inside log q."""
         model_tr, guide_tr = self._get_trace(model, guide, args, kwargs)
-        latent = {n: s for n, s in _sample_sites(guide_tr).items() if not s["is_observed"]}
-        sites = _sample_sites(model_tr)
+        latent = {n: s for n, s in sample_sites(guide_tr).items() if not s["is_observed"]}
+        sites = sample_sites(model_tr)
         own = {n: tuple(f for f in frames(s) if f[0] != PARTICLES) for n, s in sites.items()}
         # the model's latents locate the data plate; log q sums every guide site (an autoguide's
         # auxiliary sites included, which carry the density of the model's latents)

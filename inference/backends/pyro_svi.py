@@ -18,7 +18,6 @@ import pyro
 import pyro.infer as infer
 import torch
 from pyro import poutine
-from pyro.distributions.util import scale_and_mask
 from pyro.infer import SVI, autoguide
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
@@ -37,7 +36,7 @@ from inference.backends.pyro_common import (
     trace_sites,
     with_networks,
 )
-from inference.backends.pyro_objectives import ImportanceWeightedELBO
+from inference.backends.pyro_objectives import ImportanceWeightedELBO, sample_sites
 from inference.backends.pyro_optim import JointAdam
 from inference.checkpoint import Checkpoint
 from inference.convergence import (
@@ -296,16 +295,13 @@ def train_in_pieces(svi: SVI, batches, num_steps: int, checkpoint: Checkpoint, p
 DRAW_CHUNK = 250  # guide draws traced at once: bounds the memory of a model with much data
 
 
-def _log_weight(p, q) -> float:
-    return float(p.log_prob_sum() - q.log_prob_sum())
-
-
 def _one_draw(model, guide, data: dict, shapes: dict, given=None) -> tuple[dict, float]:
     """One draw of the guide (replaying the trace ``given``, if given), the model's sites in
     ``shapes`` at it, and its log importance weight."""
     q = poutine.trace(poutine.replay(guide, trace=given) if given else guide).get_trace(**data)
     p = poutine.trace(poutine.replay(model, trace=q)).get_trace(**data)
-    return {k: p.nodes[k]["value"].detach().reshape(shape) for k, shape in shapes.items()}, _log_weight(p, q)
+    values = {k: p.nodes[k]["value"].detach().reshape(shape) for k, shape in shapes.items()}
+    return values, float(p.log_prob_sum() - q.log_prob_sum())
 
 
 def _draws_at_once(model, guide, data: dict, num: int, shapes: dict, max_plate_nesting: int):
@@ -318,7 +314,7 @@ def _draws_at_once(model, guide, data: dict, num: int, shapes: dict, max_plate_n
     log_w = _per_draw_log_prob(p, num) - _per_draw_log_prob(q, num)
     values = {k: p.nodes[k]["value"].reshape(num, *shape) for k, shape in shapes.items()}
     first = poutine.trace(guide).get_trace(**data)  # one draw, its values then set to the first of the plate's
-    for name, site in _sample_sites(first).items():
+    for name, site in sample_sites(first).items():
         site["value"] = q.nodes[name]["value"].reshape(num, *site["value"].shape)[0]
     alone, alone_w = _one_draw(model, guide, data, shapes, first)
     same = math.isclose(float(log_w[0]), alone_w, rel_tol=1e-5, abs_tol=1e-6) and all(
@@ -326,18 +322,12 @@ def _draws_at_once(model, guide, data: dict, num: int, shapes: dict, max_plate_n
     return (values, log_w) if same else None
 
 
-def _sample_sites(trace) -> dict:
-    return {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
-
-
 def _per_draw_log_prob(trace, num: int) -> torch.Tensor:
-    """The log density of a trace run inside a plate of ``num`` draws (the leading batch dim), per draw,
-    each site scaled and masked as ``Trace.log_prob_sum`` does."""
-    total = torch.zeros(num)
-    for site in _sample_sites(trace).values():
-        lp = scale_and_mask(site["fn"].log_prob(site["value"]), site["scale"], site["mask"])
-        total = total + lp.expand(num, *lp.shape[1:]).reshape(num, -1).sum(-1)
-    return total
+    """The log density of a trace run inside a plate of ``num`` draws (the leading batch dim), per draw:
+    each site's ``Trace.compute_log_prob`` (scaled and masked), summed over all but that dim."""
+    trace.compute_log_prob()
+    return sum(lp.expand(num, *lp.shape[1:]).reshape(num, -1).sum(-1)
+               for lp in (site["log_prob"] for site in sample_sites(trace).values()))
 
 
 def guide_draws(model, guide, data: dict, num_samples: int, shapes: dict,
