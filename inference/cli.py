@@ -24,13 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from inference import interrupt
+from inference import compilation_cache, interrupt
 from inference.display import WIDTH
 from ppl_models.errors import PPLError
 
 
 def parse_value(text: str):
-    """A command-line option value: true/false/none, an int, a float, else the string."""
+    """A command-line option value: true/false/none, an int, a float, a JSON object (a dict), else the string."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object ({e})") from None
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -44,6 +49,27 @@ def parse_value(text: str):
     return text
 
 
+def parse_keywords(extra: list[str]) -> dict:
+    """The flags the parser does not know, ``--name VALUE`` or ``--name=VALUE``, as options: the
+    libraries' own keywords (``--adapt-mass-matrix false``, ``--init-strategy init_to_median``), which
+    ``resolve_options`` checks against the library's signature, naming the closest when none fits."""
+    options, items = {}, list(extra)
+    while items:
+        flag = items.pop(0)
+        if not flag.startswith("--") or flag == "--":
+            raise ValueError(f"unexpected argument {flag!r}")
+        name, sep, value = flag[2:].partition("=")
+        if not sep:
+            if not items or items[0].startswith("--"):
+                raise ValueError(f"option {flag} needs a value")
+            value = items.pop(0)
+        try:
+            options[name.replace("-", "_")] = parse_value(value)
+        except argparse.ArgumentTypeError as e:
+            raise ValueError(f"option {flag}: {e}") from None
+    return options
+
+
 def parse_method(text: str) -> tuple[str, str, dict]:
     """``backend:method[:key=value,key=value]`` -> ``(backend, method, options)``."""
     parts = text.split(":", 2)
@@ -54,7 +80,10 @@ def parse_method(text: str) -> tuple[str, str, dict]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"option {item!r} in method {text!r} must look like key=value")
-        options[key.strip()] = parse_value(value.strip())
+        try:
+            options[key.strip()] = parse_value(value.strip())
+        except argparse.ArgumentTypeError as e:
+            raise ValueError(f"option {key.strip()!r} in method {text!r}: {e}") from None
     return parts[0], parts[1], options
 
 
@@ -416,7 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit one model with one method",
                        description="Fit MODEL with one method and print the posterior of its first parameters "
                                    "(or the final loss and held-out scores of a training method). Method options "
-                                   "are given as --option-name VALUE; each says which methods take it.")
+                                   "are given as --option-name VALUE; each says which methods take it. The "
+                                   "libraries' own keywords pass through the same way (--adapt-mass-matrix "
+                                   "false, --init-strategy init_to_median, --init-scale 0.01): see ppl methods.")
     p.add_argument("model")
     p.add_argument("--backend", required=True, choices=BACKENDS)
     p.add_argument("--method", required=True, choices=list(METHODS))
@@ -492,14 +523,20 @@ def load_plugins(argv) -> None:
 def main(argv=None) -> int:
     """Run one ``ppl`` command; returns its exit status: 0, 1 (a sweep or SBC with failed runs), 2 (bad
     input, named in one line), 130 (interrupted by Ctrl-C, one line saying where)."""
+    if argv is None:  # the ppl command itself: programs compiled by one command serve the next
+        compilation_cache.enable()
     try:
         load_plugins(argv if argv is not None else sys.argv[1:])
     except (ImportError, OSError, ValueError, TypeError) as e:
         print(f"ppl: error: {e}", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("fit", "loo"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     options = {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_")}
     try:
+        options.update(parse_keywords(extra))
         what = " ".join(["ppl", args.command, *([args.model] if hasattr(args, "model") else [])])
         with warnings.catch_warnings(), interrupt.watch_sigint(), interrupt.activity(what):
             # diagnostics are printed by the commands themselves
@@ -513,6 +550,9 @@ def main(argv=None) -> int:
         if argv is None:  # the ppl command itself, not a call from Python: end at once (see end_process)
             interrupt.end_process(status)
         return status
+    except BrokenPipeError:  # the reader left (``ppl methods | head``): stop writing, as head expects
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (PPLError, ValueError, TypeError, OSError) as e:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(e), "type": type(e).__name__}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -53,8 +54,9 @@ def method_label(backend: str, method: str, options: dict) -> str:
 
 
 def file_stem(label: str) -> str:
-    """A method label as a file name: ``numpyro svi guide=mvn`` -> ``numpyro_svi_guide-mvn``."""
-    return label.replace(" ", "_").replace("=", "-").replace("/", "-")
+    """A method label as a file name: ``numpyro svi guide=mvn`` -> ``numpyro_svi_guide-mvn``; characters
+    that would need quoting in a shell (a dict option's braces, quotes, colons) become ``-``."""
+    return re.sub(r"[^\w.+-]+", "-", label.replace(" ", "_").replace("=", "-"))
 
 
 # Beyond Monte Carlo error but close enough for most uses: means within a quarter of a posterior sd,

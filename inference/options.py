@@ -122,8 +122,14 @@ TRAINING_OPTIONS = {
     "batch_size": opt(None, "data points per minibatch, for models that declare minibatch keys (None: all data)",
                        (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                         "None or an integer >= 1")),
-    "learning_rate": opt(None, "Adam's step size at the first step (default 0.1, or 0.001 for a model with "
-                                "networks: see SCHEDULES)", or_none(positive())),
+    "optimizer": opt("adam", "the optimizer, by name: any of Optax's on numpyro (adam, sgd, rmsprop, adamw, lion, "
+                             "...), any of torch.optim's on pyro (adam, sgd, rmsprop, adamw, adadelta, ...)",
+                     (lambda v: isinstance(v, str), "an optimizer's name")),
+    "optimizer_options": opt(None, "the optimizer's other keywords, as a dict (e.g. {'momentum': 0.9} for sgd; "
+                                   "on the command line momentum=0.9,nesterov=true)",
+                             (lambda v: v is None or isinstance(v, Mapping), "a dict of keyword arguments")),
+    "learning_rate": opt(None, "the optimizer's step size at the first step (default 0.1, or 0.001 for a model "
+                                "with networks: see SCHEDULES)", or_none(positive())),
     "lr_decay": opt(None, "factor by which the step size decays, exponentially, over the run: the last step's "
                            "is learning_rate * lr_decay (1: constant; default 0.01, or 1 for a model with networks)",
                      or_none((lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]"))),

@@ -1,4 +1,4 @@
-"""JointAdam (one torch Adam over all of a Pyro run's parameters) against Pyro's own optimizers,
+"""JointOptimizer (one torch Adam over all of a Pyro run's parameters) against Pyro's own optimizers,
 which keep a torch Adam per parameter tensor: Adam is elementwise, so the two must agree."""
 import numpy as np
 import pyro
@@ -9,7 +9,7 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam, ExponentialLR
 
 from inference.backends.pyro_common import backend_context
-from inference.backends.pyro_optim import JointAdam
+from inference.backends.pyro_optim import JointOptimizer
 from inference.backends.pyro_svi import guarded_step
 
 DATA = {"data": torch.tensor([0.3, -1.2, 2.1, 0.8], dtype=torch.float64)}
@@ -71,7 +71,7 @@ def float64():
 def test_joint_adam_follows_pyros_exponential_decay():
     decay, num_steps = 0.1, 40
     pyro.set_rng_seed(0)
-    ours, *_ = fit(JointAdam(0.05, decay, num_steps), num_steps, late=False)
+    ours, *_ = fit(JointOptimizer(0.05, decay, num_steps), num_steps, late=False)
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
     gamma = decay ** (1 / num_steps)
@@ -83,7 +83,7 @@ def test_joint_adam_follows_pyros_exponential_decay():
 
 def test_joint_adam_takes_in_late_parameters_and_skips_unreached_ones_as_pyro_does():
     pyro.set_rng_seed(1)
-    ours, *_ = fit(JointAdam(0.05), 30, late=True)
+    ours, *_ = fit(JointOptimizer(0.05), 30, late=True)
     pyro.clear_param_store()
     pyro.set_rng_seed(1)
     theirs, *_ = fit(Adam({"lr": 0.05}), 30, late=True)
@@ -93,20 +93,20 @@ def test_joint_adam_takes_in_late_parameters_and_skips_unreached_ones_as_pyro_do
 
 def test_joint_adam_state_resumes_exactly():
     pyro.set_rng_seed(2)
-    whole, *_ = fit(JointAdam(0.05, 0.5, 40), 40, late=True)
+    whole, *_ = fit(JointOptimizer(0.05, 0.5, 40), 40, late=True)
     pyro.clear_param_store()
     pyro.set_rng_seed(2)
-    _, state, store = fit(JointAdam(0.05, 0.5, 40), 20, late=True)
+    _, state, store = fit(JointOptimizer(0.05, 0.5, 40), 20, late=True)
     rng = torch.get_rng_state()
     pyro.clear_param_store()
     pyro.get_param_store().set_state(store)  # a fresh store holding the saved values, as a restored run has it
     torch.set_rng_state(rng)
-    resumed, *_ = fit(JointAdam(0.05, 0.5, 40), 20, late=True, state=state, first=20)
+    resumed, *_ = fit(JointOptimizer(0.05, 0.5, 40), 20, late=True, state=state, first=20)
     assert_params_close(resumed, whole, rtol=1e-12)
 
 
 def test_joint_adam_refuses_a_state_of_parameters_the_store_does_not_hold():
-    _, state, _ = fit(JointAdam(0.05), 8, late=True)  # names m, s, late, odd
+    _, state, _ = fit(JointOptimizer(0.05), 8, late=True)  # names m, s, late, odd
     pyro.clear_param_store()
     with pytest.raises(ValueError, match=r"\['late', 'odd'\]"):
-        fit(JointAdam(0.05), 1, late=True, state=state, first=0)  # update 0 creates neither
+        fit(JointOptimizer(0.05), 1, late=True, state=state, first=0)  # update 0 creates neither

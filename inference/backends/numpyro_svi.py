@@ -18,7 +18,6 @@ import numpyro.infer as infer
 from numpyro import handlers
 from numpyro.infer import SVI, autoguide
 from numpyro.infer.util import log_density
-from numpyro.optim import Adam
 from numpyro.primitives import Messenger
 from tqdm.auto import tqdm
 
@@ -37,6 +36,7 @@ from inference.convergence import (
 from inference.importance import guide_check
 from inference.library_options import to_library
 from inference.minibatch import batch_plan, check_batch_size, num_draws
+from inference.optimizers import numpyro_optimizer
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
@@ -292,7 +292,8 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
         num_data = int(np.shape(spec.data[spec.minibatch.keys[0]])[0])
         model, guide = with_batch_indices(model, num_data), with_batch_indices(guide, num_data)
     step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
-    return SVI(model, guide, Adam(step_size), make_elbo(method, opts)), data, sites
+    optim = numpyro_optimizer(opts["optimizer"], step_size, opts["optimizer_options"])
+    return SVI(model, guide, optim, make_elbo(method, opts)), data, sites
 
 
 def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> InferenceResult:

@@ -37,7 +37,7 @@ from inference.backends.pyro_common import (
     with_networks,
 )
 from inference.backends.pyro_objectives import ImportanceWeightedELBO, sample_sites
-from inference.backends.pyro_optim import JointAdam
+from inference.backends.pyro_optim import JointOptimizer
 from inference.checkpoint import Checkpoint
 from inference.convergence import (
     GAUSSIAN_GUIDES,
@@ -49,6 +49,7 @@ from inference.convergence import (
 from inference.importance import guide_check
 from inference.library_options import to_library
 from inference.minibatch import check_batch_size, num_draws
+from inference.optimizers import optimizer
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
@@ -195,7 +196,8 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     batches = Minibatches(spec, data, opts["batch_size"], device) if opts["batch_size"] else (lambda step: data)
     if opts["batch_size"]:
         model, guide = batches.plate_indices(model), batches.plate_indices(guide)
-    optim = JointAdam(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
+    optim = JointOptimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"],
+                           optimizer("pyro", opts["optimizer"]), opts["optimizer_options"])
     svi = SVI(model, guide, optim, make_elbo(method, opts, sites.max_plate_nesting))
     return svi, batches, data, sites
 

@@ -23,9 +23,13 @@ def check_rank(backend: str, options: dict) -> None:
 
 def prepare_training(method: str, choices):
     """The ``prepare`` of a method trained by stochastic optimization with an autoguide or the model's
-    own: the step-size schedule the model's kind calls for, where not given, and the guide's check."""
+    own: the step-size schedule the model's kind calls for, where not given, and the checks of the
+    optimizer and of the guide."""
 
     def prepare(spec, backend: str, options: dict) -> None:
+        from inference import optimizers
+
+        optimizers.check(backend, options["optimizer"], options["optimizer_options"])
         options.update(schedule_defaults(options, bool(spec.networks)))
         if options["guide"] == "spec":
             check_own_guide(spec, backend, method, choices)
