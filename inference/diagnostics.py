@@ -1,11 +1,11 @@
 """Diagnostics of draws, and scores of draws against a reference posterior.
 
-All statistics come from ArviZ (through ``inference.arviz_compat``): rank-normalized
-R-hat, bulk/tail ESS and Monte Carlo standard errors (Vehtari et al. 2021).
+Rank-normalized R-hat, bulk/tail ESS and Monte Carlo standard errors (Vehtari et al. 2021) are
+ArviZ's definitions, computed for many scalars at once by ``inference.chain_stats``; the rest
+comes from ArviZ (through ``inference.arviz_compat``).
 """
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from inference import arviz_compat as az
+from inference import chain_stats
 from inference.discrepancies import mmd2
 from ppl_models.reference import Reference
 
@@ -46,24 +46,46 @@ def _scalar_values(values: Mapping[str, np.ndarray]) -> dict[str, float]:
     return out
 
 
-def _safe(f, x) -> float:
-    """A diagnostic that is undefined (constant draws, a single draw) is NaN, not an error."""
-    if x.shape[1] < 4 or np.ptp(x) == 0:
-        return math.nan
-    return f(x)
+def scalar_blocks(samples: Mapping[str, np.ndarray]):
+    """Each site as ``(names, draws)``: its scalars' names as ``scalar_draws`` gives them, and its
+    draws as one ``(scalars, chain, draw)`` array."""
+    for name, arr in samples.items():
+        arr = np.asarray(arr, dtype=float)
+        if arr.ndim == 2:
+            yield [name], arr[None]
+            continue
+        names = [f"{name}[{','.join(map(str, index))}]" for index in np.ndindex(*arr.shape[2:])]
+        yield names, np.moveaxis(arr.reshape(*arr.shape[:2], -1), -1, 0)
+
+
+def chain_diagnostics(draws: np.ndarray, which=("mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")) -> dict:
+    """``which`` statistics of each scalar of a ``(scalars, chain, draw)`` array; NaN where one is
+    undefined: constant draws, fewer than 4 draws, or (R-hat) a single chain."""
+    functions = {"mcse_mean": chain_stats.mcse_mean, "mcse_sd": chain_stats.mcse_sd,
+                 "ess_bulk": chain_stats.ess_bulk, "ess_tail": chain_stats.ess_tail, "r_hat": chain_stats.rhat}
+    k, chains, num_draws = draws.shape
+    undefined = (np.ptp(draws.reshape(k, -1), axis=1) == 0) | (num_draws < 4)
+    out = {}
+    for stat in which:
+        if stat == "r_hat" and chains < 2:
+            out[stat] = np.full(k, math.nan)
+            continue
+        values = np.full(k, math.nan)
+        if (~undefined).any():
+            values[~undefined] = functions[stat](draws[~undefined])
+        out[stat] = values
+    return out
 
 
 def summarize(samples: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """mean, sd, mcse_mean, mcse_sd, ess_bulk, ess_tail and r_hat of every scalar parameter."""
-    rows = {}
-    for name, x in scalar_draws(samples).items():
-        rows[name] = {
-            "mean": x.mean(), "sd": x.std(ddof=1) if x.size > 1 else math.nan,
-            "mcse_mean": _safe(lambda v: az.mcse(v, "mean"), x), "mcse_sd": _safe(lambda v: az.mcse(v, "sd"), x),
-            "ess_bulk": _safe(lambda v: az.ess(v, "bulk"), x), "ess_tail": _safe(lambda v: az.ess(v, "tail"), x),
-            "r_hat": _safe(az.rhat, x) if x.shape[0] > 1 else math.nan,
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    frames = []
+    for names, draws in scalar_blocks(samples):
+        flat = draws.reshape(draws.shape[0], -1)
+        sd = flat.std(1, ddof=1) if flat.shape[1] > 1 else np.full(len(names), math.nan)
+        frames.append(pd.DataFrame({"mean": flat.mean(1), "sd": sd, **chain_diagnostics(draws)}, index=names))
+    columns = ["mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"]
+    return pd.concat(frames) if frames else pd.DataFrame(columns=columns)
 
 
 def smallest_first(samples: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -74,15 +96,21 @@ def smallest_first(samples: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def posterior_summary(samples: Mapping[str, np.ndarray], mcmc: bool, limit: int | None = None) -> pd.DataFrame:
     """What a reader checks first, per scalar parameter: mean, sd, the 5% and 95% quantiles and,
     for MCMC draws, R-hat and bulk ESS; sites smallest first, and only the first ``limit`` scalars
-    when it is given (the diagnostics of thousands of topic weights take minutes)."""
-    rows = {}
-    for name, x in itertools.islice(scalar_draws(smallest_first(samples)).items(), limit):
-        q05, q95 = np.quantile(x, [0.05, 0.95])
-        rows[name] = {"mean": x.mean(), "sd": x.std(ddof=1) if x.size > 1 else math.nan, "5%": q05, "95%": q95}
+    when it is given."""
+    frames, left = [], math.inf if limit is None else limit
+    for names, draws in scalar_blocks(smallest_first(samples)):
+        if left <= 0:
+            break
+        names, draws = names[:int(min(left, len(names)))], draws[:int(min(left, len(names)))]
+        left -= len(names)
+        flat = draws.reshape(draws.shape[0], -1)
+        q05, q95 = np.quantile(flat, [0.05, 0.95], axis=1)
+        sd = flat.std(1, ddof=1) if flat.shape[1] > 1 else np.full(len(names), math.nan)
+        columns = {"mean": flat.mean(1), "sd": sd, "5%": q05, "95%": q95}
         if mcmc:
-            rows[name] |= {"r_hat": _safe(az.rhat, x) if x.shape[0] > 1 else math.nan,
-                           "ess_bulk": _safe(lambda v: az.ess(v, "bulk"), x)}
-    return pd.DataFrame.from_dict(rows, orient="index")
+            columns |= chain_diagnostics(draws, ("r_hat", "ess_bulk"))
+        frames.append(pd.DataFrame(columns, index=names))
+    return pd.concat(frames) if frames else pd.DataFrame()
 
 
 def reference_summary(reference: Reference) -> pd.DataFrame:
