@@ -3,7 +3,7 @@
     ppl models [--json]
     ppl methods [--json]
     ppl fit MODEL --backend numpyro --method nuts [--num-samples 2000 ...] [--out DIR] [--json]
-    ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--out DIR] [--report DIR]
+    ppl compare MODEL [--methods numpyro:nuts pyro:svi:guide=mvn,num_steps=3000 ...] [--workers N] [--out DIR]
     ppl loo MODEL MODEL [...] --backend numpyro --method nuts [--num-samples 1000 ...]
     ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
     ppl sweep CONFIG [--executor local|ray] [--address HOST:PORT] [--workers N]
@@ -293,7 +293,7 @@ def cmd_compare(args) -> int:
     with interrupt.activity(f"compare on {args.model}"):
         table = inference.compare(args.model, methods, seed=args.seed, out=out, report=args.report,
                                   progress=lambda msg: print(msg, file=sys.stderr, flush=True),
-                                  progress_bar=_progress_default())
+                                  progress_bar=_progress_default(), workers=args.workers)
     if args.json:
         print(table.reset_index().to_json(orient="records", indent=2))
         return 0
@@ -470,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--all-columns", action="store_true", help="show every parameter's errors")
     p.add_argument("--report", metavar="DIR", help="also write DIR/report.html: the table and figures, one page")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run N methods at once, each in a worker process, without progress bars (default 1)")
 
     p = sub.add_parser("loo", help="rank models fitted to the same data by PSIS-LOO (ArviZ's compare)",
                        description="Fit each MODEL with one method (options as for fit) and rank them by "

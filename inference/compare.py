@@ -2,6 +2,7 @@
 posterior, or, for a model without one, on its held-out data (``inference.held_out``)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -163,9 +164,75 @@ def posterior_scores(result: InferenceResult, reference) -> dict:
     return row
 
 
+def _measured_run(spec, backend: str, method: str, options: dict, seed: int, progress_bar: bool):
+    """One method's run and the peak memory it took (what ``compare`` runs, here or in a worker)."""
+    with PeakMemory() as memory:
+        result = run(spec, method=method, backend=backend, seed=seed, **{"progress_bar": progress_bar, **options})
+    return result, memory.peak_mb
+
+
+def _init_worker() -> None:
+    """A compare worker leaves Ctrl-C to the parent, which ends it (``inference.interrupt``), and keeps
+    its runs' warnings to the table (each row's ``warnings``), not to stderr; it computes on one thread,
+    its neighbours having the other cores."""
+    import signal
+    import warnings
+
+    import torch
+
+    from inference.api import InferenceWarning
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.simplefilter("ignore", InferenceWarning)
+    torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def _single_threaded_children():
+    """Within the block, processes started compute on one thread: XLA's and OpenMP's pools sized to
+    the machine in each of several workers would fight over the same cores."""
+    saved = {k: os.environ.get(k) for k in ("XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ["XLA_FLAGS"] = f"{saved['XLA_FLAGS'] or ''} --xla_cpu_multi_thread_eigen=false".strip()
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _runs_in_workers(spec, model, tasks: list, seed: int, workers: int):
+    """``(index, (result, peak_mb))`` of each task ``(backend, method, options)`` as it finishes, from a
+    pool of ``workers`` spawned processes; the tasks are handed out in order. A registered model goes
+    to the workers by name; another ``ModelSpec`` must pickle."""
+    import multiprocessing
+    import pickle
+
+    from inference.registry import plugin_environment
+
+    ref = model if isinstance(model, str) else spec
+    try:
+        pickle.dumps(ref)
+    except Exception as e:  # noqa: BLE001 - whatever pickle raises, the fix is the same
+        raise ValueError(f"workers={workers} sends the model to worker processes, but {spec.name!r} does not pickle "
+                         f"({type(e).__name__}: {e}); register it, or pass workers=1") from None
+    with plugin_environment(), _single_threaded_children(), \
+            multiprocessing.get_context("spawn").Pool(workers, _init_worker) as pool:
+        pending = {i: pool.apply_async(_measured_run, (ref, *task, seed, False)) for i, task in enumerate(tasks)}
+        while pending:
+            for i in [i for i, r in pending.items() if r.ready()]:
+                yield i, pending.pop(i).get()
+            if pending:
+                next(iter(pending.values())).wait(0.1)
+
+
 def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *,
             out: str | os.PathLike | None = None, report: str | os.PathLike | None = None,
-            progress: Callable[[str], None] | None = None, progress_bar: bool = False) -> pd.DataFrame:
+            progress: Callable[[str], None] | None = None, progress_bar: bool = False,
+            workers: int = 1) -> pd.DataFrame:
     """Run each ``(backend, method, options)`` on ``model`` and score it against the reference, or,
     for a model without one, on the data it holds out (``inference.held_out``).
 
@@ -183,8 +250,12 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
     (``inference.report``).
     ``progress`` is told of each method as it starts and ends; ``progress_bar`` shows each run's bars.
     All methods are validated before the first one runs. ``methods=None`` runs
-    ``DEFAULT_METHODS`` on the backends the model has.
+    ``DEFAULT_METHODS`` on the backends the model has. ``workers`` > 1 runs that many methods at
+    once, each in a worker process (spawned; no progress bars; a Pyro NUTS run's chains then run one
+    after another in its worker); the table is the same, in the same order.
     """
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers={workers!r}: expected an integer >= 1")
     spec = resolve_model(model)
     if methods is None:
         methods = [m for m in DEFAULT_METHODS if m[0] in spec.backends]
@@ -199,21 +270,30 @@ def compare(model, methods: Sequence[MethodSpec] | None = None, seed: int = 0, *
         label = method_label(backend, method, options)
         labels.append(label if label not in labels else f"{label} #{labels.count(label) + 1}")
     out = Path(out) if out is not None else None
-    rows, results = [], {}
-    for i, (label, (backend, method, options)) in enumerate(zip(labels, methods, strict=True), 1):
+    tasks = [(backend, method, options) for backend, method, options in methods]
+    if workers > 1:
         if progress:
-            progress(f"[{i}/{len(methods)}] {spec.name}: {label}")
-        with PeakMemory() as memory:
-            result = run(spec, method=method, backend=backend, seed=seed, **{"progress_bar": progress_bar, **options})
+            progress(f"{len(tasks)} methods on {spec.name}, {min(workers, len(tasks))} at a time in worker processes")
+        runs = _runs_in_workers(spec, model, tasks, seed, workers)
+    else:
+        def one_by_one():
+            for i, task in enumerate(tasks):
+                if progress:
+                    progress(f"[{i + 1}/{len(tasks)}] {spec.name}: {labels[i]}")
+                yield i, _measured_run(spec, *task, seed, progress_bar)
+        runs = one_by_one()
+    rows, results = {}, {}
+    for i, (result, peak_mb) in runs:
         if out is not None:
-            result.save(out / (file_stem(label) + ".npz"))
+            result.save(out / (file_stem(labels[i]) + ".npz"))
         held_out = held_out_scores(spec, result, seed) if spec.held_out is not None else None
-        rows.append({"label": label, **score_row(result, spec.reference, memory.peak_mb, held_out)})
+        rows[i] = {"label": labels[i], **score_row(result, spec.reference, peak_mb, held_out)}
         if report is not None:
-            results[label] = result
+            results[labels[i]] = result
         if progress:
-            progress(f"      done in {result.timing['wall']:.1f} s")
-    table = pd.DataFrame(rows).set_index("label")
+            progress(f"      {labels[i]}: done in {result.timing['wall']:.1f} s")
+    table = pd.DataFrame([rows[i] for i in sorted(rows)]).set_index("label")
+    results = {label: results[label] for label in labels if label in results}
     if out is not None:
         with atomic_write(out / "comparison.csv", "w") as f:
             table.to_csv(f)

@@ -180,6 +180,17 @@ class MinibatchLoop:
         return state, np.concatenate(losses) if losses else np.empty(0)
 
 
+def equal_lengths(pieces: list[tuple[int, int]], marks: list[int]) -> list[tuple[int, int]]:
+    """``pieces`` cut further, where ``marks`` are evenly spaced, into pieces of that spacing (and
+    what is left over): the compiled loop takes its length as a static argument, so each distinct
+    length is one more compilation (about a second on a CPU), and the snapshots' spacing divides
+    the default run into pieces of one length."""
+    if len(marks) < 2:
+        return pieces
+    length = marks[1] - marks[0]
+    return [(a, min(a + length, last)) for first, last in pieces for a in range(first, last, length)]
+
+
 def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpoint=None, snapshots=None):
     """Fitted parameters and the loss of every step; a ``TrainingError`` at the first non-finite
     loss. With a ``checkpoint`` (``inference.checkpoint``), the state is saved every so many steps
@@ -230,7 +241,7 @@ def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpo
         pieces = list(checkpoint.segments(start, num_steps)) if checkpoint is not None else [(start, num_steps)]
         ends = {last for _, last in pieces}  # where checkpoints are saved (split_at adds the snapshots' steps)
         with tqdm(total=num_steps, initial=start, disable=not progress_bar, desc=method.upper()) as bar:
-            for first, last in split_at(pieces, marks):
+            for first, last in equal_lengths(split_at(pieces, marks), marks):
                 state, new = advance(state, first, last, bar)
                 losses = np.concatenate([losses, new])
                 if not np.isfinite(new).all():
