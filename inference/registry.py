@@ -57,7 +57,7 @@ FAMILIES = ("mcmc", "vi", "importance", "likelihood_free")
 POSTERIOR_FAMILIES = ("mcmc", "vi", "importance")
 TAKES = ("potential", "model")
 BUILTINS = ("nuts", "hmc", "svi", "rws", "importance_sampling", "adversarial", "mmd", "avb", "mclmc", "pathfinder",
-            "smc", "sa", "barker", "aies", "ensemble_slice", "nested")
+            "smc", "sa", "barker", "aies", "ensemble_slice", "nested", "chees")
 
 
 @dataclass(frozen=True)

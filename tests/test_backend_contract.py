@@ -16,7 +16,8 @@ from inference.registry import methods
 MODEL = "eight_schools-eight_schools_noncentered"
 SHAPES = {"mu": (), "tau": (), "theta_trans": (8,), "theta": (8,)}
 # a short run of any method, by what its options mean in its family
-SMALL = {"num_warmup": 60, "num_samples": 40, "num_chains": 2, "num_live_points": 50, "num_paths": 2, "num_runs": 2}
+SMALL = {"num_warmup": 60, "num_samples": 40, "num_chains": 2, "num_live_points": 50, "num_paths": 2, "num_runs": 2,
+         "init": "uniform"}  # init: ChEES starts from Pathfinder draws by default, whose compilation is slow
 SMALL_STEPS = {"mcmc": 8, "vi": 60}  # num_steps: leapfrog steps per iteration (HMC), optimization steps (VI)
 
 
