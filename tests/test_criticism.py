@@ -216,3 +216,47 @@ def test_cli_loo(capsys):
     assert "PSIS k-hat > 0.7 for" in err and "WARNING" not in out
     code = main(["loo", ES, ES, "--backend", "numpyro", "--method", "nuts"])
     assert code == 2 and "two or more different models" in capsys.readouterr().err
+
+
+def test_pyro_models_written_for_one_draw_run_under_vmap():
+    """A Pyro model written for one draw (``X @ beta``) cannot take Predictive's extra batch dimension;
+    torch.func.vmap runs it over the draws instead: the same log-likelihoods as one trace per draw, and
+    replicates with the same distribution (means and sds of 400 x 434 replicates within 4 standard
+    errors of the sequential ones)."""
+    import torch
+
+    from inference.backends import pyro_criticism as pc
+    from inference.backends.pyro_common import _UnconditionData, backend_context, to_backend
+
+    spec = get_model("kidiq-kidscore_momiq")
+    draws = {k: np.asarray(v).reshape(-1, *np.shape(v)[2:])[:400] for k, v in spec.reference.draws.items()}
+    with backend_context("cpu", "float64") as dev, torch.no_grad():
+        model, data = _UnconditionData()(spec.model_fn("pyro")), to_backend(spec.data, dev)
+        draws = {k: torch.as_tensor(draws[k]) for k in ("beta", "sigma")}
+        with pytest.raises((RuntimeError, ValueError, IndexError)):
+            pc._vectorized(model, data, draws, 400)
+        mapped, sequential = pc._vmapped(model, data, draws, 400), pc._sequential(model, data, draws, 400)
+    torch.testing.assert_close(mapped[0]["y"], sequential[0]["y"])
+    a, b = mapped[1]["y"].numpy(), sequential[1]["y"].numpy()
+    sd = np.std(b - b.mean(0), ddof=1)  # the replicates' noise, about sigma
+    assert abs(a.mean() - b.mean()) < 4 * sd * np.sqrt(2 / a.size)
+    assert abs((a - a.mean(0)).std() / (b - b.mean(0)).std() - 1) < 4 * np.sqrt(1 / a.size)
+
+
+def test_a_pyro_model_vmap_cannot_run_falls_back_to_one_draw_at_a_time():
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    from inference.backends import pyro_criticism as pc
+
+    def model(y):
+        mu = pyro.sample("mu", dist.Normal(0.0, 1.0))
+        scale = 1.0 if float(mu) > 0 else 2.0  # control flow on a value: vmap refuses it
+        pyro.sample("y", dist.Normal(mu, scale), obs=y)
+
+    draws = {"mu": torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64)}
+    y = torch.tensor(0.3, dtype=torch.float64)
+    log_lik, _ = pc._all_draws(pc._UnconditionData()(model), {"y": y}, draws, 3)
+    expected = [norm.logpdf(0.3, -1.0, 2.0), norm.logpdf(0.3, 0.5, 1.0), norm.logpdf(0.3, 2.0, 1.0)]
+    np.testing.assert_allclose(log_lik["y"].numpy(), expected)
