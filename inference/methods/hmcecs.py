@@ -72,6 +72,7 @@ from collections.abc import Mapping
 
 from inference.methods._mcmc import check_chain_method
 from inference.methods._numpyro_kernels import BASE_OPTIONS, HMC_STATS, NUMPYRO
+from inference.methods.nuts import tree_depth
 from inference.options import MCMC_OPTIONS, integer, one_of, opt, or_none
 from inference.registry import register_method
 
@@ -286,13 +287,6 @@ def kernel(model, opts: dict, *, reference: dict | None):
     return HMCECS(sampler, num_blocks=opts["num_blocks"], proxy=proxy)
 
 
-def tree_depth(sample_stats: dict) -> dict:
-    """A NUTS tree of depth d takes up to 2^d - 1 leapfrog steps."""
-    import numpy as np
-
-    return {**sample_stats, "tree_depth": np.floor(np.log2(sample_stats["n_steps"])).astype(int) + 1}
-
-
 def run(spec, model, *, backend: str = "numpyro", method: str, seed: int, device: str, dtype: str, **opts):
     import jax
 
@@ -314,8 +308,7 @@ def run(spec, model, *, backend: str = "numpyro", method: str, seed: int, device
                                       jax.random.fold_in(jax.random.PRNGKey(seed), 1), opts["map_steps"])
                 elapsed = time.perf_counter() - t0
     result = run_mcmc(spec, model, kernel=functools.partial(kernel, reference=reference), stats=STATS,
-                      derive=tree_depth, method=method, seed=seed,
-                      device=device, dtype=dtype, **opts)
+                      derive=tree_depth, method=method, seed=seed, device=device, dtype=dtype, **opts)
     result.timing["reference_map"] = elapsed
     result.info.update(plate=opts["plate"], subsample_size=opts["subsample_size"],
                        reference="given" if opts["reference"] is not None else "MAP" if reference is not None
