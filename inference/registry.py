@@ -57,7 +57,8 @@ FAMILIES = ("mcmc", "vi", "importance", "likelihood_free")
 POSTERIOR_FAMILIES = ("mcmc", "vi", "importance")
 TAKES = ("potential", "model")
 BUILTINS = ("nuts", "hmc", "svi", "rws", "importance_sampling", "adversarial", "mmd", "avb", "mclmc", "pathfinder",
-            "smc", "sa", "barker", "aies", "ensemble_slice", "nested", "chees")
+            "smc", "sa", "barker", "aies", "ensemble_slice", "nested", "chees",
+            "hmcecs")
 
 
 @dataclass(frozen=True)
