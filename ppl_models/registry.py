@@ -25,6 +25,8 @@ BUILTIN_MODULES = (
     "ppl_models.hierarchical.radon",
     "ppl_models.regression.linear",
     "ppl_models.regression.diamonds",
+    "ppl_models.regression.blr",
+    "ppl_models.regression.kilpisjarvi",
     "ppl_models.conjugate.linear_regression",
     "ppl_models.latent_gaussian.ppca",
     "ppl_models.latent_gaussian.gp_pois_regr",
