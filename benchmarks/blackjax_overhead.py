@@ -25,13 +25,14 @@ Wall time of the whole call, compilation included, both sides (nothing is cached
 call builds new closures, so JAX traces and compiles again; JAX's persistent compilation cache is
 not enabled). Each round runs both with the same seed, in alternating order (layer first in even
 rounds); a first warm-up round is discarded. Reported per method: the median of each time, the
-median of the per-round ratios layer / hand (1.00 = no overhead), the largest difference between the
-two sides' draws of ``mu`` (0 when the two are the same computation), and where the layer's time
-went (medians): the runner (``timing["sampling"]``: compilation and sampling, which hand code does
-too), lowering and constraining (``timing["wall"]`` less the runner's), the pointwise
-log-likelihood and replicated data (``timing["pointwise"]``) and the rest (options, R-hat/ESS and
-warnings): the last three are work the hand version does not do, except its own lowering and
-constraining.
+median of the per-round ratios layer / hand (1.00 = no overhead), the same ratio of the process's
+CPU time (``time.process_time``, all threads: less sensitive than wall time to other processes on a
+shared machine), the largest difference between the two sides' draws of ``mu`` (0 when the two are
+the same computation), and where the layer's time went (medians): the runner
+(``timing["sampling"]``: compilation and sampling, which the hand code does too; SMC's counts only
+its jitted run), lowering and constraining (``timing["wall"]`` less the runner's, which the hand
+code does too, once), the pointwise log-likelihood and replicated data (``timing["pointwise"]``)
+and the rest (options, R-hat/ESS and warnings): the last two are work the hand version does not do.
 """
 from __future__ import annotations
 
@@ -285,43 +286,46 @@ METHODS = {"nuts": hand_nuts, "mclmc": hand_mclmc, "pathfinder": hand_pathfinder
            "chees": hand_chees}
 
 
-def hand(method: str, seed: int) -> tuple[float, np.ndarray, dict]:
+def hand(method: str, seed: int) -> tuple[float, float, np.ndarray, dict]:
     import jax
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with jax.enable_x64(True):
         low = Lowered(seed)
         draws = METHODS[method](low, jax.random.PRNGKey(seed), SETTINGS[method])
         samples = low.constrain(draws)
-    return time.perf_counter() - t0, samples["mu"], {}
+    return time.perf_counter() - t0, time.process_time() - c0, samples["mu"], {}
 
 
-def layer(method: str, seed: int) -> tuple[float, np.ndarray, dict]:
-    t0 = time.perf_counter()
+def layer(method: str, seed: int) -> tuple[float, float, np.ndarray, dict]:
+    t0, c0 = time.perf_counter(), time.process_time()
     r = inference.run(MODEL, method=method, backend="numpyro", seed=seed, **LAYER_EXTRA.get(method, {}),
                       **SETTINGS[method])
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
     parts = {"runner": r.timing["sampling"], "lower+constrain": r.timing["wall"] - r.timing["sampling"],
              "pointwise": r.timing.get("pointwise", 0.0)}
     parts["rest"] = total - sum(parts.values())
-    return total, r.samples["mu"], parts
+    return total, cpu, r.samples["mu"], parts
 
 
 def bench(method: str, rounds: int) -> dict:
-    times, diffs, parts = {"layer": [], "hand": []}, [], []
+    times, cpu, diffs, parts = {"layer": [], "hand": []}, {"layer": [], "hand": []}, [], []
     for seed in range(rounds + 1):  # round 0 warms up caches and is discarded
         order = (layer, hand) if seed % 2 == 0 else (hand, layer)
         out = {f.__name__: f(method, seed) for f in order}
         if seed > 0:
             for side in times:
                 times[side].append(out[side][0])
-            parts.append(out["layer"][2])
-            diffs.append(float(np.max(np.abs(out["layer"][1] - out["hand"][1]))))
-            print(f"{method} round {seed}/{rounds}: layer {times['layer'][-1]:.2f} s, hand {times['hand'][-1]:.2f} s, "
+                cpu[side].append(out[side][1])
+            parts.append(out["layer"][3])
+            diffs.append(float(np.max(np.abs(out["layer"][2] - out["hand"][2]))))
+            print(f"{method} round {seed}/{rounds}: layer {times['layer'][-1]:.2f} s (CPU {cpu['layer'][-1]:.2f} s), "
+                  f"hand {times['hand'][-1]:.2f} s (CPU {cpu['hand'][-1]:.2f} s), "
                   f"max |mu_layer - mu_hand| {diffs[-1]:.3g}; layer: "
                   + ", ".join(f"{k} {v:.2f} s" for k, v in parts[-1].items()), flush=True)
     return {"layer": statistics.median(times["layer"]), "hand": statistics.median(times["hand"]),
             "ratio": statistics.median(a / b for a, b in zip(times["layer"], times["hand"], strict=True)),
+            "cpu_ratio": statistics.median(a / b for a, b in zip(cpu["layer"], cpu["hand"], strict=True)),
             "diff": max(diffs), "parts": {k: statistics.median(p[k] for p in parts) for k in parts[0]}}
 
 
@@ -333,12 +337,13 @@ def main():
     warnings.simplefilter("ignore")
     rows = {m: bench(m, args.rounds) for m in args.methods}
     print(f"\nEight schools, whole call, medians over {args.rounds} rounds after one warm-up:\n")
-    print("| method | layer | by hand | median ratio | max abs mu difference | layer: runner / lower+constrain / "
-          "pointwise / rest |")
-    print("|---|---|---|---|---|---|")
+    print("| method | layer | by hand | median ratio | median CPU-time ratio | max abs mu difference | layer: runner / "
+          "lower+constrain / pointwise / rest |")
+    print("|---|---|---|---|---|---|---|")
     for m, r in rows.items():
         parts = " / ".join(f"{v:.2f}" for v in r["parts"].values())
-        print(f"| {m} | {r['layer']:.2f} s | {r['hand']:.2f} s | {r['ratio']:.2f} | {r['diff']:.3g} | {parts} s |")
+        print(f"| {m} | {r['layer']:.2f} s | {r['hand']:.2f} s | {r['ratio']:.2f} | {r['cpu_ratio']:.2f} | "
+              f"{r['diff']:.3g} | {parts} s |")
 
 
 if __name__ == "__main__":
