@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ppl_models.data.posteriordb import load_data, load_reference_draws
+from ppl_models.data.posterior_database import load_data, load_reference_draws
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
@@ -41,7 +41,7 @@ def diamonds_data() -> dict:
     """posteriordb's diamonds with the Stan program's transformed data: X's columns after the
     intercept, centred (``Xc``), and their means (``means_X``). ``prior_only`` is 0 there: the
     likelihood is always included."""
-    d = load_data("diamonds")
+    d = load_data(NAME)
     X = np.asarray(d["X"], float)
     means_X = X[:, 1:].mean(0)
     return {"Xc": X[:, 1:] - means_X, "means_X": means_X, "Y": np.asarray(d["Y"], float)}
