@@ -25,10 +25,12 @@ import inference
 import ppl_models
 from ppl_models.data import posterior_database as pdb
 from ppl_models.data import set_data_dir
+from ppl_models.data.checksums import read_sums
 from ppl_models.errors import DataNotFoundError, UnknownChoiceError
 from tests.conftest import SHARED_DATA
 from tests.reference_checks import assert_matches_reference
 
+_DRAWS = "reference_posteriors/draws/draws/"
 NUTS_SAMPLE = ["sblri-blr", "kidiq_with_mom_work-kidscore_interaction_c", "kilpisjarvi_mod-kilpisjarvi"]
 
 
@@ -37,6 +39,13 @@ def test_names_come_from_the_shipped_table():
     references = pdb.reference_posterior_names()
     assert len(references) == 45 and "mcycle_gp-accel_gp" not in references
     assert {"nes1972-nes", "sblri-blr", "kilpisjarvi_mod-kilpisjarvi"} <= set(references)
+
+
+def test_shipped_table_is_the_databases_own():
+    """The shipped sha256 table is the database's SHA256SUMS, cut to the files the reader opens."""
+    theirs = read_sums(SHARED_DATA / "posterior_database" / "SHA256SUMS")
+    assert pdb.SUMS == {k: v for k, v in theirs.items()
+                        if k.split("/")[0] == "posteriors" or k.startswith(("data/data/", "models/stan/", _DRAWS))}
 
 
 def test_a_known_posterior():

@@ -1,5 +1,9 @@
 """Loaders for posteriordb data and reference draws (``<data dir>/posteriordb``).
 
+This reads the older subset, in its own flat layout; the whole database, in posteriordb's layout,
+is read by ``ppl_models.data.posterior_database``, which falls back on this subset (and its copy
+shipped with the package) for the files both hold.
+
 File formats: ``data/<data>.json.zip`` holds one JSON object (variable -> value);
 ``draws/<posterior>.json.zip`` holds a list of chains, each mapping a Stan
 parameter name (``mu``, ``theta[1]``, ...) to its draws.
