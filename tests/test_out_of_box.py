@@ -16,7 +16,7 @@ import pytest
 import ppl_models
 from inference.cli import main
 from ppl_models import registry
-from ppl_models.data import mnist, posteriordb, set_data_dir, text
+from ppl_models.data import mnist, posterior_database, posteriordb, set_data_dir, text
 from ppl_models.data.checksums import sha256
 from ppl_models.data.paths import BUNDLED_DIR
 from ppl_models.errors import DataNotFoundError
@@ -50,6 +50,8 @@ def test_listing_models_reads_no_data(no_data_dir, monkeypatch, capsys):
 
     for module in (posteriordb, mnist, text):  # every loader finds its files through resolve
         monkeypatch.setattr(module, "resolve", refuse)
+    # the reader of the whole posteriordb database finds its files through _path
+    monkeypatch.setattr(posterior_database, "_path", lambda posterior, what, relpath: refuse(relpath))
     monkeypatch.setattr(registry, "_built", {})  # nothing built before counts
     infos = registry.list_model_info()
     assert [i.name for i in infos] == ppl_models.list_models()
