@@ -23,7 +23,7 @@ install-browser:
 		|| echo "no chromium and no root apt-get: the report's browser test will skip"
 
 demo: install
-	$(PYTHON) -m inference.cli compare eight_schools-eight_schools_noncentered
+	$(PYTHON) -m inference.cli compare eight_schools-eight_schools_noncentered --workers 2
 
 # two workers, each test file whole in one of them (CI has two cores)
 test: install-dev install-browser
