@@ -1,0 +1,1 @@
+"""Time-series models of posteriordb: autoregressive, ARMA and GARCH."""
