@@ -7,6 +7,10 @@ method's calibration by simulation; ``run_sweep`` runs a grid of models, methods
 and seeds; ``loo_compare`` ranks models by PSIS-LOO. Results convert to ArviZ.
 Backends are imported only when they run.
 """
+# The package of built-in methods loads before ``methods`` (the function) is bound below: importing a
+# subpackage binds its name on the parent, and the registry imports it when it first lists the methods,
+# which would replace the function ``inference.methods`` with the package.
+import inference.methods  # noqa: F401, I001
 from inference.api import InferenceWarning, run
 from inference.compare import compare
 from inference.criticism import add_prior, loo_compare
