@@ -22,8 +22,13 @@ install-browser:
 		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
 		|| echo "no chromium and no root apt-get: the report's browser test will skip"
 
+# The demo's comparison: NUTS and SVI (mean-field and full-rank) on both backends, two methods at a time.
+# Pyro's NUTS, the longest, starts first and keeps 4 x 500 draws after 500 warmup iterations.
+DEMO_METHODS = pyro:nuts:num_warmup=500,num_samples=500 numpyro:nuts numpyro:svi:guide=normal \
+	numpyro:svi:guide=mvn pyro:svi:guide=normal pyro:svi:guide=mvn
+
 demo: install
-	$(PYTHON) -m inference.cli compare eight_schools-eight_schools_noncentered --workers 2
+	$(PYTHON) -m inference.cli compare eight_schools-eight_schools_noncentered --workers 2 --methods $(DEMO_METHODS)
 
 # two workers, each test file whole in one of them (CI has two cores)
 test: install-dev install-browser
