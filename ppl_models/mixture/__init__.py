@@ -1,0 +1,1 @@
+"""Finite mixtures of posteriordb, their discrete assignments marginalized."""

@@ -1,0 +1,144 @@
+"""Hidden Markov models of posteriordb, their states summed out by the forward algorithm.
+
+* ``hmm_example-hmm_example``: two states, N = 100 normal outputs with unit scale;
+  theta1, theta2 (the transition rows) flat on the simplex; mu positive and ordered,
+  mu_1 ~ Normal(3, 1), mu_2 ~ Normal(10, 1).
+* ``bball_drive_event_0-hmm_drive_0``: two states (none, drive), N = 416 pairs of
+  exponential outputs, u_n (1/speed) with rate phi_k and v_n (hoop distance) with rate
+  lambda_k; theta_k ~ Dirichlet(alpha_k); phi and lambda positive and ordered, with
+  normal priors N(0, 1) on the first and N(3, 1) on the second component of each.
+
+Generative story (both): the state z_1 is uniform (the Stan programs start the
+forward recursion at the emission densities alone), z_t ~ Categorical(theta_{z_{t-1}}),
+and the outputs at t depend on z_t only. The log density is Stan's forward algorithm,
+
+    gamma_1k = log p(x_1 | k);  gamma_tk = log sum_j exp(gamma_{t-1,j} + log theta_jk) + log p(x_t | k)
+    target += log sum_k exp(gamma_Nk)
+
+As in Stan, the ordered vectors are improper uniform on their constraint (``positive_ordered_vector``,
+Stan's transform) with their normal priors added unnormalized; ``theta`` (the stacked rows) is a
+deterministic site, as in the programs' transformed parameters. The recursion is a ``lax.scan`` on
+NumPyro and a loop on Pyro, so the models are written once per backend with the same sites.
+Reference draws are posteriordb's (theta1, theta2 and the emission parameters).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ppl_models.data.posterior_database import load_data, load_reference_draws
+from ppl_models.reference import Reference
+from ppl_models.registry import register_model
+from ppl_models.spec import BACKENDS, ModelSpec
+
+EXAMPLE = "hmm_example-hmm_example"
+DRIVE = "bball_drive_event_0-hmm_drive_0"
+
+
+# --- the forward algorithm: log_theta (K, K), rows the state before; log_emit (N, K) ---
+
+def forward_numpyro(log_theta, log_emit):
+    import jax
+    from jax.scipy.special import logsumexp
+
+    def step(gamma, emit):
+        return logsumexp(gamma[:, None] + log_theta, axis=0) + emit, None
+
+    gamma, _ = jax.lax.scan(step, log_emit[0], log_emit[1:])
+    return logsumexp(gamma)
+
+
+def forward_pyro(log_theta, log_emit):
+    gamma = log_emit[0]
+    for emit in log_emit[1:]:
+        gamma = (gamma[:, None] + log_theta).logsumexp(0) + emit
+    return gamma.logsumexp(0)
+
+
+def _ordered(numpyro_or_pyro, dist, name, means):
+    """A positive ordered vector with independent unnormalized normal priors (unit scale) at ``means``."""
+    value = numpyro_or_pyro.sample(name, dist.ImproperUniform(dist.constraints.positive_ordered_vector, (),
+                                                              (len(means),)))
+    numpyro_or_pyro.factor(f"{name}_prior", sum(dist.Normal(m, 1.0).log_prob(value[k]) for k, m in enumerate(means)))
+    return value
+
+
+def hmm_example_numpyro(K, y):
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    theta1 = numpyro.sample("theta1", dist.Dirichlet(jnp.ones(K)))
+    theta2 = numpyro.sample("theta2", dist.Dirichlet(jnp.ones(K)))
+    mu = _ordered(numpyro, dist, "mu", (3.0, 10.0))
+    theta = numpyro.deterministic("theta", jnp.stack([theta1, theta2]))
+    numpyro.factor("forward", forward_numpyro(jnp.log(theta), dist.Normal(mu, 1.0).log_prob(y[:, None])))
+
+
+def hmm_example_pyro(K, y):
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    theta1 = pyro.sample("theta1", dist.Dirichlet(y.new_ones(K)))
+    theta2 = pyro.sample("theta2", dist.Dirichlet(y.new_ones(K)))
+    mu = _ordered(pyro, dist, "mu", (3.0, 10.0))
+    theta = pyro.deterministic("theta", torch.stack([theta1, theta2]))
+    pyro.factor("forward", forward_pyro(theta.log(), dist.Normal(mu, 1.0).log_prob(y[:, None])))
+
+
+def hmm_drive_numpyro(u, v, alpha):
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    theta1 = numpyro.sample("theta1", dist.Dirichlet(alpha[0]))
+    theta2 = numpyro.sample("theta2", dist.Dirichlet(alpha[1]))
+    phi = _ordered(numpyro, dist, "phi", (0.0, 3.0))
+    lam = _ordered(numpyro, dist, "lambda", (0.0, 3.0))
+    theta = numpyro.deterministic("theta", jnp.stack([theta1, theta2]))
+    log_emit = dist.Exponential(phi).log_prob(u[:, None]) + dist.Exponential(lam).log_prob(v[:, None])
+    numpyro.factor("forward", forward_numpyro(jnp.log(theta), log_emit))
+
+
+def hmm_drive_pyro(u, v, alpha):
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    theta1 = pyro.sample("theta1", dist.Dirichlet(alpha[0]))
+    theta2 = pyro.sample("theta2", dist.Dirichlet(alpha[1]))
+    phi = _ordered(pyro, dist, "phi", (0.0, 3.0))
+    lam = _ordered(pyro, dist, "lambda", (0.0, 3.0))
+    theta = pyro.deterministic("theta", torch.stack([theta1, theta2]))
+    log_emit = dist.Exponential(phi).log_prob(u[:, None]) + dist.Exponential(lam).log_prob(v[:, None])
+    pyro.factor("forward", forward_pyro(theta.log(), log_emit))
+
+
+def _example() -> ModelSpec:
+    d = load_data(EXAMPLE)
+    return ModelSpec(
+        name=EXAMPLE,
+        data={"K": int(d["K"]), "y": np.asarray(d["y"], float)},
+        model={"pyro": hmm_example_pyro, "numpyro": hmm_example_numpyro},
+        reference=Reference(draws=load_reference_draws(EXAMPLE), source=f"posteriordb {EXAMPLE}"),
+        data_dims={"y": ("N",)},
+        description=__doc__.split("\n\n")[1],
+    )
+
+
+def _drive() -> ModelSpec:
+    d = load_data(DRIVE)
+    return ModelSpec(
+        name=DRIVE,
+        data={"u": np.asarray(d["u"], float), "v": np.asarray(d["v"], float), "alpha": np.asarray(d["alpha"], float)},
+        model={"pyro": hmm_drive_pyro, "numpyro": hmm_drive_numpyro},
+        reference=Reference(draws=load_reference_draws(DRIVE), source=f"posteriordb {DRIVE}"),
+        data_dims={"u": ("N",), "v": ("N",), "alpha": (2, 2)},
+        description=__doc__.split("\n\n")[1],
+    )
+
+
+register_model(EXAMPLE, backends=BACKENDS, reference=f"posteriordb {EXAMPLE}",
+               description="hidden Markov model, 2 states, normal outputs (forward algorithm)")(_example)
+register_model(DRIVE, backends=BACKENDS, reference=f"posteriordb {DRIVE}",
+               description="hidden Markov model, 2 states, exponential outputs (forward algorithm)")(_drive)
