@@ -171,6 +171,22 @@ def _measured_run(spec, backend: str, method: str, options: dict, seed: int, pro
     return result, memory.peak_mb
 
 
+def _measured_run_in_worker(*args):
+    """``_measured_run`` in a worker: an error that would not survive the trip back to the parent
+    (one whose class needs more than its message to be rebuilt) goes back as a RuntimeError naming it,
+    for the pool's result thread would die on it and the parent wait for ever."""
+    import pickle
+
+    try:
+        return _measured_run(*args)
+    except Exception as error:  # noqa: BLE001 - re-raised, in a form the parent can read
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:  # noqa: BLE001
+            raise RuntimeError(f"{type(error).__name__}: {error}") from None
+        raise
+
+
 def _init_worker() -> None:
     """A compare worker leaves Ctrl-C to the parent, which ends it (``inference.interrupt``), and keeps
     its runs' warnings to the table (each row's ``warnings``), not to stderr; it computes on one thread,
@@ -221,7 +237,8 @@ def _runs_in_workers(spec, model, tasks: list, seed: int, workers: int):
                          f"({type(e).__name__}: {e}); register it, or pass workers=1") from None
     with plugin_environment(), _single_threaded_children(), \
             multiprocessing.get_context("spawn").Pool(workers, _init_worker) as pool:
-        pending = {i: pool.apply_async(_measured_run, (ref, *task, seed, False)) for i, task in enumerate(tasks)}
+        pending = {i: pool.apply_async(_measured_run_in_worker, (ref, *task, seed, False))
+                   for i, task in enumerate(tasks)}
         while pending:
             for i in [i for i, r in pending.items() if r.ready()]:
                 yield i, pending.pop(i).get()

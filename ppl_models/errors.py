@@ -25,6 +25,9 @@ class UnknownChoiceError(PPLError, ValueError):
             msg += f" (did you mean {close[0]!r}?)"
         super().__init__(message or msg)
 
+    def __reduce__(self):  # pickles whole, as worker processes send it: Exception's default passes args only
+        return type(self), (self.kind, self.value, self.choices, str(self))
+
 
 class DataError(PPLError, ValueError):
     """Data missing a key, with the wrong shape, or holding NaN/inf; the message names the key."""
@@ -60,7 +63,10 @@ class TrainingError(PPLError, RuntimeError):
     """
 
     def __init__(self, step: int, last_loss: float | None, result, cause: str = "the loss is not finite"):
-        self.step, self.last_loss, self.result = step, last_loss, result
+        self.step, self.last_loss, self.result, self.cause = step, last_loss, result, cause
         last = f"{last_loss:.6g} at step {step - 1}" if last_loss is not None else "none"
         super().__init__(f"training stopped at step {step}: {cause}; last finite loss: {last}. "
                          "The parameters of the last good step are kept in this error's .result.params.")
+
+    def __reduce__(self):  # pickles whole, as worker processes send it: Exception's default passes args only
+        return type(self), (self.step, self.last_loss, self.result, self.cause)

@@ -39,3 +39,14 @@ def test_a_model_that_cannot_go_to_a_worker_is_named():
 def test_workers_must_be_a_positive_integer(workers):
     with pytest.raises(ValueError, match="workers="):
         inference.compare(ES, METHODS[:1], workers=workers)
+
+
+def test_a_run_that_fails_in_a_worker_fails_the_comparison_in_one_piece():
+    """An error raised in a worker comes back to the caller (a TrainingError whole, with its step):
+    the pool's result thread would otherwise die on an error it cannot rebuild, and the caller wait
+    for ever. A learning rate of 1e30 makes the first steps' loss non-finite."""
+    from ppl_models.errors import TrainingError
+
+    with pytest.raises(TrainingError, match="training stopped at step") as caught:
+        inference.compare(ES, [("numpyro", "svi", dict(num_steps=50, learning_rate=1e30))], workers=2)
+    assert caught.value.step >= 0 and caught.value.result is not None
