@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from inference.library_options import check_value
 from ppl_models.errors import UnknownChoiceError
 
-DEFAULT = "adam"
 _EXCLUDED = {"numpyro": ("lbfgs",), "pyro": ("lbfgs", "sparseadam", "muon")}
 
 
