@@ -31,7 +31,8 @@ from tests.conftest import SHARED_DATA
 from tests.reference_checks import assert_matches_reference
 
 _DRAWS = "reference_posteriors/draws/draws/"
-NUTS_SAMPLE = ["sblri-blr", "kidiq_with_mom_work-kidscore_interaction_c", "kilpisjarvi_mod-kilpisjarvi"]
+NUTS_SAMPLE = ["sblri-blr", "kidiq_with_mom_work-kidscore_interaction_c", "kilpisjarvi_mod-kilpisjarvi",
+               "hmm_example-hmm_example"]
 
 
 def test_names_come_from_the_shipped_table():
