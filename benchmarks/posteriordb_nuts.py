@@ -41,7 +41,8 @@ def check(name: str, args) -> dict:
     t0 = time.perf_counter()
     result = inference.run(spec, method="nuts", backend="numpyro", seed=args.seed, num_warmup=args.num_warmup,
                            num_samples=args.num_samples, num_chains=args.num_chains, dense_mass=args.dense_mass,
-                           target_accept_prob=args.target_accept_prob)
+                           target_accept_prob=args.target_accept_prob,
+                           **({"init_strategy": args.init_strategy} if args.init_strategy else {}))
     wall = time.perf_counter() - t0
     s = score(result.samples, spec.reference)
     ours = summarize({k: v for k, v in result.samples.items() if k in spec.reference.names})
@@ -81,6 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--num-chains", type=int, default=4)
     parser.add_argument("--target-accept-prob", type=float, default=0.8)
     parser.add_argument("--dense-mass", action="store_true")
+    parser.add_argument("--init-strategy", help="initialization by name, e.g. init_to_median (arma11 needs it)")
     args = parser.parse_args(argv)
     names = args.names or posteriordb_names()
     print("#", shlex.join(["python", "benchmarks/posteriordb_nuts.py", *(argv if argv is not None else sys.argv[1:])]),

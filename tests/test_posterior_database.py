@@ -11,9 +11,11 @@ added with it, the quickest of each in that benchmark, plus the hardest geometry
 ``sblri-blr`` (``regression.blr``, normal priors), ``kidiq_with_mom_work-kidscore_interaction_c``
 (the ARM model ``regression.linear`` on a design computed from the data: centred predictors and their
 interaction) and ``kilpisjarvi_mod-kilpisjarvi`` (``regression.kilpisjarvi``: uncentred years, so
-alpha and beta correlate almost perfectly). Two chains of 500 warmup and 1000 draws, the layer's
-other defaults; each mean and sd within 4 combined MCSE of the reference (``tests.reference_checks``).
-The file took 45 s of CPU (2 min of wall time beside a benchmark on the shared 2-core machine).
+alpha and beta correlate almost perfectly), and ``hmm_example-hmm_example`` (``time_series.hmm``:
+the forward algorithm, which marginalizes the discrete states, and a positive-ordered constraint;
+about 20 s of CPU). Two chains of 500 warmup and 1000 draws, the layer's other defaults; each mean
+and sd within 4 combined MCSE of the reference (``tests.reference_checks``). The first three took 45
+s of CPU (2 min of wall time beside a benchmark on the shared 2-core machine).
 """
 import json
 import zipfile
