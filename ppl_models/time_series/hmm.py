@@ -7,6 +7,9 @@
   exponential outputs, u_n (1/speed) with rate phi_k and v_n (hoop distance) with rate
   lambda_k; theta_k ~ Dirichlet(alpha_k); phi and lambda positive and ordered, with
   normal priors N(0, 1) on the first and N(3, 1) on the second component of each.
+* ``bball_drive_event_1-hmm_drive_1``: the same chain on another game's drives, with normal
+  outputs: u_n ~ Normal(phi_k, tau), v_n ~ Normal(lambda_k, rho), the sds tau and rho given as
+  data; phi and lambda ordered (on the whole line), with the same priors.
 
 Generative story (both): the state z_1 is uniform (the Stan programs start the
 forward recursion at the emission densities alone), z_t ~ Categorical(theta_{z_{t-1}}),
@@ -31,7 +34,7 @@ from ppl_models.registry import register_model
 from ppl_models.spec import BACKENDS, ModelSpec
 
 EXAMPLE = "hmm_example-hmm_example"
-DRIVE = "bball_drive_event_0-hmm_drive_0"
+DRIVES = ("bball_drive_event_0-hmm_drive_0", "bball_drive_event_1-hmm_drive_1")
 
 
 # --- the forward algorithm: log_theta (K, K), rows the state before; log_emit (N, K) ---
@@ -54,10 +57,10 @@ def forward_pyro(log_theta, log_emit):
     return gamma.logsumexp(0)
 
 
-def _ordered(numpyro_or_pyro, dist, name, means):
-    """A positive ordered vector with independent unnormalized normal priors (unit scale) at ``means``."""
-    value = numpyro_or_pyro.sample(name, dist.ImproperUniform(dist.constraints.positive_ordered_vector, (),
-                                                              (len(means),)))
+def _ordered(numpyro_or_pyro, dist, name, means, positive=True):
+    """A (positive) ordered vector with independent unnormalized normal priors (unit scale) at ``means``."""
+    support = dist.constraints.positive_ordered_vector if positive else dist.constraints.ordered_vector
+    value = numpyro_or_pyro.sample(name, dist.ImproperUniform(support, (), (len(means),)))
     numpyro_or_pyro.factor(f"{name}_prior", sum(dist.Normal(m, 1.0).log_prob(value[k]) for k, m in enumerate(means)))
     return value
 
@@ -86,31 +89,39 @@ def hmm_example_pyro(K, y):
     pyro.factor("forward", forward_pyro(theta.log(), dist.Normal(mu, 1.0).log_prob(y[:, None])))
 
 
-def hmm_drive_numpyro(u, v, alpha):
+def _drive_emissions(dist, phi, lam, u, v, tau, rho):
+    """log p(u_n, v_n | state k), ``(N, K)``: exponential rates (hmm_drive_0, no tau), or normal means
+    with sds tau and rho (hmm_drive_1)."""
+    if tau is None:
+        return dist.Exponential(phi).log_prob(u[:, None]) + dist.Exponential(lam).log_prob(v[:, None])
+    return dist.Normal(phi, tau).log_prob(u[:, None]) + dist.Normal(lam, rho).log_prob(v[:, None])
+
+
+def hmm_drive_numpyro(u, v, alpha, tau=None, rho=None):
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
 
     theta1 = numpyro.sample("theta1", dist.Dirichlet(alpha[0]))
     theta2 = numpyro.sample("theta2", dist.Dirichlet(alpha[1]))
-    phi = _ordered(numpyro, dist, "phi", (0.0, 3.0))
-    lam = _ordered(numpyro, dist, "lambda", (0.0, 3.0))
+    phi = _ordered(numpyro, dist, "phi", (0.0, 3.0), positive=tau is None)
+    lam = _ordered(numpyro, dist, "lambda", (0.0, 3.0), positive=tau is None)
     theta = numpyro.deterministic("theta", jnp.stack([theta1, theta2]))
-    log_emit = dist.Exponential(phi).log_prob(u[:, None]) + dist.Exponential(lam).log_prob(v[:, None])
+    log_emit = _drive_emissions(dist, phi, lam, u, v, tau, rho)
     numpyro.factor("forward", forward_numpyro(jnp.log(theta), log_emit))
 
 
-def hmm_drive_pyro(u, v, alpha):
+def hmm_drive_pyro(u, v, alpha, tau=None, rho=None):
     import pyro
     import pyro.distributions as dist
     import torch
 
     theta1 = pyro.sample("theta1", dist.Dirichlet(alpha[0]))
     theta2 = pyro.sample("theta2", dist.Dirichlet(alpha[1]))
-    phi = _ordered(pyro, dist, "phi", (0.0, 3.0))
-    lam = _ordered(pyro, dist, "lambda", (0.0, 3.0))
+    phi = _ordered(pyro, dist, "phi", (0.0, 3.0), positive=tau is None)
+    lam = _ordered(pyro, dist, "lambda", (0.0, 3.0), positive=tau is None)
     theta = pyro.deterministic("theta", torch.stack([theta1, theta2]))
-    log_emit = dist.Exponential(phi).log_prob(u[:, None]) + dist.Exponential(lam).log_prob(v[:, None])
+    log_emit = _drive_emissions(dist, phi, lam, u, v, tau, rho)
     pyro.factor("forward", forward_pyro(theta.log(), log_emit))
 
 
@@ -126,13 +137,15 @@ def _example() -> ModelSpec:
     )
 
 
-def _drive() -> ModelSpec:
-    d = load_data(DRIVE)
+def _drive(name: str) -> ModelSpec:
+    d = load_data(name)
+    data = {"u": np.asarray(d["u"], float), "v": np.asarray(d["v"], float), "alpha": np.asarray(d["alpha"], float)}
+    data |= {k: float(d[k]) for k in ("tau", "rho") if k in d}  # hmm_drive_1's output sds
     return ModelSpec(
-        name=DRIVE,
-        data={"u": np.asarray(d["u"], float), "v": np.asarray(d["v"], float), "alpha": np.asarray(d["alpha"], float)},
+        name=name,
+        data=data,
         model={"pyro": hmm_drive_pyro, "numpyro": hmm_drive_numpyro},
-        reference=Reference(draws=load_reference_draws(DRIVE), source=f"posteriordb {DRIVE}"),
+        reference=Reference(draws=load_reference_draws(name), source=f"posteriordb {name}"),
         data_dims={"u": ("N",), "v": ("N",), "alpha": (2, 2)},
         description=__doc__.split("\n\n")[1],
     )
@@ -140,5 +153,7 @@ def _drive() -> ModelSpec:
 
 register_model(EXAMPLE, backends=BACKENDS, reference=f"posteriordb {EXAMPLE}",
                description="hidden Markov model, 2 states, normal outputs (forward algorithm)")(_example)
-register_model(DRIVE, backends=BACKENDS, reference=f"posteriordb {DRIVE}",
-               description="hidden Markov model, 2 states, exponential outputs (forward algorithm)")(_drive)
+for _name, _outputs in zip(DRIVES, ("exponential", "normal"), strict=True):
+    register_model(_name, backends=BACKENDS, reference=f"posteriordb {_name}",
+                   description=f"hidden Markov model, 2 states, {_outputs} outputs (forward algorithm)")(
+        lambda n=_name: _drive(n))
