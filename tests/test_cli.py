@@ -103,7 +103,7 @@ def test_help_gives_each_methods_words_and_default(capsys):
         main(["fit", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert exit_.value.code == 0
-    assert "nuts/hmc: draws kept per chain (default 1000)" in out
+    assert re.search(r"nuts/hmc(/\w+)*: draws kept per chain \(default 1000\)", out), out
     assert "adversarial/mmd: points drawn from the fitted generator" in out
     assert "nuts: maximum NUTS tree depth (default 10)" in out
 
