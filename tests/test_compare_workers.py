@@ -19,9 +19,9 @@ METHODS = [("numpyro", "nuts", dict(num_warmup=200, num_samples=200, num_chains=
 def test_workers_give_the_sequential_table(tmp_path):
     parallel = inference.compare(ES, METHODS, seed=3, out=tmp_path / "parallel", workers=2)
     sequential = inference.compare(ES, METHODS, seed=3, out=tmp_path / "sequential")
-    assert list(parallel.index) == list(sequential.index) == ["numpyro nuts num_chains=2 num_samples=200 num_warmup=200",
-                                                              "pyro svi num_steps=300",
-                                                              "numpyro rwm num_chains=2 num_samples=400 num_warmup=200"]
+    assert list(parallel.index) == list(sequential.index) == [
+        "numpyro nuts num_chains=2 num_samples=200 num_warmup=200", "pyro svi num_steps=300",
+        "numpyro rwm num_chains=2 num_samples=400 num_warmup=200"]
     for column in ("mean[mu]", "mean[tau]", "sd[tau]", "max_abs_z_mean"):
         np.testing.assert_allclose(parallel[column], sequential[column], rtol=1e-6, err_msg=column)
     assert sorted(p.name for p in (tmp_path / "parallel").glob("*.npz")) == \
