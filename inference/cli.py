@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from inference import compilation_cache, interrupt
-from inference.display import WIDTH
+from inference.display import WIDTH, print_warning
 from ppl_models.errors import PPLError
 
 
@@ -242,7 +242,7 @@ def cmd_fit(args, options: dict) -> int:
     _print_training(result, args, options)
     _print_held_out(held_out)
     for message in result.warnings:
-        print(f"WARNING: {message}", file=sys.stderr)
+        print_warning(message)
     print(f"saved {saved}")
     return 0
 
@@ -276,7 +276,7 @@ def cmd_loo(args, options: dict) -> int:
         shown.index = [model.partition("-")[2] or model for model in shown.index]
     print_table(shown)
     for message in khat_warnings(table):
-        print(f"WARNING: {message}", file=sys.stderr)
+        print_warning(message)
     return 0
 
 
@@ -313,7 +313,7 @@ def cmd_compare(args) -> int:
     print_table(shown, more=f"--all-columns, --json or {out / 'comparison.csv'}")
     for label, text in table["warnings"].items():
         for message in filter(None, text.split(" | ")):
-            print(f"WARNING ({label}): {message}", file=sys.stderr)
+            print_warning(message, label)
     print(f"\nruns and comparison.csv written to {out}/")
     return 0
 
@@ -352,7 +352,7 @@ def cmd_sbc(args) -> int:
     print_table(tests, more="--json")
     print(f"\nuniformity of all parameters (Bonferroni): p = {result.p_value():.3g}")
     for i, error in result.failures.items():
-        print(f"WARNING: simulation {i} failed: {error}", file=sys.stderr)
+        print_warning(f"simulation {i} failed: {error}")
     print(f"ranks.csv and {figure.name} written to {out}/")
     return 0
 
@@ -383,8 +383,7 @@ def cmd_sweep(args) -> int:
     if "warnings" in index:
         for _, row in index.iterrows():
             for message in filter(None, str(row.get("warnings") or "").split(" | ")):
-                print(f"WARNING ({row['model']} {row['backend']} {row['method']} seed {row['seed']}): {message}",
-                      file=sys.stderr)
+                print_warning(message, f"{row['model']} {row['backend']} {row['method']} seed {row['seed']}")
     print(f"\n{len(index)} runs ({len(failed)} failed) in {sweep.store}/index.csv")
     return 1 if len(failed) else 0
 

@@ -189,24 +189,22 @@ def _measured_run_in_worker(*args):
 
 def _init_worker() -> None:
     """A compare worker leaves Ctrl-C to the parent, which ends it (``inference.interrupt``), and keeps
-    its runs' warnings to the table (each row's ``warnings``), not to stderr; it computes on one thread,
-    its neighbours having the other cores."""
+    its runs' warnings to the table (each row's ``warnings``), not to stderr. (It computes on one
+    thread through the environment it was started in: ``_single_threaded_children``.)"""
     import signal
     import warnings
-
-    import torch
 
     from inference.api import InferenceWarning
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore", InferenceWarning)
-    torch.set_num_threads(1)
 
 
 @contextlib.contextmanager
 def _single_threaded_children():
     """Within the block, processes started compute on one thread: XLA's and OpenMP's pools sized to
-    the machine in each of several workers would fight over the same cores."""
+    the machine in each of several workers would fight over the same cores (torch takes its thread
+    count from OMP_NUM_THREADS)."""
     saved = {k: os.environ.get(k) for k in ("XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     os.environ["XLA_FLAGS"] = f"{saved['XLA_FLAGS'] or ''} --xla_cpu_multi_thread_eigen=false".strip()
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"

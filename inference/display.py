@@ -3,6 +3,7 @@ note of what was left out and where to find it (``--json``, the saved CSV). Pres
 from __future__ import annotations
 
 import math
+import sys
 import textwrap
 
 import pandas as pd
@@ -72,3 +73,10 @@ def print_capped(table: pd.DataFrame, total_rows: int, more: str) -> None:
     print_table(table)
     if total_rows > len(table):
         print(f"({total_rows - len(table)} more rows: {more})")
+
+
+def print_warning(message: str, source: str | None = None, width: int = WIDTH) -> None:
+    """``WARNING (source): message`` on stderr, wrapped to ``width`` columns, its later lines indented."""
+    head = f"WARNING ({source}): " if source else "WARNING: "
+    print(textwrap.fill(head + message, width, subsequent_indent="    ", break_long_words=False,
+                        break_on_hyphens=False), file=sys.stderr)
