@@ -1,12 +1,19 @@
 """Speed-up of a sweep with 2 workers against 1, for the local executor and for Ray.
 
-The grid: eight schools (non-centered), NumPyro SVI with a mean-field guide, 3000 steps, seeds
-0-3 (4 runs). Each executor runs it with 1 worker and with 2, interleaved over ``--rounds``
-(this machine is shared and noisy); Ray runs on a local cluster of that many CPUs, started on
-loopback. Each run is a fresh process (local) or Ray task, so each pays its imports and
-compilation: the setting of a real sweep. Prints seconds per sweep and the ratio.
+Two grids (``--grid``):
 
-    python -m benchmarks.sweep_speedup --rounds 2
+- ``svi`` (the issue-6 grid): eight schools (non-centered), NumPyro SVI with a mean-field guide,
+  3000 steps, seeds 0-3 (4 runs);
+- ``leaderboard`` (issue 16): four small posteriordb posteriors x NumPyro NUTS and mean-field SVI
+  x seeds 0-1 (16 runs), as ``ppl leaderboard`` runs them.
+
+Each executor runs the grid with 1 worker and with 2, interleaved over ``--rounds`` (this machine
+is shared and noisy); Ray runs on a local cluster of that many CPUs, started on loopback. Local
+workers are processes that serve run after run, and Ray reuses its worker processes, so imports are
+paid once per worker; each run still compiles its own programs. Every worker computes on one thread.
+Prints seconds per sweep and the ratio.
+
+    python -m benchmarks.sweep_speedup --rounds 2 --grid leaderboard
 """
 from __future__ import annotations
 
@@ -19,11 +26,20 @@ import tempfile
 import time
 from pathlib import Path
 
-CONFIG = """models: [eight_schools-eight_schools_noncentered]
+GRIDS = {
+    "svi": """models: [eight_schools-eight_schools_noncentered]
 methods:
   - numpyro:svi:guide=normal,num_steps=3000,learning_rate=0.05
 seeds: [0, 1, 2, 3]
-store: {store}
+""",
+    "leaderboard": """models: [kidiq-kidscore_momiq, sblri-blr, earnings-earn_height, mesquite-logmesquite_logvolume]
+methods:
+  - numpyro:nuts
+  - numpyro:svi:guide=normal
+seeds: [0, 1]
+""",
+}
+CONFIG = """store: {store}
 executor: {executor}
 workers: {workers}
 """
@@ -39,14 +55,14 @@ def _ray_cluster(num_cpus: int) -> tuple[str, list[str]]:
     return f"127.0.0.1:{port}", [ray, "stop", "--force"]
 
 
-def sweep_seconds(executor: str, workers: int) -> float:
+def sweep_seconds(executor: str, workers: int, grid: str = "svi") -> float:
     from inference.sweep import load_config, run_sweep
 
     with tempfile.TemporaryDirectory() as folder:
         address, stop = _ray_cluster(workers) if executor == "ray" else (None, None)
         try:
             path = Path(folder) / "sweep.yaml"
-            path.write_text(CONFIG.format(store=Path(folder) / "store", executor=executor, workers=workers)
+            path.write_text(GRIDS[grid] + CONFIG.format(store=Path(folder) / "store", executor=executor, workers=workers)
                             + (f"address: {address}\n" if address else ""))
             sweep = load_config(path)
             t0 = time.perf_counter()
@@ -66,12 +82,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--executors", nargs="+", default=["local", "ray"])
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="leaderboard")
     args = parser.parse_args(argv)
     times = {(e, w): [] for e in args.executors for w in (1, 2)}
     for _ in range(args.rounds):
         for executor in args.executors:
             for workers in (1, 2):
-                times[executor, workers].append(sweep_seconds(executor, workers))
+                times[executor, workers].append(sweep_seconds(executor, workers, args.grid))
                 print(executor, workers, round(times[executor, workers][-1], 1), flush=True)
     print("| executor | 1 worker (s) | 2 workers (s) | speed-up |\n|---|---|---|---|")
     for executor in args.executors:

@@ -7,6 +7,7 @@
     ppl loo MODEL MODEL [...] --backend numpyro --method nuts [--num-samples 1000 ...]
     ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
     ppl sweep CONFIG [--executor local|ray] [--address HOST:PORT] [--workers N]
+    ppl leaderboard [CONFIG] [--posteriors NAME ...] [--methods numpyro:nuts ...] [--seeds 0 1] [--store DIR]
     ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
 
 ``ppl --plugin MODULE ...`` (repeatable) imports MODULE, a module name or a .py file, first: the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import textwrap
@@ -68,6 +70,17 @@ def parse_keywords(extra: list[str]) -> dict:
         except argparse.ArgumentTypeError as e:
             raise ValueError(f"option {flag}: {e}") from None
     return options
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
+    return value
 
 
 def parse_method(text: str) -> tuple[str, str, dict]:
@@ -362,7 +375,7 @@ def cmd_sweep(args) -> int:
     from inference.sweep import load_config, run_sweep
 
     sweep = load_config(args.config)
-    for key in ("executor", "address", "workers"):
+    for key in ("executor", "address", "workers", "timeout"):
         if getattr(args, key) is not None:
             setattr(sweep, key, getattr(args, key))
     if sweep.executor not in ("local", "ray"):
@@ -386,6 +399,49 @@ def cmd_sweep(args) -> int:
                 print_warning(message, f"{row['model']} {row['backend']} {row['method']} seed {row['seed']}")
     print(f"\n{len(index)} runs ({len(failed)} failed) in {sweep.store}/index.csv")
     return 1 if len(failed) else 0
+
+
+def cmd_leaderboard(args) -> int:
+    from inference.display import print_table
+    from inference.leaderboard import default_methods, run_leaderboard
+    from inference.sweep import check_config, load_config
+
+    if args.config:
+        given = [f"--{k}" for k in ("posteriors", "methods", "seeds") if getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: give the posteriors, methods and seeds in {args.config} or as "
+                             "flags, not both")
+        sweep = load_config(args.config, skip_missing_backends=True)
+        if args.store:
+            sweep.store = Path(args.store)
+    else:
+        config = {"models": args.posteriors or "posteriordb", "methods": args.methods or default_methods(), "seeds": args.seeds or [0, 1],
+                  "store": args.store or "runs/leaderboard"}
+        flags = {"models": "--posteriors", "methods": "--methods", "seeds": "--seeds"}
+        sweep = check_config(config, "ppl leaderboard",
+                             lambda where: flags.get(where[0] if isinstance(where, tuple) else where, ""),
+                             skip_missing_backends=True)
+    for key in ("executor", "address", "workers", "timeout"):
+        if getattr(args, key) is not None:
+            setattr(sweep, key, getattr(args, key))
+    if sweep.address is not None and sweep.executor != "ray":
+        raise ValueError("--address is for --executor ray")
+    with interrupt.activity(f"leaderboard into {sweep.store}"):
+        board = run_leaderboard(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                                reports=not args.no_reports)
+    if args.json:
+        print(board.methods.reset_index().to_json(orient="records", indent=2))
+        return 0
+    table = board.methods.assign(pass_rate=board.methods["pass_rate"].map("{:.0%}".format))
+    table = table.rename(columns={"posteriors": "posts", "pass_rate": "pass", "failures": "fail",
+                                          "median_error": "error", "median_ess_per_s": "ess/s",
+                                          "median_wall_s": "wall_s", "mean_rank": "rank"})
+    print_table(table, more=f"{sweep.store}/methods.csv")
+    failed = int((board.runs["status"] != "ok").sum())
+    print(f"\n{len(board.runs)} runs ({failed} failed) on {board.runs['posterior'].nunique()} posteriors; "
+          f"{len(sweep.skipped)} method-posterior pairs left out")
+    print(f"per posterior: {sweep.store}/leaderboard.csv; heat map: {sweep.store}/leaderboard.html")
+    return 0
 
 
 def cmd_download(args) -> int:
@@ -498,6 +554,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", help="local (worker processes, the default) or ray")
     p.add_argument("--address", help="the Ray cluster to run on (HOST:PORT); default: a local Ray")
     p.add_argument("--workers", type=int, help="local executor: processes at once")
+    p.add_argument("--timeout", type=positive_float, help="seconds a run may take; a longer one is a failure")
+    p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
+
+    p = sub.add_parser("leaderboard", help="rank inference methods over posteriors with reference draws, "
+                       "as a resumable sweep")
+    p.add_argument("config", nargs="?", help="a sweep config (YAML); or give the grid with the flags below")
+    p.add_argument("--posteriors", nargs="+", metavar="NAME",
+                   help="posteriors to run on (default: posteriordb, every registered posteriordb posterior)")
+    p.add_argument("--methods", nargs="+", metavar="METHOD",
+                   help="backend:method[:key=value,...] (default: compare's six methods)")
+    p.add_argument("--seeds", nargs="+", type=int, help="default: 0 1")
+    p.add_argument("--store", help="the results store (default: runs/leaderboard, or the config's store)")
+    p.add_argument("--executor", choices=("local", "ray"), help="local worker processes (the default) or Ray")
+    p.add_argument("--address", help="the Ray cluster to run on (HOST:PORT); default: a local Ray")
+    p.add_argument("--workers", type=int, help="local executor: processes at once")
+    p.add_argument("--timeout", type=positive_float, help="seconds a run may take; a longer one is a failure")
+    p.add_argument("--no-reports", action="store_true", help="skip the per-posterior comparison reports")
     p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
 
     p = sub.add_parser("download", help="fetch posteriordb files, MNIST and the text corpora (needs a network)")
@@ -507,7 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"models": cmd_models, "methods": cmd_methods, "fit": cmd_fit, "compare": cmd_compare, "sbc": cmd_sbc,
-            "sweep": cmd_sweep, "download": cmd_download, "loo": cmd_loo}
+            "sweep": cmd_sweep, "leaderboard": cmd_leaderboard, "download": cmd_download, "loo": cmd_loo}
 
 
 def load_plugins(argv) -> None:

@@ -190,7 +190,7 @@ def _measured_run_in_worker(*args):
 def _init_worker() -> None:
     """A compare worker leaves Ctrl-C to the parent, which ends it (``inference.interrupt``), and keeps
     its runs' warnings to the table (each row's ``warnings``), not to stderr. (It computes on one
-    thread through the environment it was started in: ``_single_threaded_children``.)"""
+    thread through the environment it was started in: ``single_threaded_children``.)"""
     import signal
     import warnings
 
@@ -200,14 +200,22 @@ def _init_worker() -> None:
     warnings.simplefilter("ignore", InferenceWarning)
 
 
+def single_threaded_environment() -> dict[str, str]:
+    """The environment variables that make a new process compute on one thread: XLA's and OpenMP's
+    pools sized to the machine in each of several workers would fight over the same cores (torch
+    takes its thread count from OMP_NUM_THREADS)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "--xla_cpu_multi_thread_eigen" not in flags:
+        flags = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    return {"XLA_FLAGS": flags, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 @contextlib.contextmanager
-def _single_threaded_children():
-    """Within the block, processes started compute on one thread: XLA's and OpenMP's pools sized to
-    the machine in each of several workers would fight over the same cores (torch takes its thread
-    count from OMP_NUM_THREADS)."""
-    saved = {k: os.environ.get(k) for k in ("XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ["XLA_FLAGS"] = f"{saved['XLA_FLAGS'] or ''} --xla_cpu_multi_thread_eigen=false".strip()
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+def single_threaded_children():
+    """Within the block, processes started compute on one thread (``single_threaded_environment``)."""
+    changes = single_threaded_environment()
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
     try:
         yield
     finally:
@@ -233,7 +241,7 @@ def _runs_in_workers(spec, model, tasks: list, seed: int, workers: int):
     except Exception as e:  # noqa: BLE001 - whatever pickle raises, the fix is the same
         raise ValueError(f"workers={workers} sends the model to worker processes, but {spec.name!r} does not pickle "
                          f"({type(e).__name__}: {e}); register it, or pass workers=1") from None
-    with plugin_environment(), _single_threaded_children(), \
+    with plugin_environment(), single_threaded_children(), \
             multiprocessing.get_context("spawn").Pool(workers, _init_worker) as pool:
         pending = {i: pool.apply_async(_measured_run_in_worker, (ref, *task, seed, False))
                    for i, task in enumerate(tasks)}

@@ -95,7 +95,7 @@ def marginal_plot(draws, reference, params: list[str]) -> str:
         bins = np.histogram_bin_edges(reference[p], bins=40)
         ax.hist(reference[p], bins=bins, density=True, color=REFERENCE_COLOR, alpha=0.35, label="reference")
         for j, (label, d) in enumerate(draws.items()):
-            if p in d:
+            if p in d and np.any((d[p] >= bins[0]) & (d[p] <= bins[-1])):  # a method far off has no bar here
                 ax.hist(d[p], bins=bins, density=True, histtype="step", color=f"C{j}", lw=1.5, label=label)
         ax.set_title(p, fontsize=9)
         ax.set_yticks([])

@@ -23,6 +23,8 @@ with its error, and the other runs go on.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import json
 import multiprocessing
@@ -32,7 +34,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +42,8 @@ import pandas as pd
 from ppl_models.atomic import atomic_write
 
 EXECUTORS = ("local", "ray")
-KEYS = ("models", "methods", "seeds", "store", "executor", "address", "workers")
+RUNS_PER_WORKER = 20  # a local worker process serves this many runs, then a fresh one takes over
+KEYS = ("models", "methods", "seeds", "store", "executor", "address", "workers", "timeout")
 
 
 class SweepConfigError(ValueError):
@@ -54,6 +57,7 @@ class Run:
     method: str
     options: dict
     seed: int
+    timeout: float | None = field(default=None, compare=False)  # seconds; not part of the run's identity
 
     @property
     def run_id(self) -> str:
@@ -75,6 +79,8 @@ class Sweep:
     address: str | None = None
     workers: int = 1
     source: str = ""
+    timeout: float | None = None  # set: every run's time limit (overrides the config's)
+    skipped: list = field(default_factory=list)  # (model, method label, why): pairs a config left out
 
 
 def _lines(text: str) -> dict:
@@ -92,13 +98,32 @@ def _lines(text: str) -> dict:
     return out
 
 
-def load_config(path: str | os.PathLike) -> Sweep:
+POSTERIORDB = "posteriordb"  # ``models: posteriordb``: every registered posterior with its own posteriordb draws
+METHOD_KEYS = ("method", "models", "max_dim")
+
+
+def posteriordb_models() -> list[str]:
+    """The registered models whose reference is posteriordb's draws of the same posterior."""
+    from ppl_models.registry import list_model_info
+
+    return [info.name for info in list_model_info() if info.reference == f"{POSTERIORDB} {info.name}"]
+
+
+def reference_dim(spec) -> int:
+    """The number of scalar parameters of a model's reference posterior (0 without one)."""
+    import numpy as np
+
+    reference = spec.reference
+    if reference is None:
+        return 0
+    if reference.is_exact:
+        return int(sum(np.size(v) for v in reference.mean.values()))
+    return int(sum(np.prod(np.shape(v)[2:], dtype=int) for v in reference.draws.values()))
+
+
+def load_config(path: str | os.PathLike, skip_missing_backends: bool = False) -> Sweep:
     """Read and check a sweep config; a ``SweepConfigError`` names the line at fault."""
     import yaml
-
-    from inference.api import resolve_model
-    from inference.cli import parse_method
-    from inference.options import resolve_options
 
     path = Path(path)
     if not path.exists():
@@ -109,19 +134,41 @@ def load_config(path: str | os.PathLike) -> Sweep:
         lines = _lines(text)
     except yaml.YAMLError as e:
         raise SweepConfigError(f"{path}: not valid YAML: {e}") from None
+    return check_config(config, str(path), lambda where: f"line {lines[where]}" if where in lines else "",
+                        Path("runs") / path.stem, skip_missing_backends)
+
+
+def check_config(config, source: str, locate: Callable = lambda where: "", default_store: Path | None = None,
+                 skip_missing_backends: bool = False) -> Sweep:
+    """A ``Sweep`` from a config mapping (a YAML file's, or one built from command-line flags), every
+    name and option checked; a ``SweepConfigError`` names ``source`` and, through ``locate(key)`` or
+    ``locate((key, index))``, where in it the fault is.
+
+    ``models`` is a list of names, or ``posteriordb`` for every registered posteriordb posterior. A
+    method is ``backend:method[:options]``, or a mapping ``{method: ..., models: [...], max_dim: N}``
+    that runs it only on those models, or only on those whose reference has at most N parameters.
+    A method whose backend a model lacks is an error, or, with ``skip_missing_backends``, a pair
+    left out and listed in ``Sweep.skipped``.
+    """
+    from inference.api import resolve_model
+    from inference.cli import parse_method
+    from inference.compare import method_label
+    from inference.options import resolve_options
 
     def fail(where, message):
-        line = lines.get(where)
-        raise SweepConfigError(f"{path}" + (f", line {line}" if line else "") + f": {message}")
+        place = locate(where)
+        raise SweepConfigError(source + (f", {place}" if place else "") + f": {message}")
 
     if not isinstance(config, dict):
         fail(None, "a sweep config is a mapping with models, methods and seeds")
     for key in config:
         if key not in KEYS:
             fail(key, f"unknown key {key!r}; valid keys: {', '.join(KEYS)}")
+    if config.get("models") == POSTERIORDB:
+        config = config | {"models": posteriordb_models()}
     for key in ("models", "methods"):
         if not isinstance(config.get(key), list) or not config[key]:
-            fail(key, f"{key} must be a non-empty list")
+            fail(key, f"{key} must be a non-empty list" + (f" (or {POSTERIORDB})" if key == "models" else ""))
     seeds = config.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
                                                            for s in seeds):
@@ -134,28 +181,53 @@ def load_config(path: str | os.PathLike) -> Sweep:
         fail("workers", f"workers must be an integer >= 1, not {workers!r}")
     if config.get("address") is not None and executor != "ray":
         fail("address", "address is for executor: ray")
+    timeout = config.get("timeout")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
+        fail("timeout", f"timeout must be a number of seconds > 0, not {timeout!r}")
     specs = {}
     for i, name in enumerate(config["models"]):
         try:
             specs[name] = resolve_model(name)
         except (ValueError, TypeError) as e:
             fail(("models", i), str(e))
-    methods = []
-    for i, text_method in enumerate(config["methods"]):
+    runs, skipped = [], []
+    for i, entry in enumerate(config["methods"]):
+        where = ("methods", i)
+        entry = entry if isinstance(entry, dict) else {"method": entry}
+        unknown = [k for k in entry if k not in METHOD_KEYS]
+        if unknown or "method" not in entry:
+            fail(where, f"a method entry is backend:method[:options] or a mapping with keys {', '.join(METHOD_KEYS)}"
+                 + (f"; unknown key {unknown[0]!r}" if unknown else "; 'method' is missing"))
+        text_method = str(entry["method"])
         try:
-            backend, method, options = parse_method(str(text_method))
+            backend, method, options = parse_method(text_method)
             resolve_options(method, backend, options)
         except (ValueError, TypeError) as e:
             hint = ("; a YAML [a, b] list splits a method's options at their commas: quote the method or give it "
-                    "its own '- ' line") if ":" not in str(text_method) and "=" in str(text_method) else ""
-            fail(("methods", i), str(e) + hint)
-        for name, spec in specs.items():
+                    "its own '- ' line") if ":" not in text_method and "=" in text_method else ""
+            fail(where, str(e) + hint)
+        only = entry.get("models", list(specs))
+        if not isinstance(only, list) or any(name not in specs for name in only):
+            fail(where, f"models: {only!r} must be a list of the config's models")
+        max_dim = entry.get("max_dim")
+        if max_dim is not None and (not isinstance(max_dim, int) or isinstance(max_dim, bool) or max_dim < 1):
+            fail(where, f"max_dim must be an integer >= 1, not {max_dim!r}")
+        for name in only:
+            spec = specs[name]
+            if max_dim is not None and reference_dim(spec) > max_dim:
+                continue
             if backend not in spec.backends:
-                fail(("methods", i), f"model {name!r} has no {backend} backend (it has {', '.join(spec.backends)})")
-        methods.append((backend, method, options))
-    runs = [Run(m, b, meth, o, s) for m, (b, meth, o), s in itertools.product(specs, methods, seeds)]
-    store = Path(config.get("store") or Path("runs") / path.stem)
-    return Sweep(runs, store, executor, config.get("address"), workers, str(path))
+                if not skip_missing_backends:
+                    fail(where, f"model {name!r} has no {backend} backend (it has {', '.join(spec.backends)})")
+                skipped.append((name, method_label(backend, method, options), f"no {backend} backend"))
+                continue
+            runs.extend(Run(name, backend, method, options, seed, timeout) for seed in seeds)
+    # seed by seed, model by model as the config lists them (a stable sort keeps the methods' order): a
+    # sweep stopped early has covered every model
+    order = {name: i for i, name in enumerate(specs)}
+    runs.sort(key=lambda r: (seeds.index(r.seed), order[r.model]))
+    store = Path(config.get("store") or default_store or Path("runs") / "sweep")
+    return Sweep(runs, store, executor, config.get("address"), workers, source, skipped=skipped)
 
 
 def execute(run: Run, store: str) -> dict:
@@ -171,6 +243,7 @@ def execute(run: Run, store: str) -> dict:
     store = Path(store)
     record = {"run_id": run.run_id, **run.describe(), "status": "ok", "error": "", "pid": os.getpid()}
     started = time.time()
+    timer = _watchdog(run, store, dict(record)) if run.timeout is not None else None
     warnings.simplefilter("ignore", InferenceWarning)  # they are in the record's scores (warnings)
     try:
         with PeakMemory() as memory:
@@ -185,8 +258,29 @@ def execute(run: Run, store: str) -> dict:
         record |= {"status": "error", "error": f"{type(error).__name__}: {error}",
                    "traceback": traceback.format_exc(limit=5)}
     record["seconds"] = time.time() - started
+    if timer is not None:
+        timer.cancel()
     write_record(store, record)
     return record
+
+
+def _watchdog(run: Run, store: Path, record: dict):
+    """After ``run.timeout`` seconds, record the run as timed out and end this process (whatever it is
+    computing, compiled code included); the executor then starts a fresh worker for the next run."""
+    import threading
+
+    from ppl_models.atomic import remove_in_flight
+
+    def expire():
+        remove_in_flight()
+        write_record(store, record | {"status": "error", "seconds": run.timeout,
+                                      "error": f"Timeout: the run took longer than {run.timeout:g} s"})
+        os._exit(124)
+
+    timer = threading.Timer(run.timeout, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def write_record(store: Path, record: dict) -> None:
@@ -229,30 +323,80 @@ def _worker(run: Run, store: str) -> dict:
     return execute(run, store)
 
 
+def _serve(connection, target) -> None:
+    """A local worker process: runs each ``(run, store)`` the parent sends with ``target`` and answers
+    with the run's id, until it is sent None. Ctrl-C is the parent's to handle (it ends the workers);
+    a worker ended while writing leaves no partial file."""
+    import signal
+
+    from ppl_models.atomic import remove_in_flight
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: (remove_in_flight(), os._exit(128 + signal.SIGTERM)))
+    while (task := connection.recv()) is not None:
+        run, store = task
+        target(run, store)
+        connection.send(run.run_id)
+
+
 def _run_local(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None], target=_worker) -> None:
-    """At most ``sweep.workers`` processes at once, one per run (spawned: no state leaks between
-    runs), each calling ``target(run, store)``. A process that ends without writing its record
-    died; that is recorded."""
+    """``sweep.workers`` worker processes (spawned, computing on one thread each), each handed one run
+    at a time, calling ``target(run, store)``. A worker serves run after run, so the imports (several
+    seconds of PyTorch and JAX) are paid once per worker, not once per run; every run starts from a
+    clean state all the same (``inference.run`` clears Pyro's parameter store and seeds everything).
+    A worker that dies (a crash, SIGKILL, out of memory) has its run recorded with the error, and a
+    new worker takes its place."""
+    from multiprocessing.connection import wait
+
+    from inference.compare import single_threaded_children
+
     context = multiprocessing.get_context("spawn")
-    pending, active = list(todo), {}
-    while pending or active:
-        while pending and len(active) < sweep.workers:
-            run = pending.pop(0)
-            process = context.Process(target=target, args=(run, str(sweep.store)), daemon=True)
+    pending, idle, busy = list(todo), [], {}  # busy: connection -> (process, run)
+    served = {}  # process -> runs it has served
+
+    def start():
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, target), daemon=True)
+        with single_threaded_children():
             process.start()
-            active[run.run_id] = (run, process)
-        time.sleep(0.1)
-        for run_id, (run, process) in list(active.items()):
+        child.close()
+        return process, parent
+
+    try:
+        while pending or busy:
+            while pending and (idle or len(busy) < sweep.workers):
+                process, connection = idle.pop() if idle else start()
+                run = pending.pop(0)
+                connection.send((run, str(sweep.store)))
+                busy[connection] = (process, run)
+            for connection in wait(list(busy), timeout=1.0):
+                process, run = busy.pop(connection)
+                try:
+                    connection.recv()
+                    served[process] = served.get(process, 0) + 1
+                    if served[process] < RUNS_PER_WORKER:
+                        idle.append((process, connection))
+                    else:  # retired, with whatever its runs left in memory (JAX keeps every compiled program)
+                        connection.send(None)
+                        process.join(timeout=5)
+                except (EOFError, OSError):  # the worker died: its run gets a record saying how
+                    process.join()
+                    code = process.exitcode
+                    record_path = sweep.store / "runs" / f"{run.run_id}.json"
+                    if not record_path.exists():
+                        write_record(sweep.store, died(run, f"the worker process ended with exit code {code}" + (
+                            f" (killed by signal {-code})" if code is not None and code < 0 else "")))
+                report(run, json.loads((sweep.store / "runs" / f"{run.run_id}.json").read_text()))
+    finally:
+        for process, _ in busy.values():  # only after an interrupt: their runs are left unrecorded
+            process.terminate()
+        for process, connection in idle:
+            with contextlib.suppress(OSError):
+                connection.send(None)
+        for process, _ in [*idle, *busy.values()]:
+            process.join(timeout=5)
             if process.is_alive():
-                continue
-            process.join()
-            del active[run_id]
-            record_path = sweep.store / "runs" / f"{run.run_id}.json"
-            if not record_path.exists():
-                record = died(run, f"the worker process ended with exit code {process.exitcode}"
-                              + (" (killed by signal " + str(-process.exitcode) + ")" if process.exitcode < 0 else ""))
-                write_record(sweep.store, record)
-            report(run, json.loads(record_path.read_text()))
+                process.kill()
 
 
 def died(run: Run, message: str) -> dict:
@@ -267,9 +411,12 @@ def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None],
 
     from inference.registry import PLUGINS_ENV
 
+    from inference.compare import single_threaded_environment
+
     plugins = {PLUGINS_ENV: os.environ[PLUGINS_ENV]} if PLUGINS_ENV in os.environ else {}
+    # each task computes on one thread, as the local workers do: a cluster runs one task per CPU
     ray.init(address=sweep.address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
-             **({"runtime_env": {"env_vars": plugins}} if plugins else {}))
+             runtime_env={"env_vars": plugins | single_threaded_environment()})
     remote = ray.remote(max_retries=0)(target)
     tasks = {}  # Ray object ref -> run
     for run in todo:
@@ -281,14 +428,22 @@ def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None],
         try:
             record = ray.get(done[0])
         except Exception as error:  # noqa: BLE001 - the worker died: recorded, the others go on
-            record = died(run, f"{type(error).__name__}: {str(error).splitlines()[0]}")
-            write_record(sweep.store, record)
+            path = sweep.store / "runs" / f"{run.run_id}.json"
+            if path.exists():  # it ended itself after writing its record (a timeout)
+                record = json.loads(path.read_text())
+            else:
+                record = died(run, f"{type(error).__name__}: {str(error).splitlines()[0]}")
+                write_record(sweep.store, record)
         report(run, record)
 
 
 def run_sweep(sweep: Sweep, progress: Callable[[str], None] | None = None, target=_worker) -> pd.DataFrame:
     """Run the runs of ``sweep`` not yet in its store, then write and return the index.
     ``target`` is what a worker (a local process or a Ray task) calls; tests inject failures through it."""
+    if sweep.timeout is not None:
+        sweep.runs = [dataclasses.replace(r, timeout=sweep.timeout) for r in sweep.runs]
+    if not isinstance(sweep.workers, int) or sweep.workers < 1:
+        raise ValueError(f"workers={sweep.workers!r}: expected an integer >= 1")
     done = finished(sweep.store)
     todo = [r for r in sweep.runs if r.run_id not in done]
     sweep.store.mkdir(parents=True, exist_ok=True)

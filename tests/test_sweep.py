@@ -117,3 +117,12 @@ def test_a_sweep_runs_as_ray_tasks_on_a_local_cluster_and_records_a_dead_worker(
     assert index.loc[0, "pid"] > 0 and np.isfinite(index.loc[0, "max_abs_z_mean"])
     assert index.loc[13, "status"] == "error" and index.loc[13, "error"].startswith("WorkerDied: ")
     assert "WorkerCrashedError: The worker died" in index.loc[13, "error"]
+
+
+def test_a_run_past_its_timeout_is_a_recorded_failure_and_the_next_run_gets_a_fresh_worker(tmp_path):
+    path = _config(tmp_path, "models: [kidiq-conjugate_regression]\nmethods: [numpyro:nuts]\nseeds: [0, 1]\n"
+                             "timeout: 1\nstore: STORE\n")
+    index = run_sweep(load_config(path))
+    assert (index["status"] == "error").all() and index["error"].str.startswith("Timeout: ").all()
+    assert index["pid"].nunique() == 2  # the first worker ended itself; another ran seed 1
+    assert not list((tmp_path / "store").glob("results/*"))  # no result, whole or partial
