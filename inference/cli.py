@@ -382,7 +382,7 @@ def cmd_sweep(args) -> int:
         raise ValueError(f"unknown executor {sweep.executor!r}; valid choices: local, ray")
     if sweep.address is not None and sweep.executor != "ray":
         raise ValueError("--address is for --executor ray")
-    with interrupt.activity(f"sweep {args.config}"):
+    with interrupt.activity(f"sweep {args.config}", checkpoint=str(sweep.store)):
         index = run_sweep(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     failed = index[index["status"] != "ok"]
     if args.json:
@@ -426,7 +426,7 @@ def cmd_leaderboard(args) -> int:
             setattr(sweep, key, getattr(args, key))
     if sweep.address is not None and sweep.executor != "ray":
         raise ValueError("--address is for --executor ray")
-    with interrupt.activity(f"leaderboard into {sweep.store}"):
+    with interrupt.activity(f"leaderboard into {sweep.store}", checkpoint=str(sweep.store)):
         board = run_leaderboard(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
                                 reports=not args.no_reports)
     if args.json:

@@ -23,6 +23,7 @@ linked to its comparison report, ``reports/<posterior>/report.html``) in the sto
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -118,6 +119,9 @@ def run_leaderboard(sweep: Sweep, progress: Callable[[str], None] | None = None,
                     target=None) -> Leaderboard:
     """Run what ``sweep`` has not yet run (``inference.sweep.run_sweep``), score every run in its store,
     and write the tables, the heat map and (with ``reports``) each posterior's comparison report."""
+    # a leaderboard keeps each run's draws and sample statistics, not its pointwise log-likelihood and
+    # replicated data: over hundreds of runs these would take tens of GB
+    sweep.runs = [dataclasses.replace(run, pointwise=False) for run in sweep.runs]
     index = run_sweep(sweep, progress, **({"target": target} if target is not None else {}))
     board = score(index, sweep.store, sweep.skipped)
     write(board, reports=reports, progress=progress)

@@ -58,6 +58,7 @@ class Run:
     options: dict
     seed: int
     timeout: float | None = field(default=None, compare=False)  # seconds; not part of the run's identity
+    pointwise: bool = field(default=True, compare=False)  # False: the saved result drops its pointwise arrays
 
     @property
     def run_id(self) -> str:
@@ -249,7 +250,8 @@ def execute(run: Run, store: str) -> dict:
         with PeakMemory() as memory:
             result = inference.run(run.model, method=run.method, backend=run.backend, seed=run.seed,
                                    progress_bar=False, **run.options)
-        result.save(store / "results" / f"{run.run_id}.npz")
+        saved = result if run.pointwise else dataclasses.replace(result, log_likelihood={}, posterior_predictive={})
+        saved.save(store / "results" / f"{run.run_id}.npz")
         spec = get_model(run.model)
         held_out = held_out_scores(spec, result, run.seed) if spec.held_out is not None else None
         row = score_row(result, spec.reference, memory.peak_mb, held_out)

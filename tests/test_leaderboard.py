@@ -88,6 +88,9 @@ def test_ppl_leaderboard_scores_a_failing_method_and_writes_its_tables_and_pages
     assert (broken["failures"] == 1).all() and broken["failure"].str.contains("TrainingError").all()
     good = cells.xs("numpyro svi guide=mvn learning_rate=0.05 num_steps=300", level="method")
     assert (good["failures"] == 0).all() and np.isfinite(good["error"]).all() and (good["rank"] == 1).all()
+    with np.load(next((store / "results").glob("*.npz"))) as saved:  # draws, not the pointwise arrays
+        assert any(k.startswith("samples/") for k in saved.files)
+        assert not any(k.startswith(("log_likelihood/", "posterior_predictive/")) for k in saved.files)
     methods = pd.read_csv(store / "methods.csv")
     assert set(methods["failures"]) == {0, 2}
     page = (store / "leaderboard.html").read_text()
