@@ -43,6 +43,8 @@ BUILTIN_MODULES = (
     "ppl_models.lda.prodlda",
     "ppl_models.implicit.generators",
     "ppl_models.implicit.avb_toy",
+    "ppl_models.autoregressive.made",
+    "ppl_models.flows.realnvp",
 )
 
 

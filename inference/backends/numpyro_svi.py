@@ -35,6 +35,7 @@ from inference.convergence import (
 )
 from inference.importance import guide_check
 from inference.library_options import to_library
+from inference.methods._guides import check_no_latent
 from inference.minibatch import batch_plan, check_batch_size, num_draws
 from inference.optimizers import numpyro_optimizer
 from inference.result import InferenceResult
@@ -43,8 +44,15 @@ from ppl_models.errors import TrainingError
 from ppl_models.spec import check_rank
 
 
-def make_guide(model, spec_guide, guide: str, rank, library_options: dict | None = None):
-    """The model's own guide, or the autoguide ``guide`` with the library's own keywords given."""
+def no_guide(*args, **kwargs) -> None:
+    """``guide=None``: nothing latent to guide; the ELBO is then log p(x), maximized over the parameters."""
+
+
+def make_guide(model, spec_guide, guide: str | None, rank, library_options: dict | None = None):
+    """The model's own guide, none (``guide=None``), or the autoguide ``guide`` with the library's own
+    keywords given."""
+    if guide is None:
+        return no_guide
     if guide == "spec":
         return spec_guide
     return getattr(autoguide, AUTOGUIDES[guide])(model, **autoguide_kwargs(guide, rank),
@@ -296,6 +304,8 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     sites = trace_sites(model, data, seed)
     if opts["guide"] == "lowrank":
         check_rank(sites.latent, opts["rank"], spec.name)
+    if opts["guide"] is None:
+        check_no_latent(sites.latent, spec.name)
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"], opts["library_options"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
@@ -319,7 +329,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint, snapshots)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []
-        if num_draws(spec, opts):
+        if num_draws(spec, opts) and guide is not None:  # no guide: nothing latent to draw
             draws, log_weights = guide_draws(svi.model, svi.guide, params, data, draw_key, num_draws(spec, opts),
                                              [*sites.latent, *sites.deterministic])
             draws = {k: v[None] for k, v in draws.items()}

@@ -48,6 +48,7 @@ from inference.convergence import (
 )
 from inference.importance import guide_check
 from inference.library_options import to_library
+from inference.methods._guides import check_no_latent
 from inference.minibatch import check_batch_size, num_draws
 from inference.optimizers import optimizer
 from inference.result import InferenceResult
@@ -56,9 +57,15 @@ from ppl_models.errors import TrainingError
 from ppl_models.spec import check_rank
 
 
-def make_guide(model, spec_guide, guide: str, rank, library_options: dict | None = None):
-    """The model's own guide, or the autoguide ``guide`` (initialized as NumPyro's are, unless the
-    library's own ``init_loc_fn`` is given, with the library's other keywords)."""
+def no_guide(*args, **kwargs) -> None:
+    """``guide=None``: nothing latent to guide; the ELBO is then log p(x), maximized over the parameters."""
+
+
+def make_guide(model, spec_guide, guide: str | None, rank, library_options: dict | None = None):
+    """The model's own guide, none (``guide=None``), or the autoguide ``guide`` (initialized as NumPyro's
+    are, unless the library's own ``init_loc_fn`` is given, with the library's other keywords)."""
+    if guide is None:
+        return no_guide
     if guide == "spec":
         return spec_guide
     kwargs = {"init_loc_fn": init_to_uniform, **autoguide_kwargs(guide, rank),
@@ -117,15 +124,19 @@ def snapshot(guide: str) -> dict:
                             if k.startswith(prefix)}, guide)[0]
 
 
-def guarded_step(svi: SVI, data: dict) -> float:
+def guarded_step(svi: SVI, data: dict, created: dict | None = None) -> float:
     """``SVI.step``, except that the update is applied only when the loss and gradients are finite.
 
     Pyro's ``SVI.step`` updates the parameters before the loss can be looked at, so a NaN
     would overwrite the last good parameters; this is its body with the check in between.
+    ``created``, if given, receives copies of the parameters as this step's loss saw them, before
+    the update: on the first step, which creates them, the only chance to keep the initial values.
     """
     with poutine.trace(param_only=True) as capture:
         loss = float(svi.loss_and_grads(svi.model, svi.guide, **data))
     params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
+    if created is not None:
+        created.update({k: v.detach().clone() for k, v in pyro.get_param_store().items()})
     if np.isfinite(loss) and gradients_finite(params):
         svi.optim(params)
     for p in params:  # as torch's zero_grad(set_to_none=True): no zeros allocated, unlike Pyro's zero_grads
@@ -189,6 +200,8 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     sites = trace_sites(model, data)
     if opts["guide"] == "lowrank":
         check_rank(sites.latent, opts["rank"], spec.name)
+    if opts["guide"] is None:
+        check_no_latent(sites.latent, spec.name)
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"], opts["library_options"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data), f"of {spec.name!r}")
@@ -215,7 +228,9 @@ def train(svi: SVI, batches, num_steps: int, progress_bar: bool = False, method:
                   total=first + num_steps):
         before = {k: v.detach().clone() for k, v in store.items()}  # the parameters this step's loss is of
         try:
-            losses[i] = guarded_step(svi, batches(first + i))
+            # the first step creates the parameters: keep their initial values (a failure at the
+            # next step keeps those)
+            losses[i] = guarded_step(svi, batches(first + i), before if not before else None)
             cause = "the loss is not finite"
         except (ValueError, RuntimeError) as e:  # e.g. distribution validation on a NaN parameter
             losses[i], cause = np.nan, f"{type(e).__name__}: {str(e).splitlines()[0]}"
@@ -369,7 +384,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
             losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name, snapshots=snapshots)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []
-        if num_draws(spec, opts):
+        if num_draws(spec, opts) and guide is not None:  # no guide: nothing latent to draw
             draws, log_weights = guide_draws(svi.model, svi.guide, data, num_draws(spec, opts),
                                              sites.latent | sites.deterministic, sites.max_plate_nesting)
             draws = {k: v[None] for k, v in draws.items()}

@@ -1,8 +1,21 @@
 """What the methods with a guide (SVI, RWS, importance sampling, AVB) share: checks of the guide."""
 from __future__ import annotations
 
-from inference.options import schedule_defaults
-from ppl_models.errors import UnknownChoiceError
+from inference.options import GUIDES, one_of, opt, schedule_defaults
+from ppl_models.errors import OptionError, UnknownChoiceError
+
+# SVI's guides: the autoguides, the model's own, or none at all (maximum likelihood of a model without latents)
+SVI_GUIDE_OPTION = opt("normal", "normal (AutoNormal), mvn (AutoMultivariateNormal), lowrank, iaf, delta (MAP), "
+                                 "spec: the model's own guide, or None: no guide, for a model without latent "
+                                 "variables (MADE, a flow): maximum likelihood of its networks and parameters",
+                       one_of(*GUIDES, None))
+
+
+def check_no_latent(latent, name: str) -> None:
+    """``guide=None`` fits a model's parameters by maximum likelihood: it has no latent site to guide."""
+    if latent:
+        raise OptionError(f"guide=None fits a model without latent variables, but {name!r} has latent site(s) "
+                          f"{sorted(latent)}; give them a guide (guide='normal', 'spec', ...)")
 
 
 def check_own_guide(spec, backend: str, method: str, choices) -> None:
@@ -42,4 +55,6 @@ def autoguide_class(backend: str, options: dict):
     from inference.backends import AUTOGUIDES
     from inference.library_options import library_class
 
-    return None if options["guide"] == "spec" else library_class(backend, "autoguide", AUTOGUIDES[options["guide"]])
+    if options["guide"] in ("spec", None):  # the model's own guide, or none
+        return None
+    return library_class(backend, "autoguide", AUTOGUIDES[options["guide"]])

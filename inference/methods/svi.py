@@ -6,8 +6,8 @@ import math
 import numbers
 
 from inference.methods import on_backends
-from inference.methods._guides import autoguide_class, check_rank, prepare_training
-from inference.options import ELBOS, GUIDE_OPTION, GUIDES, TRAINING_OPTIONS, boolean, checkpoints, integer, one_of, opt
+from inference.methods._guides import SVI_GUIDE_OPTION, autoguide_class, check_rank, prepare_training
+from inference.options import ELBOS, GUIDES, TRAINING_OPTIONS, boolean, checkpoints, integer, one_of, opt
 from inference.registry import register_method
 
 
@@ -24,7 +24,7 @@ register_method(
     "svi", family="vi", backends=("numpyro", "pyro"), takes="model", doc=__doc__, check=check,
     prepare=prepare_training("svi", GUIDES), library=autoguide_class,
     options={
-        "guide": GUIDE_OPTION,
+        "guide": SVI_GUIDE_OPTION,
         "elbo": opt("trace", "trace (Trace_ELBO), meanfield (TraceMeanField_ELBO), graph (TraceGraph_ELBO, "
                              "score function), renyi (RenyiELBO; needs alpha), iwae (the importance-weighted "
                              "bound per data point with num_particles samples)", one_of(*ELBOS)),

@@ -7,6 +7,7 @@ parameters alike (``layers.0.weight``, shapes as in ``torch.nn.Linear``), so wei
 on one backend load into the other. Models receive built networks as keyword arguments
 and register them with ``pyro.module(name, net)``; they never build one.
 """
+from ppl_models.nets.density import MADE, RealNVP
 from ppl_models.nets.factories import (
     MLP,
     ConvDecoder,
@@ -17,4 +18,5 @@ from ppl_models.nets.factories import (
     params_of,
 )
 
-__all__ = ["MLP", "ConvDecoder", "NetworkFactory", "ProductOfExperts", "network_seed", "param_name", "params_of"]
+__all__ = ["MADE", "MLP", "ConvDecoder", "RealNVP", "NetworkFactory", "ProductOfExperts", "network_seed", "param_name",
+           "params_of"]
