@@ -82,7 +82,7 @@ def opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
 
 
 GUIDES = ("normal", "mvn", "lowrank", "iaf", "delta", "spec")
-ELBOS = ("trace", "meanfield", "graph", "renyi", "iwae")
+ELBOS = ("trace", "meanfield", "graph", "renyi", "iwae", "vimco")
 CHAIN_METHODS = {"numpyro": ("parallel", "sequential", "vectorized"), "pyro": ("parallel", "sequential")}
 
 COMMON = {

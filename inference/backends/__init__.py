@@ -13,7 +13,7 @@ AUTOGUIDES = {
     "iaf": "AutoIAFNormal",
     "delta": "AutoDelta",
 }
-# "iwae" is ours (inference.objectives), not a library class.
+# "iwae" and "vimco" are ours (inference.objectives), not library classes.
 ELBOS = {"trace": "Trace_ELBO", "meanfield": "TraceMeanField_ELBO", "graph": "TraceGraph_ELBO", "renyi": "RenyiELBO"}
 
 
@@ -47,4 +47,6 @@ def estimator(method: str, opts: dict) -> str | None:
         return "rws"
     if opts.get("elbo") == "iwae":
         return "dreg" if opts["dreg"] else "iwae"
+    if opts.get("elbo") == "vimco":
+        return "vimco"
     return None

@@ -1,4 +1,4 @@
-"""IWAE, DReG and RWS (``inference.objectives``) as NumPyro ELBOs, particles vectorized with vmap.
+"""IWAE, DReG, RWS and VIMCO (``inference.objectives``) as NumPyro ELBOs, particles vectorized with vmap.
 
 ``loss`` returns -(stop_gradient(bound) + surrogate - stop_gradient(surrogate)): the bound's
 value, the surrogate's gradient. For DReG each parameter group (model, guide) gets its
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpyro.distributions as dist
 from jax.lax import stop_gradient
 from jax.scipy.special import logsumexp
 from numpyro.handlers import replay, seed, substitute, trace
 from numpyro.infer.elbo import ELBO
+from numpyro.primitives import Messenger
 
 from inference.backends.numpyro_common import frames, reduce_log_prob
-from inference.objectives import ESTIMATORS, plate_and_scale
+from inference.objectives import ESTIMATORS, check_particles, plate_and_scale, vimco_signals
 
 
 def _sample_sites(tr: dict) -> dict:
@@ -23,17 +25,19 @@ def _sample_sites(tr: dict) -> dict:
 
 class ImportanceWeightedELBO(ELBO):
     """The importance-weighted bound with K particles per data point, with the ``estimator``'s
-    gradient: ``"iwae"``, ``"dreg"`` or ``"rws"``."""
+    gradient: ``"iwae"``, ``"dreg"``, ``"rws"`` or ``"vimco"``."""
 
     def __init__(self, num_particles: int = 1, estimator: str = "iwae"):
         if estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {estimator!r}; valid choices: {', '.join(ESTIMATORS)}")
+        check_particles(estimator, num_particles)
         super().__init__(num_particles=num_particles)
         self.estimator = estimator
 
     def _log_densities(self, keys, params, model, guide, args, kwargs, hold_q=False, hold_z=False):
-        """log p(x_b, z_kb) and log q(z_kb | x_b), each (K, B) (or (K,) without a data plate), and the
-        plate's scale. ``hold_q``: q's parameters held fixed in log q; ``hold_z``: z held fixed."""
+        """log p(x_b, z_kb), log q(z_kb | x_b) and the part of log q of the guide's non-reparameterized sites,
+        each (K, B) (or (K,) without a data plate), and the plate's scale. ``hold_q``: q's parameters
+        held fixed in log q; ``hold_z``: z held fixed."""
         found = {}
 
         def particle(key):
@@ -50,35 +54,42 @@ class ImportanceWeightedELBO(ELBO):
                                            {n: s["scale"] or 1.0 for n, s in model_tr.items()})
             found["scale"] = scale
             log_p = sum(reduce_log_prob(s, plate) for s in model_tr.values())
-            log_q = 0.0
+            log_q = log_score = 0.0
             for name in latent:
                 site = guide_tr[name]
                 if hold_q:
                     site = {**site, "fn": jax.tree_util.tree_map(stop_gradient, site["fn"])}
                 log_q = log_q + reduce_log_prob(site, plate)
-            return log_p, log_q
+                if not site["fn"].has_rsample:
+                    log_score = log_score + reduce_log_prob(site, plate)
+            return log_p, log_q, log_score
 
-        log_p, log_q = jax.vmap(particle)(keys)
-        return log_p, log_q, found["scale"]
+        log_p, log_q, log_score = jax.vmap(particle)(keys)
+        return log_p, log_q, log_score, found["scale"]
 
     def loss(self, rng_key, param_map, model, guide, *args, **kwargs):
         keys = jax.random.split(rng_key, self.num_particles)
         log_k = jnp.log(self.num_particles)
         if self.estimator == "iwae":
-            log_p, log_q, scale = self._log_densities(keys, param_map, model, guide, args, kwargs)
+            log_p, log_q, _, scale = self._log_densities(keys, param_map, model, guide, args, kwargs)
             return -scale * jnp.sum(logsumexp(log_p - log_q, axis=0) - log_k)
         if self.estimator == "rws":
-            log_p, log_q, scale = self._log_densities(keys, param_map, model, guide, args, kwargs, hold_z=True)
+            log_p, log_q, _, scale = self._log_densities(keys, param_map, model, guide, args, kwargs, hold_z=True)
             log_w = log_p - log_q
             surrogate = scale * jnp.sum(stop_gradient(jax.nn.softmax(log_w, axis=0)) * (log_p + log_q))
+        elif self.estimator == "vimco":  # the weighted gradient of log w, and the score term with its baselines
+            log_p, log_q, log_score, scale = self._log_densities(keys, param_map, model, guide, args, kwargs)
+            log_w = log_p - log_q
+            signals = vimco_signals(stop_gradient(log_w), jnp.eye, lambda a: logsumexp(a, axis=1))
+            surrogate = scale * jnp.sum(stop_gradient(jax.nn.softmax(log_w, axis=0)) * log_w + signals * log_score)
         else:  # dreg
             guide_names = _param_names(guide, param_map, keys[0], args, kwargs)
             theta = {k: stop_gradient(v) if k in guide_names else v for k, v in param_map.items()}
             phi = {k: v if k in guide_names else stop_gradient(v) for k, v in param_map.items()}
-            log_p, log_q, scale = self._log_densities(keys, theta, model, guide, args, kwargs)
+            log_p, log_q, _, scale = self._log_densities(keys, theta, model, guide, args, kwargs)
             log_w = log_p - log_q  # z does not depend on phi here: held with the guide's parameters
             weights = stop_gradient(jax.nn.softmax(log_w, axis=0))
-            path_p, path_q, _ = self._log_densities(keys, phi, model, guide, args, kwargs, hold_q=True)
+            path_p, path_q, _, _ = self._log_densities(keys, phi, model, guide, args, kwargs, hold_q=True)
             surrogate = scale * jnp.sum(weights * log_w + weights**2 * (path_p - path_q))
         bound = scale * jnp.sum(logsumexp(log_w, axis=0) - log_k)
         return -(stop_gradient(bound) + surrogate - stop_gradient(surrogate))
@@ -88,3 +99,27 @@ def _param_names(guide, param_map, key, args, kwargs) -> set[str]:
     """Names of the parameters the guide registers."""
     tr = trace(seed(substitute(guide, data=param_map), key)).get_trace(*args, **kwargs)
     return {n for n, s in tr.items() if s["type"] == "param"}
+
+
+class Relaxed(Messenger):
+    """``fn`` with its Bernoulli latent sites drawn from their Concrete relaxation, RelaxedBernoulli at
+    ``temperature`` (Maddison et al. 2017; Jang et al. 2017): applied to model and guide, a
+    reparameterized ELBO of the relaxed model, whose gradient is biased for the discrete one."""
+
+    def __init__(self, fn=None, temperature: float = 0.5):
+        self.temperature = temperature
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] == "sample" and not msg["is_observed"]:
+            msg["fn"] = _relaxed(msg["fn"], self.temperature)
+
+
+def _relaxed(fn, temperature: float):
+    if isinstance(fn, dist.Independent):
+        return dist.Independent(_relaxed(fn.base_dist, temperature), fn.reinterpreted_batch_ndims)
+    if isinstance(fn, dist.ExpandedDistribution):
+        return _relaxed(fn.base_dist, temperature).expand(fn.batch_shape)
+    if isinstance(fn, (dist.BernoulliLogits, dist.BernoulliProbs)):
+        return dist.RelaxedBernoulliLogits(temperature, fn.logits)
+    return fn

@@ -12,6 +12,7 @@ from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide.initialization import InitMessenger
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
+from torch.distributions.transforms import identity_transform
 
 from inference.sites import SiteInfo
 from ppl_models.errors import DataError, DeviceError, PPLError
@@ -284,12 +285,18 @@ def predictive_draws(predictive, data: dict, shapes: dict, lead: tuple) -> dict:
     return {k: v.reshape(*lead, *shapes[k]) for k, v in values.items()}
 
 
+def unconstrain(support):
+    """The bijection from unconstrained space onto ``support``; the identity for a discrete support
+    (a discrete latent, a Bernoulli unit say, has no unconstrained space: its values stand as they are)."""
+    return identity_transform if support.is_discrete else biject_to(support)
+
+
 def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
     """A prior draw of every latent site, mapped to unconstrained space."""
     data = settle_integers(model, data)
     pyro.set_rng_seed(seed)
     trace = _prior_trace(model, data)
-    return {n: biject_to(s["fn"].support).inv(s["value"]).detach().cpu().numpy() for n, s in trace.nodes.items()
+    return {n: unconstrain(s["fn"].support).inv(s["value"]).detach().cpu().numpy() for n, s in trace.nodes.items()
             if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)}
 
 
@@ -305,7 +312,7 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
     values, jacobians = {}, {}
     with torch.no_grad():
         for name, u in point.items():
-            transform, u = biject_to(supports[name]), torch.tensor(u, dtype=torch.get_default_dtype())
+            transform, u = unconstrain(supports[name]), torch.tensor(u, dtype=torch.get_default_dtype())
             values[name] = transform(u)
             jacobians[name] = transform.log_abs_det_jacobian(u, values[name]).sum()
         trace = poutine.trace(poutine.condition(model, data=values)).get_trace(**data)
@@ -318,7 +325,7 @@ def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str,
     (unconstrained): what an implicit model generates from that noise."""
     data = settle_integers(model, data)
     supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
-    values = {n: biject_to(supports[n])(torch.tensor(u, dtype=torch.get_default_dtype())) for n, u in point.items()}
+    values = {n: unconstrain(supports[n])(torch.tensor(u, dtype=torch.get_default_dtype())) for n, u in point.items()}
     with torch.no_grad():
         trace = poutine.trace(poutine.condition(poutine.uncondition(model), data=values)).get_trace(**data)
     return {n: s["value"].cpu().numpy() for n, s in trace.nodes.items()
