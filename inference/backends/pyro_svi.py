@@ -399,6 +399,6 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         samples=draws, observed_data=sites.observed,
         losses=losses, params=params, log_weights=log_weights, diagnostics=diagnostics, warnings=warnings,
         timing={"optimization": t1 - t0, "sampling": t2 - t1},
-        info={"objective": "IWAE bound" if estimator(method, opts) else "ELBO",
+        info={"objective": "IWAE bound" if estimator(method, opts) else "log-likelihood" if guide is None else "ELBO",
               **({"resolved_options": {"jit_compile": opts["jit_compile"]}} if "jit_compile" in opts else {})},
     )
