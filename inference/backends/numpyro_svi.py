@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from inference.backends import AUTOGUIDES, ELBOS, autoguide_kwargs, elbo_kwargs, estimator
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
-from inference.backends.numpyro_objectives import ImportanceWeightedELBO
+from inference.backends.numpyro_objectives import ImportanceWeightedELBO, Relaxed
 from inference.checkpoint import Checkpoint
 from inference.convergence import (
     GAUSSIAN_GUIDES,
@@ -312,6 +312,8 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     if opts["batch_size"] is not None:
         num_data = int(np.shape(spec.data[spec.minibatch.keys[0]])[0])
         model, guide = with_batch_indices(model, num_data), with_batch_indices(guide, num_data)
+    if opts.get("temperature") is not None:  # the relaxed estimator
+        model, guide = Relaxed(model, opts["temperature"]), Relaxed(guide, opts["temperature"])
     step_size = exponential_decay(opts["learning_rate"], opts["lr_decay"], opts["num_steps"])
     optim = numpyro_optimizer(opts["optimizer"], step_size, opts["optimizer_options"])
     return SVI(model, guide, optim, make_elbo(method, opts)), data, sites

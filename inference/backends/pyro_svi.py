@@ -36,7 +36,7 @@ from inference.backends.pyro_common import (
     trace_sites,
     with_networks,
 )
-from inference.backends.pyro_objectives import ImportanceWeightedELBO, sample_sites
+from inference.backends.pyro_objectives import ImportanceWeightedELBO, Relaxed, sample_sites
 from inference.backends.pyro_optim import JointOptimizer
 from inference.checkpoint import Checkpoint
 from inference.convergence import (
@@ -209,6 +209,8 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     batches = Minibatches(spec, data, opts["batch_size"], device) if opts["batch_size"] else (lambda step: data)
     if opts["batch_size"]:
         model, guide = batches.plate_indices(model), batches.plate_indices(guide)
+    if opts.get("temperature") is not None:  # the relaxed estimator
+        model, guide = Relaxed(opts["temperature"])(model), Relaxed(opts["temperature"])(guide)
     optim = JointOptimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"],
                            optimizer("pyro", opts["optimizer"]), opts["optimizer_options"])
     svi = SVI(model, guide, optim, make_elbo(method, opts, sites.max_plate_nesting))
