@@ -93,7 +93,17 @@ def reduce_log_prob(site, plate) -> jnp.ndarray:
 
 
 def to_numpy(tree: dict) -> dict:
-    return {k: np.asarray(v) for k, v in tree.items()}
+    """``name -> array`` as numpy. A nested entry (an autoguide's network, such as AutoIAFNormal's
+    list of layer weights) becomes one entry per leaf, ``name[0][1]``, as ``jax.tree_util.keystr``
+    names the leaf's path."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, (list, tuple, dict)):
+            out |= {k + jax.tree_util.keystr(path): np.asarray(leaf)
+                    for path, leaf in jax.tree_util.tree_flatten_with_path(v)[0]}
+        else:
+            out[k] = np.asarray(v)
+    return out
 
 
 def _prior_value(site):
@@ -174,8 +184,7 @@ def trace_sites(fn, data: dict, seed: int = 0) -> SiteInfo:
 def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
     """A prior draw of every latent site, mapped to unconstrained space."""
     trace = _prior_trace(model, data, seed)
-    return {n: np.asarray(s["value"] if s["fn"].support.is_discrete else biject_to(s["fn"].support).inv(s["value"]))
-            for n, s in trace.items()
+    return {n: np.asarray(biject_to(s["fn"].support).inv(s["value"])) for n, s in trace.items()
             if s["type"] == "sample" and not s["is_observed"]}
 
 
@@ -185,10 +194,7 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
     Seeded so that subsampled plates can draw their indices; sites keep their subsampling
     scale, as in training."""
     point = {k: jnp.asarray(v) for k, v in point.items()}
-    # discrete latents have no unconstrained space: their values stand as they are, conditioned on
-    discrete = {n: point.pop(n) for n, s in _prior_trace(model, data, 0).items()
-                if n in point and s["fn"].support.is_discrete}
-    return -float(potential_energy(handlers.seed(handlers.condition(model, data=discrete), 0), (), data, point))
+    return -float(potential_energy(handlers.seed(model, 0), (), data, point))
 
 
 def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
