@@ -184,7 +184,8 @@ def trace_sites(fn, data: dict, seed: int = 0) -> SiteInfo:
 def prior_point(model, data: dict, seed: int) -> dict[str, np.ndarray]:
     """A prior draw of every latent site, mapped to unconstrained space."""
     trace = _prior_trace(model, data, seed)
-    return {n: np.asarray(biject_to(s["fn"].support).inv(s["value"])) for n, s in trace.items()
+    return {n: np.asarray(s["value"] if s["fn"].support.is_discrete else biject_to(s["fn"].support).inv(s["value"]))
+            for n, s in trace.items()
             if s["type"] == "sample" and not s["is_observed"]}
 
 
@@ -194,7 +195,10 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
     Seeded so that subsampled plates can draw their indices; sites keep their subsampling
     scale, as in training."""
     point = {k: jnp.asarray(v) for k, v in point.items()}
-    return -float(potential_energy(handlers.seed(model, 0), (), data, point))
+    # discrete latents have no unconstrained space: their values stand as they are, conditioned on
+    discrete = {n: point.pop(n) for n, s in _prior_trace(model, data, 0).items()
+                if n in point and s["fn"].support.is_discrete}
+    return -float(potential_energy(handlers.seed(handlers.condition(model, data=discrete), 0), (), data, point))
 
 
 def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
