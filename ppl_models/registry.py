@@ -38,6 +38,7 @@ BUILTIN_MODULES = (
     "ppl_models.time_series.hmm",
     "ppl_models.ode.lotka_volterra",
     "ppl_models.ode.one_comp_mm_elim_abs",
+    "ppl_models.gym.targets",
     "ppl_models.mixture.low_dim_gauss_mix",
     "ppl_models.lda.lda",
     "ppl_models.lda.prodlda",
