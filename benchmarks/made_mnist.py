@@ -9,8 +9,8 @@ otherwise) is fitted by maximum likelihood (``method="svi"``, ``guide=None``) on
 images, with Adam, minibatches of ``--batch-size``, for ``--epochs`` epochs, on each backend of
 ``--backends``. Its NLL on all 10000 test images is exact (``inference.held_out_scores``:
 HeldOut("exact_likelihood"), no importance sampling, estimator standard error 0); what the table
-prints beside it is the test points' spread, sd / sqrt(10000). The paper trained for hundreds of
-epochs with early stopping on the validation images: a few epochs land well above its numbers.
+prints beside it is the test points' spread, sd / sqrt(10000). The paper trained to convergence,
+with early stopping on the validation images: a few epochs land well above its numbers (RESULTS.md).
 
     python -m benchmarks.made_mnist --epochs 3 --backends numpyro,pyro
 
