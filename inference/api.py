@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from inference import network_modes
 from inference.arviz_compat import ARVIZ_VERSION
 from inference.criticism import add_pointwise
 from inference.diagnostics import mcmc_warnings, summarize
@@ -69,6 +70,7 @@ def run(model: str | ModelSpec, *, method: str, backend: str, seed: int = 0, **o
     opts = resolve_options(method, backend, options)
     if entry.prepare is not None:
         entry.prepare(spec, backend, opts)
+    network_modes.check(spec, backend, method, opts)
     if opts.get("batch_size") is not None:
         check_batch_size(spec, opts["batch_size"], method)
     model_fn = spec.model_fn(backend)

@@ -4,6 +4,14 @@ NPMI coherence, topic diversity and top words (``ppl_models.lda.metrics``).
 LDA (any method) predicts a test document's held-out words from its topics E[phi] and the
 document's topic proportions folded in from its observed half with the topics fixed. ProdLDA
 predicts them from its own guide and decoder: softmax(decoder(loc)), loc = encoder(observed half).
+Fitted networks run in eval mode (batch normalization by their running statistics, no dropout).
+
+ProdLDA's topic k, whose top words NPMI and diversity score, is the word distribution of a document
+of topic k alone, softmax(decoder(h)) with softmax(h) = e_k: LDA's phi_k. The paper ranks words by
+the raw weights ``decoder$$$topics.weight`` instead (``prodlda_topics(..., raw=True)``), which under
+the decoder's batch normalization mean little: normalization divides each word's logit by its
+running sd, so each word's row of weights has a scale of its own, and a word's weight in one topic
+says nothing of its probability beside another word's.
 """
 from __future__ import annotations
 
@@ -25,9 +33,19 @@ def lda_topics(spec, result) -> np.ndarray:
     return lam / lam.sum(axis=1, keepdims=True)
 
 
-def prodlda_topics(result) -> np.ndarray:
-    """ProdLDA's topic-word weights (K x V): the decoder's ``topics`` layer."""
-    return result.params["decoder$$$topics.weight"].T
+ONE_TOPIC = 50.0  # h = ONE_TOPIC * e_k: softmax(h) is e_k to within K * exp(-50)
+
+
+def prodlda_topics(spec, result, raw: bool = False) -> np.ndarray:
+    """ProdLDA's topics (K x V): each one's word distribution p(w | theta = e_k), from the decoder in eval
+    mode; ``raw=True``: the decoder's ``topics`` weights, as the paper ranks words."""
+    if raw:
+        return result.params["decoder$$$topics.weight"].T
+    num_topics = spec.networks["decoder"].in_features
+    logits = fitted_network(spec, result, "decoder")(ONE_TOPIC * np.eye(num_topics)).astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 def predict_heldout(spec, result, observed: np.ndarray) -> np.ndarray:
@@ -51,7 +69,8 @@ def topic_scores(topics: np.ndarray, word_probs: np.ndarray, corpus) -> dict:
             "top_words": metrics.top_words(topics, corpus.vocab, 10)}
 
 
-def score(spec, result, corpus) -> dict:
-    """``topic_scores`` of an LDA or ProdLDA result of ``spec``, fitted on ``corpus.train``."""
-    topics = prodlda_topics(result) if "decoder" in spec.networks else lda_topics(spec, result)
+def score(spec, result, corpus, raw: bool = False) -> dict:
+    """``topic_scores`` of an LDA or ProdLDA result of ``spec``, fitted on ``corpus.train`` (``raw``:
+    ProdLDA's topics as its raw decoder weights, ``prodlda_topics``)."""
+    topics = prodlda_topics(spec, result, raw) if "decoder" in spec.networks else lda_topics(spec, result)
     return topic_scores(topics, predict_heldout(spec, result, corpus.test_observed), corpus)

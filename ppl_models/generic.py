@@ -66,16 +66,48 @@ def _pyro_param(name, init_value=None, *args, **kwargs):
     return _pyro.param(name, init_value, *args, **kwargs)
 
 
+def _pyro_module(name, nn_module, update_module_params=False):
+    """``pyro.module`` that first puts the network in train mode inside ``nets.training()``, else in
+    eval mode (batch normalization by running statistics, no dropout)."""
+    import pyro as _pyro
+
+    from ppl_models.nets.modes import is_training
+
+    nn_module.train(is_training())
+    return _pyro.module(name, nn_module, update_module_params)
+
+
 def _numpyro_module(name, net):
     """``pyro.module`` for NumPyro: each parameter of an Equinox network from ``ppl_models.nets``
-    becomes ``numpyro.param(f"{name}$$${param}")``, named as Pyro names a torch module's."""
+    becomes ``numpyro.param(f"{name}$$${param}")``, named as Pyro names a torch module's.
+
+    A network with batch normalization or dropout runs in train mode inside ``nets.training()``,
+    else in eval mode. Its running statistics live in the mutable site ``f"{name}$state"`` (a dict
+    of the network's buffers, started from the network's own), which NumPyro's SVI carries from
+    step to step in its state; train mode updates them, and draws dropout masks from the seed."""
     import numpyro
+    import numpyro.primitives
 
     from ppl_models.nets import param_name
-    from ppl_models.nets.equinox_nets import named_parameters, with_parameters
+    from ppl_models.nets.equinox_nets import has_modes, named_buffers, named_parameters, with_parameters
+    from ppl_models.nets.factories import state_site
+    from ppl_models.nets.modes import is_training
 
     params = {k: numpyro.param(param_name(name, k), v) for k, v in named_parameters(net).items()}
-    return with_parameters(net, params)
+    net = with_parameters(net, params)
+    if not has_modes(net):
+        return net
+    train, buffers = is_training(), named_buffers(net)
+    holder = numpyro.primitives.mutable(state_site(name), buffers) if buffers else {}
+    key = numpyro.primitives.prng_key() if train and net.dropout is not None else None
+
+    def call(*inputs):
+        out, new = net.apply(holder, inputs, train, key)
+        if train:
+            holder.update(new)
+        return out
+
+    return call
 
 
 def _pyro_multinomial(total_count=1, probs=None, logits=None, validate_args=None):
@@ -93,7 +125,8 @@ def _numpyro_dirichlet(*args, **kwargs):
 
 
 # Where one backend's primitive takes what the other's does not: (backend, role, name) -> adapter.
-_ADAPTERS = {("pyro", "pyro", "param"): _pyro_param, ("numpyro", "pyro", "module"): _numpyro_module,
+_ADAPTERS = {("pyro", "pyro", "param"): _pyro_param, ("pyro", "pyro", "module"): _pyro_module,
+             ("numpyro", "pyro", "module"): _numpyro_module,
              ("pyro", "dist", "Multinomial"): _pyro_multinomial, ("numpyro", "dist", "Dirichlet"): _numpyro_dirichlet}
 
 pyro = _Dispatch("pyro")

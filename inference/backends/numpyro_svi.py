@@ -41,6 +41,8 @@ from inference.optimizers import numpyro_optimizer
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
+from ppl_models.nets.factories import flatten_state
+from ppl_models.nets.modes import training
 from ppl_models.spec import check_rank
 
 
@@ -266,7 +268,8 @@ def train(svi, spec, data, opts, key, dtype, progress_bar, method="svi", checkpo
         partial = InferenceResult(model=spec.name, backend="numpyro", method=method, samples={},
                                   losses=losses[:step + 1], params=to_numpy(svi.get_params(replay(max(step - 1, 0)))))
         raise TrainingError(step, float(losses[step - 1]) if step else None, partial)
-    return svi.get_params(state), losses
+    # the networks' running statistics (mutable sites), which guide draws substitute like the parameters
+    return {**svi.get_params(state), **(state.mutable_state or {})}, losses
 
 
 def guide_draws(model, guide, params: dict, data: dict, key, num_samples: int, return_sites) -> tuple[dict, np.ndarray]:
@@ -328,7 +331,9 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         guide = opts["guide"]
         locations = lambda state: to_numpy(guide_locations(svi.get_params(state), guide)[0])  # noqa: E731
         snapshots = Snapshots(opts["num_steps"], locations if guide in GAUSSIAN_GUIDES else None)
-        params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint, snapshots)
+        with training():  # networks in train mode (batch normalization, dropout) for these steps only
+            params, losses = train(svi, spec, data, opts, train_key, dtype, progress_bar, method, checkpoint,
+                                   snapshots)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []
         if num_draws(spec, opts) and guide is not None:  # no guide: nothing latent to draw
@@ -343,7 +348,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
     return InferenceResult(
         model=spec.name, backend="numpyro", method=method,
         samples=draws, observed_data=sites.observed,
-        losses=losses, params=to_numpy(params), log_weights=log_weights, diagnostics=diagnostics, warnings=warnings,
+        losses=losses, params=to_numpy(flatten_state(params)), log_weights=log_weights, diagnostics=diagnostics,
+        warnings=warnings,
         timing={"optimization": t1 - t0, "sampling": t2 - t1},
         info={"objective": "IWAE bound" if estimator(method, opts) else "log-likelihood" if guide is None else "ELBO"},
     )

@@ -50,10 +50,12 @@ from inference.importance import guide_check
 from inference.library_options import to_library
 from inference.methods._guides import check_no_latent
 from inference.minibatch import check_batch_size, num_draws
+from inference.network_modes import restore_torch_buffers, torch_buffers, torch_networks
 from inference.optimizers import optimizer
 from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
+from ppl_models.nets.modes import training
 from ppl_models.spec import check_rank
 
 
@@ -204,6 +206,7 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     data = to_backend(spec.data, device)
     start(seed)
     model, spec_guide = with_networks(spec, seed, device, model, spec.own_guide("pyro"))
+    networks = torch_networks(model, spec_guide)
     sites = trace_sites(model, data)
     if opts["guide"] == "lowrank":
         check_rank(sites.latent, opts["rank"], spec.name)
@@ -221,6 +224,7 @@ def prepare(spec, model, method: str, seed: int, device, opts: dict):
     optim = JointOptimizer(opts["learning_rate"], opts["lr_decay"], opts["num_steps"],
                            optimizer("pyro", opts["optimizer"]), opts["optimizer_options"])
     svi = SVI(model, guide, optim, make_elbo(method, opts, sites.max_plate_nesting))
+    svi.networks = networks  # their buffers (running statistics) are saved with the parameters
     return svi, batches, data, sites
 
 
@@ -281,7 +285,8 @@ def training_state(svi: SVI, batches) -> dict:
     (and step-size schedule) state, RNG states, and the epoch's order of the data."""
     order = getattr(batches, "order", None)  # full data: no order
     return {"params": {k: v.detach().cpu() for k, v in pyro.get_param_store().get_state()["params"].items()},
-            "optim": svi.optim.get_state(), "rng": rng_state(), "order": order.cpu() if order is not None else None}
+            "optim": svi.optim.get_state(), "rng": rng_state(), "order": order.cpu() if order is not None else None,
+            "buffers": torch_buffers(svi.networks)}
 
 
 def restore_training_state(svi: SVI, batches, state: dict, step: int) -> None:
@@ -296,6 +301,7 @@ def restore_training_state(svi: SVI, batches, state: dict, step: int) -> None:
     with torch.no_grad():
         for k, v in state["params"].items():
             live[k].copy_(v)
+    restore_torch_buffers(svi.networks, state.get("buffers", {}))
     svi.optim.set_state(state["optim"])
     if state["order"] is not None:
         batches.order = state["order"].to(batches.device)
@@ -386,11 +392,12 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         checkpoint = Checkpoint.of_run(spec.name, "pyro", method, seed, opts, total=opts["num_steps"])
         guide = opts["guide"]
         snapshots = Snapshots(opts["num_steps"], (lambda: snapshot(guide)) if guide in GAUSSIAN_GUIDES else None)
-        if checkpoint is not None:
-            losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name,
-                                     snapshots)
-        else:
-            losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name, snapshots=snapshots)
+        with training():  # networks in train mode (batch normalization, dropout) for these steps only
+            if checkpoint is not None:
+                losses = train_in_pieces(svi, batches, opts["num_steps"], checkpoint, progress_bar, method, spec.name,
+                                         snapshots)
+            else:
+                losses = train(svi, batches, opts["num_steps"], progress_bar, method, spec.name, snapshots=snapshots)
         t1 = time.perf_counter()
         draws, log_weights, diagnostics, warnings = {}, None, {}, []
         if num_draws(spec, opts) and guide is not None:  # no guide: nothing latent to draw
@@ -400,6 +407,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
             diagnostics, warnings = guide_check(log_weights)
         t2 = time.perf_counter()
         params = {k: v.detach().cpu().numpy() for k, v in pyro.get_param_store().items()}
+        params.update({k: v.numpy() for k, v in torch_buffers(svi.networks).items()})
         gradients = (location_gradients(svi, data, guide) if guide in GAUSSIAN_GUIDES and not opts["batch_size"]
                      and len(losses) >= MIN_STEPS else None)
         warnings += convergence_warnings(losses, snapshots, guide_locations(params, guide)[1], gradients)

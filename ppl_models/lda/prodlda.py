@@ -11,9 +11,12 @@ where ``decoder(h) = softmax(h) @ topics + bias``: each topic multiplies in its 
 so a word must be likely under every active topic (a product of experts), not under one
 (LDA's mixture). The guide is q(h_d) = Normal(encoder(counts_d)). Decoder and encoder are
 injected by name; by default the decoder is ``nets.ProductOfExperts`` and the encoder a
-two-layer softplus MLP of 100 units, as in the paper, fed log(1 + counts). The paper's batch
-normalization and dropout are left out: they are training devices, not part of the generative
-process (without them, many topics collapse into copies of one at K = 50; benchmarks/RESULTS.md).
+two-layer softplus MLP of 100 units, fed log(1 + counts), both with the paper's batch normalization
+(of the word logits, with a learned scale and shift per word; of the encoder's outputs) and dropout
+(0.2, of the topic proportions and of the encoder's last hidden layer). They change how the networks
+train, not the generative process: in eval mode (every use but training) batch normalization is a
+fixed affine map by its running statistics and dropout is off. Without them, topics collapse into
+copies of one (benchmarks/RESULTS.md).
 
 The prior's alpha defaults to 1 for every topic (Pyro's ProdLDA tutorial).
 """
@@ -57,8 +60,14 @@ def prodlda_guide(counts, num_docs, prior_loc, prior_scale, encoder):
         pyro.sample("h", dist.Normal(loc, scale).to_event(1))
 
 
-def prodlda_spec(counts: np.ndarray, num_topics: int, *, name: str, alpha: float = 1.0) -> ModelSpec:
-    """ProdLDA with ``num_topics`` topics on a documents x words count matrix."""
+BATCH_NORM = True  # the paper's network; False for the plain decoder and encoder
+DROPOUT = 0.2  # Pyro's ProdLDA tutorial
+
+
+def prodlda_spec(counts: np.ndarray, num_topics: int, *, name: str, alpha: float = 1.0, batch_norm: bool = BATCH_NORM,
+                 dropout: float = DROPOUT) -> ModelSpec:
+    """ProdLDA with ``num_topics`` topics on a documents x words count matrix; ``batch_norm`` and
+    ``dropout`` in both networks (``batch_norm=False, dropout=0``: the networks without them)."""
     num_docs, vocab_size = counts.shape
     loc, scale = laplace_dirichlet(np.full(num_topics, alpha))
     return ModelSpec(
@@ -66,9 +75,10 @@ def prodlda_spec(counts: np.ndarray, num_topics: int, *, name: str, alpha: float
         data={"counts": counts.astype(np.float32), "num_docs": num_docs, "prior_loc": loc, "prior_scale": scale},
         model=for_backends(prodlda),
         guide=for_backends(prodlda_guide),
-        networks={"decoder": ProductOfExperts(num_topics, vocab_size),
+        networks={"decoder": ProductOfExperts(num_topics, vocab_size, batch_norm=batch_norm, dropout=dropout,
+                                              affine=batch_norm),
                   "encoder": MLP((vocab_size, *ENCODER_HIDDEN, 2 * num_topics), activation="softplus",
-                                 head="normal", inputs="log1p")},
+                                 head="normal", inputs="log1p", batch_norm=batch_norm, dropout=dropout)},
         minibatch=Minibatch(keys=("counts",)),
         data_dims={"counts": ("num_docs", vocab_size), "prior_loc": (num_topics,), "prior_scale": (num_topics,)},
         data_support={"counts": "count"},

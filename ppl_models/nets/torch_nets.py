@@ -1,5 +1,9 @@
 """PyTorch builds of the network factories (for Pyro). Parameter initialization is
-PyTorch's default for ``nn.Linear`` and ``nn.Conv2d``, drawn from a generator seeded per network."""
+PyTorch's default for ``nn.Linear`` and ``nn.Conv2d``, drawn from a generator seeded per network.
+Networks are built in eval mode; the Pyro adapter of ``pyro.module`` (``ppl_models.generic``)
+sets each network's mode from ``nets.training()`` whenever a model or guide registers it.
+Batch normalization (``nn.BatchNorm1d``, momentum 0.1; ``norm.weight``, ``norm.bias`` if affine) keeps its running
+statistics as buffers (``norm.running_mean``, ``norm.running_var``, ``norm.num_batches_tracked``)."""
 from __future__ import annotations
 
 import torch
@@ -11,18 +15,33 @@ _ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "leaky_relu": lambda x: F.le
 
 
 def _seeded(seed: int, dtype: str, make):
-    """``make()`` under a private RNG state seeded with ``seed``, in ``dtype`` on the default device."""
+    """``make()`` under a private RNG state seeded with ``seed``, in ``dtype`` on the default device,
+    in eval mode."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         module = make()
-    return module.to(getattr(torch, dtype))
+    return module.to(getattr(torch, dtype)).eval()
+
+
+def _norm(size: int, batch_norm: bool, affine: bool):
+    return nn.BatchNorm1d(size, affine=affine) if batch_norm else None
+
+
+def _normalize(norm, x):
+    """``norm`` over every leading dimension of ``x`` (BatchNorm1d takes (batch, features) only)."""
+    if norm is None:
+        return x
+    return norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
 
 class _MLP(nn.Module):
-    def __init__(self, sizes, activation: str, head: str, inputs: str):
+    def __init__(self, sizes, activation: str, head: str, inputs: str, batch_norm: bool, dropout: float,
+                 affine: bool):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.activation, self.head, self.inputs = activation, head, inputs
+        self.drop = nn.Dropout(dropout) if dropout else None
+        self.norm = _norm(sizes[-1], batch_norm, affine)
 
     def forward(self, *inputs):
         act = _ACTIVATIONS[self.activation]
@@ -31,7 +50,9 @@ class _MLP(nn.Module):
             x = torch.log1p(x)
         for layer in self.layers[:-1]:
             x = act(layer(x))
-        x = self.layers[-1](x)
+        if self.drop is not None:
+            x = self.drop(x)
+        x = _normalize(self.norm, self.layers[-1](x))
         if self.head == "normal":
             loc, raw = x.chunk(2, dim=-1)
             return loc, F.softplus(raw)
@@ -58,21 +79,28 @@ class _ConvDecoder(nn.Module):
 
 
 class _ProductOfExperts(nn.Module):
-    def __init__(self, num_topics: int, vocab_size: int):
+    def __init__(self, num_topics: int, vocab_size: int, batch_norm: bool, dropout: float, affine: bool):
         super().__init__()
         self.topics = nn.Linear(num_topics, vocab_size)
+        self.drop = nn.Dropout(dropout) if dropout else None
+        self.norm = _norm(vocab_size, batch_norm, affine)
 
     def forward(self, h):
-        return self.topics(torch.softmax(h, dim=-1))
+        theta = torch.softmax(h, dim=-1)
+        if self.drop is not None:
+            theta = self.drop(theta)
+        return _normalize(self.norm, self.topics(theta))
 
 
-def MLP(sizes, activation: str, head: str, inputs: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
-    return _seeded(seed, dtype, lambda: _MLP(sizes, activation, head, inputs))
+def MLP(sizes, activation: str, head: str, inputs: str, batch_norm: bool = False, dropout: float = 0.0,  # noqa: N802
+        affine: bool = False, *, seed: int, dtype: str) -> nn.Module:
+    return _seeded(seed, dtype, lambda: _MLP(sizes, activation, head, inputs, batch_norm, dropout, affine))
 
 
 def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
     return _seeded(seed, dtype, lambda: _ConvDecoder(latent_dim, channels, activation))
 
 
-def ProductOfExperts(num_topics: int, vocab_size: int, *, seed: int, dtype: str) -> nn.Module:  # noqa: N802
-    return _seeded(seed, dtype, lambda: _ProductOfExperts(num_topics, vocab_size))
+def ProductOfExperts(num_topics: int, vocab_size: int, batch_norm: bool = False, dropout: float = 0.0,  # noqa: N802
+                     affine: bool = False, *, seed: int, dtype: str) -> nn.Module:
+    return _seeded(seed, dtype, lambda: _ProductOfExperts(num_topics, vocab_size, batch_norm, dropout, affine))
