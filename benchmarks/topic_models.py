@@ -7,8 +7,10 @@ For each corpus, K and seed:
   2010), batch 128, priors alpha = beta = 1/K (its defaults), ``--sklearn-iter`` passes.
 - ``lda``: ``inference.run`` SVI with the mean-field guide of ``ppl_models.lda.lda`` (same
   priors), Adam, ``--lda-steps`` steps of minibatches of ``--batch-size`` documents.
-- ``prodlda``: ``inference.run`` SVI of ``ppl_models.lda.prodlda`` (alpha = 1), Adam at 2e-3,
-  ``--prodlda-steps`` steps of 32 documents.
+- ``prodlda``: ``inference.run`` SVI of ``ppl_models.lda.prodlda`` (alpha = 1) with the paper's
+  batch normalization and dropout, Adam at ``--prodlda-lr`` with first-moment decay
+  ``--prodlda-b1`` (the paper's 2e-3 and 0.99), ``--prodlda-steps`` steps of ``--prodlda-batch``
+  documents; ``prodlda_plain``: the same without batch normalization and dropout.
 
 All are scored alike (``inference.topic_scores``): held-out perplexity by document completion
 (each LDA's topics fixed, the test document's proportions folded in from its observed half;
@@ -43,7 +45,7 @@ from ppl_models.lda.lda import lda_spec
 from ppl_models.lda.prodlda import prodlda_spec
 
 FIELDS = ("corpus", "topics", "seed", "method", "backend", "perplexity", "npmi", "diversity", "wall_s", "top_words",
-          "error")
+          "error", "npmi_raw", "diversity_raw")  # *_raw: ProdLDA's topics as its raw decoder weights
 
 
 def fit_sklearn(corpus, k: int, seed: int, passes: int):
@@ -61,7 +63,11 @@ def fit_sklearn(corpus, k: int, seed: int, passes: int):
 
 def fit_ours(spec, corpus, seed: int, backend: str, **options):
     result = inference.run(spec, method="svi", backend=backend, guide="spec", seed=seed, num_samples=0, **options)
-    return score_result(spec, result, corpus), result.timing["wall"]
+    scores = score_result(spec, result, corpus)
+    if "decoder" in spec.networks:  # ProdLDA: also the paper's ranking of words, by raw decoder weights
+        raw = score_result(spec, result, corpus, raw=True)
+        scores.update(npmi_raw=raw["npmi"], diversity_raw=raw["diversity"])
+    return scores, result.timing["wall"]
 
 
 def fit(method: str, name: str, corpus, k: int, seed: int, args) -> tuple[dict, float, str]:
@@ -72,8 +78,12 @@ def fit(method: str, name: str, corpus, k: int, seed: int, args) -> tuple[dict, 
         spec = lda_spec(corpus.train, k, name=f"{name}-lda")
         options = dict(num_steps=args.lda_steps, batch_size=args.batch_size, learning_rate=0.05)
     else:
-        spec = prodlda_spec(corpus.train, k, name=f"{name}-prodlda")
-        options = dict(num_steps=args.prodlda_steps, batch_size=32, learning_rate=2e-3)
+        plain = method == "prodlda_plain"
+        spec = prodlda_spec(corpus.train, k, name=f"{name}-{method}", batch_norm=not plain,
+                            dropout=0.0 if plain else args.prodlda_dropout)
+        b1 = {"b1": args.prodlda_b1} if args.backend == "numpyro" else {"betas": (args.prodlda_b1, 0.999)}
+        options = dict(num_steps=args.prodlda_steps, batch_size=args.prodlda_batch, learning_rate=args.prodlda_lr,
+                       optimizer_options=b1)
     return *fit_ours(spec, corpus, seed, args.backend, **options), args.backend
 
 
@@ -104,9 +114,14 @@ def main(argv=None) -> None:
     parser.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
     parser.add_argument("--lda-steps", type=int, default=1000)
     parser.add_argument("--prodlda-steps", type=int, default=3000)
+    parser.add_argument("--prodlda-lr", type=float, default=2e-3)
+    parser.add_argument("--prodlda-b1", type=float, default=0.99, help="Adam's first-moment decay (beta1)")
+    parser.add_argument("--prodlda-batch", type=int, default=32)
+    parser.add_argument("--prodlda-dropout", type=float, default=0.2)
     parser.add_argument("--sklearn-iter", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/topic_models.csv"))
+    # topic_models.csv: issue 4's runs (plain ProdLDA, topics as raw weights), in the columns of then
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/topic_models_issue17.csv"))
     parser.add_argument("--summary", action="store_true", help="print the table of --out and stop")
     args = parser.parse_args(argv)
     if args.summary:
@@ -117,7 +132,11 @@ def main(argv=None) -> None:
     done = set()
     if not new:
         with open(args.out) as f:
-            done = {(r["corpus"], int(r["topics"]), int(r["seed"]), r["method"]) for r in csv.DictReader(f)}
+            reader = csv.DictReader(f)
+            if tuple(reader.fieldnames or ()) != FIELDS:
+                parser.error(f"{args.out} has the columns {reader.fieldnames}, not this benchmark's {list(FIELDS)}; "
+                             "give --out a new file")
+            done = {(r["corpus"], int(r["topics"]), int(r["seed"]), r["method"]) for r in reader}
     with open(args.out, "a", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         if new:
@@ -137,7 +156,8 @@ def main(argv=None) -> None:
                     row.update(backend=backend, perplexity=round(scores["perplexity"], 1),
                                npmi=round(scores["npmi"], 4), diversity=round(scores["diversity"], 3),
                                wall_s=round(wall, 1),
-                               top_words=" | ".join(" ".join(t[:5]) for t in scores["top_words"][:5]))
+                               top_words=" | ".join(" ".join(t[:5]) for t in scores["top_words"]),
+                               **{k: round(scores[k], 4) for k in ("npmi_raw", "diversity_raw") if k in scores})
                 writer.writerow(row)
                 f.flush()
                 print(row, flush=True)
