@@ -327,14 +327,12 @@ def _worker(run: Run, store: str) -> dict:
 
 def _serve(connection, target) -> None:
     """A local worker process: runs each ``(run, store)`` the parent sends with ``target`` and answers
-    with the run's id, until it is sent None. Ctrl-C is the parent's to handle (it ends the workers);
-    a worker ended while writing leaves no partial file."""
+    with the run's id, until it is sent None. Ctrl-C is the parent's to handle: it ends the workers
+    with SIGTERM, whose default action ends a worker at once, even inside compiled code (a Python
+    handler would wait for XLA to return), and removes what their writes under way left."""
     import signal
 
-    from ppl_models.atomic import remove_in_flight
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: (remove_in_flight(), os._exit(128 + signal.SIGTERM)))
     while (task := connection.recv()) is not None:
         run, store = task
         target(run, store)
@@ -399,6 +397,9 @@ def _run_local(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
+        if busy:  # the temporary files of the writes the ended workers had under way (ppl_models.atomic)
+            for partial in sweep.store.glob("*/.*.tmp"):
+                partial.unlink(missing_ok=True)
 
 
 def died(run: Run, message: str) -> dict:
