@@ -62,7 +62,8 @@ def sweep_seconds(executor: str, workers: int, grid: str = "svi") -> float:
         address, stop = _ray_cluster(workers) if executor == "ray" else (None, None)
         try:
             path = Path(folder) / "sweep.yaml"
-            path.write_text(GRIDS[grid] + CONFIG.format(store=Path(folder) / "store", executor=executor, workers=workers)
+            path.write_text(GRIDS[grid]
+                            + CONFIG.format(store=Path(folder) / "store", executor=executor, workers=workers)
                             + (f"address: {address}\n" if address else ""))
             sweep = load_config(path)
             t0 = time.perf_counter()

@@ -415,7 +415,8 @@ def cmd_leaderboard(args) -> int:
         if args.store:
             sweep.store = Path(args.store)
     else:
-        config = {"models": args.posteriors or "posteriordb", "methods": args.methods or default_methods(), "seeds": args.seeds or [0, 1],
+        config = {"models": args.posteriors or "posteriordb", "methods": args.methods or default_methods(),
+                  "seeds": args.seeds or [0, 1],
                   "store": args.store or "runs/leaderboard"}
         flags = {"models": "--posteriors", "methods": "--methods", "seeds": "--seeds"}
         sweep = check_config(config, "ppl leaderboard",

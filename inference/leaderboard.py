@@ -57,7 +57,7 @@ def score_runs(index: pd.DataFrame) -> pd.DataFrame:
     """The sweep's index with each run's method ``label``, whether it ``passed`` and its ``error``."""
     runs = index.rename(columns={"model": "posterior"}).copy()
     runs["label"] = [method_label(b, m, json.loads(o) if isinstance(o, str) else (o or {}))
-                     for b, m, o in zip(runs["backend"], runs["method"], runs["options"])]
+                     for b, m, o in zip(runs["backend"], runs["method"], runs["options"], strict=True)]
     for column in ("max_abs_z_mean", "max_abs_z_sd", "divergences", "max_r_hat", "wall_s", "ess_per_s"):
         runs[column] = pd.to_numeric(runs[column], errors="coerce") if column in runs else math.nan
     ok = runs["status"] == "ok"
@@ -139,7 +139,8 @@ def leaderboard(posteriors: list[str] | str = "posteriordb", methods: list[str] 
     posterior (``Leaderboard.skipped``). Every name and option is checked before anything runs."""
     from inference.sweep import check_config
 
-    config = {"models": posteriors, "methods": list(methods or default_methods()), "seeds": list(seeds), "store": str(store),
+    config = {"models": posteriors, "methods": list(methods or default_methods()), "seeds": list(seeds),
+              "store": str(store),
               "executor": executor, "workers": workers, "address": address}
     sweep = check_config(config, "leaderboard", _locate_argument, skip_missing_backends=True)
     return run_leaderboard(sweep, progress, reports)
@@ -204,8 +205,9 @@ def write_posterior_report(board: Leaderboard, posterior: str) -> Path | None:
     records = [store / "runs" / f"{run_id}.json" for run_id in mine["run_id"]]
     if page.exists() and page.stat().st_mtime >= max(p.stat().st_mtime for p in [*paths.values(), *records]):
         return page
-    table = pd.DataFrame([json.loads((store / "runs" / f"{row.run_id}.json").read_text())["scores"] | {"label": row.label}
-                          for row in mine.itertuples() if row.label in paths]).set_index("label")
+    scores = [json.loads((store / "runs" / f"{row.run_id}.json").read_text())["scores"] | {"label": row.label}
+              for row in mine.itertuples() if row.label in paths]
+    table = pd.DataFrame(scores).set_index("label")
     results = {label: load_result(path) for label, path in paths.items()}
     return write_report(posterior, table, results, get_model(posterior).reference, page.parent,
                         columns=SUMMARY_COLUMNS)

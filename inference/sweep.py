@@ -390,7 +390,7 @@ def _run_local(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None
     finally:
         for process, _ in busy.values():  # only after an interrupt: their runs are left unrecorded
             process.terminate()
-        for process, connection in idle:
+        for _, connection in idle:
             with contextlib.suppress(OSError):
                 connection.send(None)
         for process, _ in [*idle, *busy.values()]:
@@ -412,9 +412,8 @@ def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None],
     whose worker died (Ray raises instead of returning) is recorded with Ray's error."""
     import ray
 
-    from inference.registry import PLUGINS_ENV
-
     from inference.compare import single_threaded_environment
+    from inference.registry import PLUGINS_ENV
 
     plugins = {PLUGINS_ENV: os.environ[PLUGINS_ENV]} if PLUGINS_ENV in os.environ else {}
     # each task computes on one thread, as the local workers do: a cluster runs one task per CPU
