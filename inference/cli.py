@@ -429,7 +429,7 @@ def cmd_leaderboard(args) -> int:
         raise ValueError("--address is for --executor ray")
     with interrupt.activity(f"leaderboard into {sweep.store}", checkpoint=str(sweep.store)):
         board = run_leaderboard(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
-                                reports=not args.no_reports)
+                                reports=not args.no_reports, run=not args.score_only)
     if args.json:
         print(board.methods.reset_index().to_json(orient="records", indent=2))
         return 0
@@ -571,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="the Ray cluster to run on (HOST:PORT); default: a local Ray")
     p.add_argument("--workers", type=int, help="local executor: processes at once")
     p.add_argument("--timeout", type=positive_float, help="seconds a run may take; a longer one is a failure")
+    p.add_argument("--score-only", action="store_true", help="run nothing: score the runs the store holds")
     p.add_argument("--no-reports", action="store_true", help="skip the per-posterior comparison reports")
     p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from inference.compare import method_label
-from inference.sweep import Sweep, run_sweep
+from inference.sweep import Sweep, run_sweep, write_index
 from ppl_models.atomic import atomic_write
 
 PASS_SD = 0.15  # every posterior sd within 15% of the reference's
@@ -116,13 +116,21 @@ def score(index: pd.DataFrame, store: str | os.PathLike, skipped: list = ()) -> 
 
 
 def run_leaderboard(sweep: Sweep, progress: Callable[[str], None] | None = None, reports: bool = True,
-                    target=None) -> Leaderboard:
-    """Run what ``sweep`` has not yet run (``inference.sweep.run_sweep``), score every run in its store,
-    and write the tables, the heat map and (with ``reports``) each posterior's comparison report."""
+                    target=None, run: bool = True) -> Leaderboard:
+    """Run what ``sweep`` has not yet run (``inference.sweep.run_sweep``), score every run of it in its
+    store, and write the tables, the heat map and (with ``reports``) each posterior's comparison
+    report. With ``run=False``, score only the runs the store already holds."""
     # a leaderboard keeps each run's draws and sample statistics, not its pointwise log-likelihood and
     # replicated data: over hundreds of runs these would take tens of GB
-    sweep.runs = [dataclasses.replace(run, pointwise=False) for run in sweep.runs]
-    index = run_sweep(sweep, progress, **({"target": target} if target is not None else {}))
+    sweep.runs = [dataclasses.replace(r, pointwise=False) for r in sweep.runs]
+    if run:
+        index = run_sweep(sweep, progress, **({"target": target} if target is not None else {}))
+    else:  # score what the store holds of this grid
+        wanted = {r.run_id for r in sweep.runs}
+        if not any((sweep.store / "runs" / f"{run_id}.json").exists() for run_id in wanted):
+            raise ValueError(f"{sweep.store} holds no run of this leaderboard yet")
+        index = write_index(sweep.store)
+        index = index[index["run_id"].isin(wanted)]
     board = score(index, sweep.store, sweep.skipped)
     write(board, reports=reports, progress=progress)
     return board
@@ -226,7 +234,8 @@ def _color(cell) -> str:
 
 def _cell_html(cell) -> str:
     if cell is None:
-        return '<td class="na" title="not run: the method has no backend for it, or the config left it out">n/a</td>'
+        return ('<td class="na" title="not run: the method has no backend for it, the config left it out, '
+                'or it has not run yet">n/a</td>')
     text = "fail" if cell.failures == cell.runs else f"{cell.error:.2g}"
     title = (f"{cell.method}: passed {cell.passed} of {cell.runs}; rank {cell.rank}; median error {cell.error:.3g}; "
              f"wall {cell.wall_s:.1f} s; ESS/s {cell.ess_per_s:.3g}" + (f"; {cell.failure}" if cell.failure else ""))

@@ -110,6 +110,10 @@ def test_a_restart_runs_only_the_missing_runs(board, capsys):
     assert "4 runs, 3 already in" in err and "running 1" in err and "[1/1]" in err
     assert json.loads(lost.read_text())["scores"]["max_abs_z_mean"] == pytest.approx(
         before["scores"]["max_abs_z_mean"], rel=1e-6)  # the same seed gives the same run
+    capsys.readouterr()
+    assert main([*argv, "--score-only", "--no-reports"]) == 0  # scores the store, runs nothing
+    captured = capsys.readouterr()
+    assert "4 runs (2 failed) on 2 posteriors" in captured.out and "running" not in captured.err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -117,6 +121,7 @@ def test_a_restart_runs_only_the_missing_runs(board, capsys):
     (["--methods", "numpyro:nutz"], "--methods: unknown method 'nutz'"),
     (["--methods", "numpyro:svi:guide=nomral"], "--methods: .*'nomral'"),
     (["--seeds", "0", "--workers", "0"], "workers=0"),
+    (["--score-only"], "holds no run of this leaderboard yet"),
 ])
 def test_bad_names_are_refused_in_one_line_before_anything_runs(tmp_path, capsys, argv, message):
     store = tmp_path / "store"
