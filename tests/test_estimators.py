@@ -91,3 +91,13 @@ def test_svi_trains_the_sbn_with_vimco_and_the_relaxed_estimator(backend, option
                       num_steps=150, learning_rate=0.05, num_samples=0, **options)
     assert np.isfinite(r.losses).all()
     assert r.losses[-20:].mean() < r.losses[:20].mean() - 1.0, (r.losses[:20].mean(), r.losses[-20:].mean())
+
+
+def test_numpyro_trace_elbo_on_a_guide_of_discrete_latents_is_refused_naming_them():
+    """Its gradient would be silently wrong (the check above measures how wrong)."""
+    from ppl_models.discrete_latent.sbn import sbn_spec
+
+    with pytest.raises(ValueError, match=r"^elbo='trace' on NumPyro has no score-function term, so its gradient for "
+                                         r"the guide's discrete site\(s\) \['h1'\]"):
+        inference.run(sbn_spec(num_images=50), method="svi", backend="numpyro", guide="spec", elbo="trace",
+                      num_steps=10, batch_size=10, num_samples=0)

@@ -299,6 +299,26 @@ def location_gradients(svi, params: dict, guide: str, data: dict, key) -> dict:
     return to_numpy(jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0)))(locs, keys))
 
 
+# NumPyro's ELBOs with a score-function term for the guide's discrete draws
+SCORE_FUNCTION_ELBOS = ("graph", "vimco")
+
+
+def check_score_function(guide, data: dict, seed: int, opts: dict) -> None:
+    """Refuse an objective whose gradient would be silently wrong: NumPyro's Trace_ELBO (and the
+    Renyi/IWAE bounds) differentiate only through reparameterized draws, so for a guide's discrete
+    (Bernoulli, categorical) sites they drop the score-function term and miss the guide's gradient
+    (99% of it on a small sigmoid belief network: ``benchmarks/gradient_estimators.py``)."""
+    if opts.get("elbo", "graph") in SCORE_FUNCTION_ELBOS or opts.get("temperature") is not None:
+        return  # (RWS has no elbo option: its wake-phi update needs no reparameterization)
+    trace = handlers.trace(handlers.seed(guide, seed)).get_trace(**data)
+    discrete = [name for name, site in trace.items() if site["type"] == "sample" and not site["is_observed"]
+                and not site["fn"].has_rsample and site["fn"].support.is_discrete]
+    if discrete:
+        raise ValueError(f"elbo={opts['elbo']!r} on NumPyro has no score-function term, so its gradient for the "
+                         f"guide's discrete site(s) {discrete} would be wrong; use elbo='graph' or elbo='vimco', "
+                         "or temperature=0.5 (the relaxed estimator, biased)")
+
+
 def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     """The ``SVI`` object of a run, its data on the backend, model, guide and the model's sites.
     Call inside ``backend_context``."""
@@ -312,6 +332,7 @@ def prepare(spec, model, method: str, seed: int, dtype: str, opts: dict):
     guide = make_guide(model, spec_guide, opts["guide"], opts["rank"], opts["library_options"])
     if opts["guide"] == "spec":
         check_guide_matches(sites, trace_sites(guide, data, seed), f"of {spec.name!r}")
+        check_score_function(guide, data, seed, opts)
     if opts["batch_size"] is not None:
         num_data = int(np.shape(spec.data[spec.minibatch.keys[0]])[0])
         model, guide = with_batch_indices(model, num_data), with_batch_indices(guide, num_data)
