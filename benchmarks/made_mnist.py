@@ -23,23 +23,13 @@ import argparse
 import time
 
 import inference
+from inference.backends import check_device
 from ppl_models.autoregressive.made import HIDDEN, made_spec
+from ppl_models.errors import DeviceError
 from ppl_models.nets import MADE
 
 PAPER = {"NADE (fixed order)": 88.33, "MADE 1 hidden layer, 1 mask": 88.40, "MADE 1 hidden layer, 32 masks": 86.64}
 NUM_TRAIN = 50000
-
-
-def check_device(backends, device: str) -> None:
-    """A DeviceError now, naming what is missing, rather than after the first backend's training."""
-    if "numpyro" in backends:
-        from inference.backends.numpyro_common import jax_device
-
-        jax_device(device)
-    if "pyro" in backends:
-        from inference.backends.pyro_common import torch_device
-
-        torch_device(device)
 
 
 def main(argv=None) -> None:
@@ -62,7 +52,10 @@ def main(argv=None) -> None:
 
         torch.set_num_threads(args.torch_threads)
     backends = [b for b in args.backends.split(",") if b]
-    check_device(backends, args.device)
+    try:
+        check_device(backends, args.device)
+    except DeviceError as e:  # one line, before any training
+        parser.error(str(e))
     network = MADE(784, tuple(int(h) for h in args.hidden.split(",")), num_masks=args.num_masks, order=args.order)
     spec = made_spec("train", network=network)
     num_steps = max(1, round(args.epochs * NUM_TRAIN / args.batch_size))

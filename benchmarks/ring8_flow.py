@@ -21,21 +21,11 @@ import time
 import numpy as np
 
 import inference
+from inference.backends import check_device
 from inference.networks import fitted_network
+from ppl_models.errors import DeviceError
 from ppl_models.flows.realnvp import HELD_OUT_SEED, NUM_HELD_OUT, RING, ring_flow_spec
 from ppl_models.nets import RealNVP
-
-
-def check_device(backends, device: str) -> None:
-    """A DeviceError now, naming what is missing, rather than after the first backend's training."""
-    if "numpyro" in backends:
-        from inference.backends.numpyro_common import jax_device
-
-        jax_device(device)
-    if "pyro" in backends:
-        from inference.backends.pyro_common import torch_device
-
-        torch_device(device)
 
 
 def main(argv=None) -> None:
@@ -57,7 +47,10 @@ def main(argv=None) -> None:
 
         torch.set_num_threads(args.torch_threads)
     backends = [b for b in args.backends.split(",") if b]
-    check_device(backends, args.device)
+    try:
+        check_device(backends, args.device)
+    except DeviceError as e:  # one line, before any training
+        parser.error(str(e))
     flow = RealNVP(2, tuple(int(h) for h in args.hidden.split(",")), args.num_couplings)
     spec = ring_flow_spec(flow)
     test = RING.sample(NUM_HELD_OUT, HELD_OUT_SEED)

@@ -50,3 +50,16 @@ def estimator(method: str, opts: dict) -> str | None:
     if opts.get("elbo") == "vimco":
         return "vimco"
     return None
+
+
+def check_device(backends, device: str) -> None:
+    """A ``DeviceError`` now, naming what is missing, for a ``device`` that one of ``backends`` cannot
+    reach (``cuda`` without a GPU), rather than after a first backend's long run."""
+    if "numpyro" in backends:
+        from inference.backends.numpyro_common import jax_device
+
+        jax_device(device)
+    if "pyro" in backends:
+        from inference.backends.pyro_common import torch_device
+
+        torch_device(device)
