@@ -13,13 +13,23 @@ class PPLError(Exception):
     """Base class for the errors this project raises on bad input."""
 
 
+MAX_LISTED = 30  # valid choices an error lists; beyond, it counts them
+
+
 class UnknownChoiceError(PPLError, ValueError):
     """A name (model, method, backend, option, guide, ...) that is not one of the valid choices."""
 
     def __init__(self, kind: str, value: object, choices: Iterable[str], message: str | None = None):
         """``message``, if given, replaces the generated one (which says only "unknown")."""
         self.kind, self.value, self.choices = kind, value, sorted(choices)
-        msg = f"unknown {kind} {value!r}; valid choices: {', '.join(self.choices) or '(none)'}"
+        if len(self.choices) > MAX_LISTED:  # eighty model names would bury the one line that matters
+            near = ([c for c in self.choices if str(value).lower() in c.lower()]
+                    or difflib.get_close_matches(str(value), self.choices, n=5, cutoff=0.3))[:5]
+            listed = f"{len(self.choices)}" + (f", among them {', '.join(near)}" if near else "") + (
+                " (`ppl models` lists them all)" if kind == "model" else "")
+        else:
+            listed = ", ".join(self.choices) or "(none)"
+        msg = f"unknown {kind} {value!r}; valid choices: {listed}"
         close = difflib.get_close_matches(str(value), self.choices, n=1)
         if close:
             msg += f" (did you mean {close[0]!r}?)"
