@@ -90,6 +90,14 @@ def keeps_draws(spec, resample) -> bool:
     return resample if resample is not None else spec.minibatch is None
 
 
+def data_chunks(spec, num: int, chunk_size: int) -> list[slice]:
+    """Slices of the data, ``chunk_size`` points of the minibatch keys each (all of it without them):
+    how both backends walk a data set one compiled piece at a time."""
+    if spec.minibatch is None:
+        return [slice(None)]
+    return [slice(i, i + chunk_size) for i in range(0, num, chunk_size)]
+
+
 def data_plate(latent_frames: dict, observed_frames: dict):
     """The plate (name, dim) that holds every latent and observed site, if there is one."""
     sets = [set(frames) for frames in (*latent_frames.values(), *observed_frames.values())]

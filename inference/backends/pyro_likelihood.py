@@ -16,16 +16,9 @@ from inference.backends.pyro_common import (
     trace_sites,
     with_networks,
 )
-from inference.importance import data_plate
+from inference.importance import data_chunks, data_plate
 from inference.methods._guides import check_no_latent
 from ppl_models.nets.factories import SEPARATOR
-
-
-def chunks(spec, num: int, chunk_size: int):
-    """Slices of the data, ``chunk_size`` points of the minibatch keys each (all of it without them)."""
-    if spec.minibatch is None:
-        return [slice(None)]
-    return [slice(i, i + chunk_size) for i in range(0, num, chunk_size)]
 
 
 def log_likelihood(spec, params: dict, *, device: str = "cpu", dtype: str | None = None,
@@ -41,7 +34,7 @@ def log_likelihood(spec, params: dict, *, device: str = "cpu", dtype: str | None
                 pyro.param(name, torch.as_tensor(value, dtype=torch.get_default_dtype(), device=dev))
         keys = spec.minibatch.keys if spec.minibatch is not None else ()
         num = int(np.shape(spec.data[keys[0]])[0]) if keys else 1
-        pieces = chunks(spec, num, chunk_size)
+        pieces = data_chunks(spec, num, chunk_size)
         check_no_latent(trace_sites(model, {**data, **{k: data[k][pieces[0]] for k in keys}}).latent, spec.name)
         out = []
         for p in pieces:
