@@ -23,7 +23,7 @@ import argparse
 import time
 
 import inference
-from inference.backends import check_device
+from inference.backends import benchmark_backends
 from ppl_models.autoregressive.made import HIDDEN, made_spec
 from ppl_models.errors import DeviceError
 from ppl_models.nets import MADE
@@ -47,13 +47,8 @@ def main(argv=None) -> None:
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="PyTorch's CPU threads (1 on a machine other jobs share: its thread pool then spins)")
     args = parser.parse_args(argv)
-    if args.torch_threads:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
-    backends = [b for b in args.backends.split(",") if b]
     try:
-        check_device(backends, args.device)
+        backends = benchmark_backends(args.backends, args.device, args.torch_threads)
     except DeviceError as e:  # one line, before any training
         parser.error(str(e))
     network = MADE(784, tuple(int(h) for h in args.hidden.split(",")), num_masks=args.num_masks, order=args.order)

@@ -63,3 +63,16 @@ def check_device(backends, device: str) -> None:
         from inference.backends.pyro_common import torch_device
 
         torch_device(device)
+
+
+def benchmark_backends(backends: str, device: str, torch_threads: int | None = None) -> list[str]:
+    """The backends a benchmark's ``--backends a,b`` names, checked against ``device``
+    (``check_device``), with PyTorch held to ``torch_threads`` CPU threads when given (on a machine
+    other jobs share, its spinning thread pool slows every step)."""
+    names = [b for b in backends.split(",") if b]
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    check_device(names, device)
+    return names
