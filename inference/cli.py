@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from inference import compilation_cache, interrupt
-from inference.display import WIDTH, print_warning
+from inference.display import WIDTH, print_progress, print_warning
 from ppl_models.errors import PPLError
 
 
@@ -305,7 +305,7 @@ def cmd_compare(args) -> int:
         check_writable_folder(Path(args.report), "--report")
     with interrupt.activity(f"compare on {args.model}"):
         table = inference.compare(args.model, methods, seed=args.seed, out=out, report=args.report,
-                                  progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                                  progress=print_progress,
                                   progress_bar=_progress_default(), workers=args.workers)
     if args.json:
         print(table.reset_index().to_json(orient="records", indent=2))
@@ -340,7 +340,7 @@ def cmd_sbc(args) -> int:
     check_writable_folder(out)
     with interrupt.activity(f"sbc of {backend} {method} on {args.model}"):
         result = sbc(args.model, method, args.num_simulations, backend=backend, seed=args.seed,
-                     num_ranks=args.num_ranks, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                     num_ranks=args.num_ranks, progress=print_progress,
                      **options)
     if result.ranks.empty:
         error = f"every simulation failed; the first: {next(iter(result.failures.values()))}"
@@ -383,7 +383,7 @@ def cmd_sweep(args) -> int:
     if sweep.address is not None and sweep.executor != "ray":
         raise ValueError("--address is for --executor ray")
     with interrupt.activity(f"sweep {args.config}", checkpoint=str(sweep.store)):
-        index = run_sweep(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        index = run_sweep(sweep, progress=print_progress)
     failed = index[index["status"] != "ok"]
     if args.json:
         print(index.to_json(orient="records", indent=2))
@@ -428,7 +428,7 @@ def cmd_leaderboard(args) -> int:
     if sweep.address is not None and sweep.executor != "ray":
         raise ValueError("--address is for --executor ray")
     with interrupt.activity(f"leaderboard into {sweep.store}", checkpoint=str(sweep.store)):
-        board = run_leaderboard(sweep, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+        board = run_leaderboard(sweep, progress=print_progress,
                                 reports=not args.no_reports, run=not args.score_only)
     if args.json:
         print(board.methods.reset_index().to_json(orient="records", indent=2))

@@ -75,6 +75,13 @@ def print_capped(table: pd.DataFrame, total_rows: int, more: str) -> None:
         print(f"({total_rows - len(table)} more rows: {more})")
 
 
+def print_progress(message: str, width: int = WIDTH) -> None:
+    """A progress line on stderr (a run's name and how it ended, which may carry a long error),
+    wrapped to ``width`` columns, its later lines indented."""
+    print(textwrap.fill(message, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False),
+          file=sys.stderr, flush=True)
+
+
 def print_warning(message: str, source: str | None = None, width: int = WIDTH) -> None:
     """``WARNING (source): message`` on stderr, wrapped to ``width`` columns, its later lines indented."""
     head = f"WARNING ({source}): " if source else "WARNING: "
