@@ -145,6 +145,12 @@ def use_backend(backend: str):
         _active.reset(token)
 
 
+def active_backend() -> str | None:
+    """The backend whose ``pyro`` and ``dist`` this module stands for now (None outside a model), for
+    the rare generic code whose best arithmetic differs between backends."""
+    return _active.get()
+
+
 def bind(fn, backend: str):
     """``fn`` as a function of ``backend``: each call runs inside ``use_backend(backend)``."""
 
