@@ -315,7 +315,8 @@ def cmd_compare(args) -> int:
         print(f"\n{args.model}: posterior mean ± sd beside the reference\n(reference: {spec.reference.source})")
         print_table(posterior_means(table, spec.reference, headline_parameters(spec.reference)))
         print("\neach method against the reference: verdict ok = every mean and sd within 4 Monte Carlo "
-              "errors,\nclose = means within 0.25 sd and sds within 20%, else off; z = error in reference sds")
+              "errors\n(and R-hat <= 1.01), close = means within 0.25 sd and sds within 20%, else off;\n"
+              "z = error in reference sds")
     else:
         print(f"\n{args.model}: no reference posterior; each method scored on held-out data")
     if args.all_columns:

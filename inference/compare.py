@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from inference.api import resolve_model, run
-from inference.diagnostics import joint_energy_distance, score, summarize
+from inference.diagnostics import RHAT_MAX, joint_energy_distance, score, summarize
 from inference.held_out import held_out_scores
 from inference.memory import PeakMemory
 from inference.options import resolve_options
@@ -66,12 +66,17 @@ CLOSE_Z_MEAN, CLOSE_Z_SD = 0.25, 0.2
 
 
 def verdict(row: Mapping) -> str:
-    """``ok`` (every mean and sd within 4 Monte Carlo standard errors of the reference), ``close``
-    (means within CLOSE_Z_MEAN reference sds, sds within CLOSE_Z_SD of the reference's), else ``off``;
-    ``"-"`` for a row not scored against a reference."""
+    """``ok`` (every mean and sd within 4 Monte Carlo standard errors of the reference, and, for
+    MCMC with several chains, every R-hat at most RHAT_MAX), ``close`` (means within CLOSE_Z_MEAN
+    reference sds, sds within CLOSE_Z_SD of the reference's), else ``off``; ``"-"`` for a row not
+    scored against a reference.
+
+    Chains that have not mixed are never ``ok``: a stuck chain makes the MCSE as large as the error
+    it causes (ensemble slice sampling on arK: means 550 reference sds off, all "within 4 MCSE")."""
     if "means_within_mcse" not in row or pd.isna(row.get("max_abs_z_mean")):
         return "-"
-    if row["means_within_mcse"] and row["sds_within_mcse"]:
+    mixed = not row.get("max_r_hat", math.nan) > RHAT_MAX  # NaN (one chain, or no chains): nothing to say
+    if mixed and row["means_within_mcse"] and row["sds_within_mcse"]:
         return "ok"
     if row["max_abs_z_mean"] <= CLOSE_Z_MEAN and row["max_abs_z_sd"] <= CLOSE_Z_SD:
         return "close"

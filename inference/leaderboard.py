@@ -36,11 +36,12 @@ import numpy as np
 import pandas as pd
 
 from inference.compare import method_label
+from inference.diagnostics import RHAT_MAX
 from inference.sweep import Sweep, run_sweep, write_index
 from ppl_models.atomic import atomic_write
 
 PASS_SD = 0.15  # every posterior sd within 15% of the reference's
-PASS_R_HAT = 1.01  # Vehtari et al. (2021)
+PASS_R_HAT = RHAT_MAX  # 1.01, Vehtari et al. (2021)
 REPORTS = "reports"
 
 

@@ -81,3 +81,23 @@ def test_comparison_rows_hold_each_methods_scores(method, options):
     assert np.isfinite(row["log_evidence"]) == (method == "is")
     assert np.isfinite(row["max_khat"]) == (method in ("is", "svi"))  # SVI: its guide as a proposal
     assert np.isfinite(row["elbo"]) == np.isfinite(row["elbo_se"]) == (method == "svi")
+
+
+def test_verdict_is_never_ok_for_chains_that_have_not_mixed():
+    """A stuck chain inflates the MCSE as much as the error it causes: four chains, one stuck 4 sds
+    away, put every mean and sd "within 4 MCSE" of N(0, 1); R-hat (1.5) makes the verdict off."""
+    from inference.compare import score_row
+    from inference.result import InferenceResult
+
+    rng = np.random.default_rng(1)
+    reference = Reference(draws={"theta": rng.normal(size=(10, 1000))})
+    draws = rng.normal(size=(4, 1000))
+    draws[3] = 4.0 + 0.01 * rng.normal(size=1000)
+    result = InferenceResult(model="m", backend="numpyro", method="nuts", samples={"theta": draws},
+                             timing={"wall": 1.0})
+    row = score_row(result, reference)
+    assert row["means_within_mcse"] and row["sds_within_mcse"] and row["max_r_hat"] > 1.4
+    assert row["verdict"] == "off"
+    mixed = InferenceResult(model="m", backend="numpyro", method="nuts", samples={"theta": rng.normal(size=(4, 1000))},
+                            timing={"wall": 1.0})
+    assert score_row(mixed, reference)["verdict"] == "ok"
