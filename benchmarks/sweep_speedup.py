@@ -10,14 +10,24 @@ Two grids (``--grid``):
 Each executor runs the grid with 1 worker and with 2, interleaved over ``--rounds`` (this machine
 is shared and noisy); Ray runs on a local cluster of that many CPUs, started on loopback. Local
 workers are processes that serve run after run, and Ray reuses its worker processes, so imports are
-paid once per worker; each run still compiles its own programs. Every worker computes on one thread.
-Prints seconds per sweep and the ratio.
+paid once per worker. Every worker computes on one thread, but XLA compiles on a thread pool of its
+own: one NumPyro run keeps two cores busy while it compiles. Prints seconds per sweep and the ratio.
 
-    python -m benchmarks.sweep_speedup --rounds 2 --grid leaderboard
+- ``--cache``: each sweep starts with an empty JAX persistent compilation cache of its own, shared
+  by its workers (as ``ppl leaderboard`` shares ``~/.cache/ppl/jax``), so a program compiled for one
+  seed is read back for the next.
+- ``--core-per-worker``: each sweep runs on as many cores as it has workers (``sched_setaffinity``,
+  inherited by the workers and the Ray cluster), as on a machine with a core per worker. On a
+  machine with as many cores as workers, one worker already has them all, and 2 workers against 1
+  measures the cores' contention, not the executor.
+
+    python -m benchmarks.sweep_speedup --rounds 2 --grid leaderboard --cache --core-per-worker
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -55,10 +65,40 @@ def _ray_cluster(num_cpus: int) -> tuple[str, list[str]]:
     return f"127.0.0.1:{port}", [ray, "stop", "--force"]
 
 
-def sweep_seconds(executor: str, workers: int, grid: str = "svi") -> float:
+@contextlib.contextmanager
+def _cores(count: int | None):
+    """This process and its children on the first ``count`` cores it may use (all of them: None)."""
+    before = os.sched_getaffinity(0)
+    if count is not None:
+        if count > len(before):
+            raise SystemExit(f"--core-per-worker: {count} workers need {count} cores; this process has {len(before)}")
+        os.sched_setaffinity(0, sorted(before)[:count])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def _environment(**variables: str):
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def sweep_seconds(executor: str, workers: int, grid: str = "svi", cache: bool = False,
+                  core_per_worker: bool = False) -> float:
+    from inference import compilation_cache
     from inference.sweep import load_config, run_sweep
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _cores(workers if core_per_worker else None), \
+            _environment(**({"JAX_COMPILATION_CACHE_DIR": str(Path(folder) / "jax")} if cache
+                            else {"PPL_JAX_CACHE": "0"})):
+        compilation_cache.enable()  # the JAX variables for the workers, which import JAX afresh
         address, stop = _ray_cluster(workers) if executor == "ray" else (None, None)
         try:
             path = Path(folder) / "sweep.yaml"
@@ -84,12 +124,15 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--executors", nargs="+", default=["local", "ray"])
     parser.add_argument("--grid", choices=sorted(GRIDS), default="leaderboard")
+    parser.add_argument("--cache", action="store_true", help="a fresh JAX compilation cache per sweep")
+    parser.add_argument("--core-per-worker", action="store_true", help="each sweep on as many cores as workers")
     args = parser.parse_args(argv)
     times = {(e, w): [] for e in args.executors for w in (1, 2)}
     for _ in range(args.rounds):
         for executor in args.executors:
             for workers in (1, 2):
-                times[executor, workers].append(sweep_seconds(executor, workers, args.grid))
+                times[executor, workers].append(sweep_seconds(executor, workers, args.grid, args.cache,
+                                                                    args.core_per_worker))
                 print(executor, workers, round(times[executor, workers][-1], 1), flush=True)
     print("| executor | 1 worker (s) | 2 workers (s) | speed-up |\n|---|---|---|---|")
     for executor in args.executors:
