@@ -15,7 +15,7 @@ import pandas as pd
 from inference.api import resolve_model, run
 from inference.diagnostics import RHAT_MAX, joint_energy_distance, score, summarize
 from inference.held_out import held_out_scores
-from inference.memory import PeakMemory
+from inference.memory import run_memory
 from inference.options import resolve_options
 from inference.registry import family_of
 from inference.result import InferenceResult
@@ -170,10 +170,10 @@ def posterior_scores(result: InferenceResult, reference) -> dict:
 
 
 def _measured_run(spec, backend: str, method: str, options: dict, seed: int, progress_bar: bool):
-    """One method's run and the peak memory it took (what ``compare`` runs, here or in a worker)."""
-    with PeakMemory() as memory:
+    """One method's run and the peak memory it added (what ``compare`` runs, here or in a worker)."""
+    with run_memory(backend) as memory:
         result = run(spec, method=method, backend=backend, seed=seed, **{"progress_bar": progress_bar, **options})
-    return result, memory.peak_mb
+    return result, memory.added_mb
 
 
 def _measured_run_in_worker(*args):

@@ -25,10 +25,15 @@ def resident_mb() -> float:
 
 
 class PeakMemory:
-    """``with PeakMemory() as m: ...`` then ``m.peak_mb``: the largest resident set size seen."""
+    """``with PeakMemory() as m: ...`` then ``m.peak_mb``: the largest resident set size seen, and
+    ``m.added_mb``: how far it rose above the resident set size at the block's start.
+
+    ``added_mb`` is a run's own cost in a process that served runs before it (a sweep's or compare's
+    worker): what earlier runs left in memory (the allocator rarely returns it) is in ``peak_mb``
+    but not in ``added_mb``."""
 
     def __init__(self, interval: float = 0.02):
-        self.interval, self.peak_mb = interval, 0.0
+        self.interval, self.peak_mb, self.start_mb = interval, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -36,8 +41,12 @@ class PeakMemory:
         while not self._stop.wait(self.interval):
             self.peak_mb = max(self.peak_mb, resident_mb())
 
+    @property
+    def added_mb(self) -> float:
+        return self.peak_mb - self.start_mb
+
     def __enter__(self) -> PeakMemory:
-        self.peak_mb = resident_mb()
+        self.peak_mb = self.start_mb = resident_mb()
         self._thread.start()
         return self
 
@@ -45,3 +54,12 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak_mb = max(self.peak_mb, resident_mb())
+
+
+def run_memory(backend: str) -> PeakMemory:
+    """A ``PeakMemory`` for one run on ``backend`` ("pyro" or "numpyro", also the library's module),
+    imported first: its ``added_mb`` is then the same whether or not the process ran anything before."""
+    import importlib
+
+    importlib.import_module(backend)
+    return PeakMemory()

@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 import time
 import traceback
 import warnings
@@ -238,23 +239,24 @@ def execute(run: Run, store: str) -> dict:
     from inference.api import InferenceWarning
     from inference.compare import score_row
     from inference.held_out import held_out_scores
-    from inference.memory import PeakMemory
+    from inference.memory import run_memory
     from ppl_models import get_model
 
     store = Path(store)
     record = {"run_id": run.run_id, **run.describe(), "status": "ok", "error": "", "pid": os.getpid()}
+    _release_earlier_runs()
     started = time.time()
     timer = _watchdog(run, store, dict(record)) if run.timeout is not None else None
     warnings.simplefilter("ignore", InferenceWarning)  # they are in the record's scores (warnings)
     try:
-        with PeakMemory() as memory:
+        with run_memory(run.backend) as memory:
             result = inference.run(run.model, method=run.method, backend=run.backend, seed=run.seed,
                                    progress_bar=False, **run.options)
         saved = result if run.pointwise else dataclasses.replace(result, log_likelihood={}, posterior_predictive={})
         saved.save(store / "results" / f"{run.run_id}.npz")
         spec = get_model(run.model)
         held_out = held_out_scores(spec, result, run.seed) if spec.held_out is not None else None
-        row = score_row(result, spec.reference, memory.peak_mb, held_out)
+        row = score_row(result, spec.reference, memory.added_mb, held_out)
         record |= {"scores": row, "versions": result.info.get("versions", {}), "device": result.info.get("device")}
     except Exception as error:  # noqa: BLE001 - recorded with its traceback, the sweep goes on
         record |= {"status": "error", "error": f"{type(error).__name__}: {error}",
@@ -264,6 +266,19 @@ def execute(run: Run, store: str) -> dict:
         timer.cancel()
     write_record(store, record)
     return record
+
+
+def _release_earlier_runs() -> None:
+    """Free what the runs a worker served before left in memory, so that a worker grows less from run
+    to run: JAX keeps every program it compiled (each run jits new closures, which no later run
+    calls; with the persistent compilation cache a program needed again is read back from disk, not
+    compiled), and cycles wait for the collector. (A run's score is the memory it added,
+    ``PeakMemory.added_mb``: what the allocator keeps of earlier runs is not counted.)"""
+    import gc
+
+    if "jax" in sys.modules:
+        sys.modules["jax"].clear_caches()
+    gc.collect()
 
 
 def _watchdog(run: Run, store: Path, record: dict):
@@ -376,7 +391,7 @@ def _run_local(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None
                     served[process] = served.get(process, 0) + 1
                     if served[process] < RUNS_PER_WORKER:
                         idle.append((process, connection))
-                    else:  # retired, with whatever its runs left in memory (JAX keeps every compiled program)
+                    else:  # retired, with whatever its runs left in memory that the collector could not free
                         connection.send(None)
                         process.join(timeout=5)
                 except (EOFError, OSError):  # the worker died: its run gets a record saying how

@@ -66,6 +66,19 @@ def test_peak_memory_sees_an_allocation_that_is_freed_before_the_block_ends():
     assert memory.peak_mb > idle.peak_mb + 150
 
 
+def test_added_memory_leaves_out_what_the_process_held_before():
+    """A worker's earlier runs leave memory behind: a run's added_mb does not count it."""
+    earlier = np.ones(300 * 2**20 // 8)  # 300 MiB held from before the block
+    earlier.sum()
+    with PeakMemory() as memory:
+        block = np.ones(100 * 2**20 // 8)
+        block.sum()
+        time.sleep(0.2)
+        del block
+    assert 80 < memory.added_mb < 180 and memory.peak_mb > 380, (memory.added_mb, memory.peak_mb)
+    del earlier
+
+
 @pytest.mark.parametrize("method, options", [("nuts", dict(num_warmup=200, num_samples=200, num_chains=2)),
                                              ("svi", dict(guide="normal", num_steps=300, learning_rate=0.05)),
                                              ("is", dict(num_samples=500))])
