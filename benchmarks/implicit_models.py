@@ -2,10 +2,12 @@
 covariance error of a linear generator against the number of steps, and generators of MNIST.
 
 - ``ring``: ``ring8-implicit`` fitted by each loss (adversarial with the non-saturating and the
-  minimax generator loss, MMD with Gaussian kernels of several bandwidths, the energy distance),
-  seeds 0-4, NumPyro. Each row is one run: the modes covered by 10000 generated points (a mode
-  counts when at least 1% of them lie within 3 sd of it) and the share of points within 3 sd of
-  some mode. Rows are not averaged, so a collapse shows.
+  minimax generator loss, with and without a gradient penalty, MMD with Gaussian kernels of
+  several bandwidths, the energy distance), seeds 0-4 (``--seeds``), NumPyro. ``--fits`` picks
+  fits of ``RING_FITS`` by label, ``--fit backend:method:key=value,...`` adds any other (its
+  label: the method and its options). Each row is one run: the modes covered by 10000 generated
+  points (a mode counts when at least 1% of them lie within 3 sd of it) and the share of points
+  within 3 sd of some mode. Rows are not averaged, so a collapse shows.
 - ``linear``: ``linear_gaussian-implicit``: the Frobenius error of the generator's covariance
   W Wᵀ against the truth A Aᵀ + sigma² I after each number of steps, for MMD (energy) and the
   adversarial loss, with the error of the sample covariance of one minibatch for scale.
@@ -25,6 +27,8 @@ covariance error of a linear generator against the number of steps, and generato
 Rows are appended to ``benchmarks/implicit_models.csv``; a restarted run skips what is there.
 
     python -m benchmarks.implicit_models ring linear avb_toy avb_quadrants mnist
+    python -m benchmarks.implicit_models ring --seeds 0 1 2 3 4 5 6 7 8 9 --fits "adversarial non_saturating, r1 0.1"
+    python -m benchmarks.implicit_models ring --seeds 4 --fit numpyro:adversarial:penalty_weight=10
     python -m benchmarks.implicit_models --summary
 """
 from __future__ import annotations
@@ -46,18 +50,26 @@ OUT = Path(__file__).with_name("implicit_models.csv")
 FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
 FIELDS = ("experiment", "model", "method", "options", "backend", "seed", "num_steps", "metric", "value", "wall_s",
           "error")
-RING_FITS = {
-    "adversarial non_saturating": ("adversarial", {"generator_loss": "non_saturating"}),
-    "adversarial minimax": ("adversarial", {"generator_loss": "minimax"}),
+RING_FITS = {  # label: (method, options, backend)
+    "adversarial non_saturating, r1 0.1": ("adversarial", {"generator_loss": "non_saturating",
+                                                           "gradient_penalty": "r1", "penalty_weight": 0.1}),
+    "adversarial non_saturating, r1 1": ("adversarial", {"generator_loss": "non_saturating",
+                                                         "gradient_penalty": "r1", "penalty_weight": 1.0}),
+    "adversarial non_saturating, no penalty": ("adversarial", {"generator_loss": "non_saturating",
+                                                               "gradient_penalty": None}),
+    "adversarial minimax, no penalty": ("adversarial", {"generator_loss": "minimax", "gradient_penalty": None}),
     "mmd gaussian (0.05, 0.2, 1, 4)": ("mmd", {"kernel": "gaussian", "bandwidth": (0.05, 0.2, 1.0, 4.0)}),
     "mmd energy": ("mmd", {"kernel": "energy"}),
 }
 LINEAR_FITS = {"mmd energy": ("mmd", {"kernel": "energy", "learning_rate": 0.01}),
-               "adversarial non_saturating": ("adversarial", {"learning_rate": 0.003})}
-MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64}),
+               "adversarial non_saturating": ("adversarial", {"learning_rate": 0.003, "gradient_penalty": None})}
+# the adversarial fits recorded before the gradient penalty became the default: without one
+MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64,
+                                                             "gradient_penalty": None}),
               "adversarial minimax, smoothing 0.1": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64,
                                                                      "generator_loss": "minimax",
-                                                                     "label_smoothing": 0.1}),
+                                                                     "label_smoothing": 0.1,
+                                                                     "gradient_penalty": None}),
               "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256})}
 
 
@@ -71,7 +83,8 @@ def done_rows() -> set:
     if not OUT.exists():
         return set()
     with OUT.open() as f:
-        return {(r["experiment"], r["method"], r["options"], r["seed"], r["num_steps"]) for r in csv.DictReader(f)}
+        return {(r["experiment"], r["method"], r["options"], r["seed"], r["num_steps"], r["backend"])
+                for r in csv.DictReader(f)}
 
 
 def append(rows: list[dict]) -> None:
@@ -95,27 +108,44 @@ def fit(experiment, model, label, method, options, seed, num_steps, backend="num
     return row | {"wall_s": round(time.perf_counter() - t0, 1)}, result
 
 
-def ring(seeds, num_steps: int) -> None:
+def ring_fits(labels, texts) -> dict[str, tuple[str, dict, str]]:
+    """The fits of the ring: ``RING_FITS`` by label (all of them if neither ``labels`` nor ``texts``
+    are given), and one per ``backend:method:key=value,...`` text, labelled by its method and options."""
+    from inference.cli import parse_method
+
+    unknown = set(labels or ()) - set(RING_FITS)
+    if unknown:
+        raise SystemExit(f"unknown ring fit(s) {sorted(unknown)}; choose from {', '.join(map(repr, RING_FITS))}")
+    chosen = labels or ([] if texts else list(RING_FITS))
+    fits = {label: (*RING_FITS[label], "numpyro") for label in chosen}
+    for text in texts or ():
+        backend, method, options = parse_method(text)
+        fits[" ".join([method, *text.split(":", 2)[2:]])] = (method, options, backend)
+    return fits
+
+
+def ring(seeds, num_steps: int, fits: dict) -> None:
     done = done_rows()
-    for label, (method, options) in RING_FITS.items():
+    for label, (method, options, backend) in fits.items():
         for seed in seeds:
-            if ("ring", method, label, str(seed), str(num_steps)) in done:
+            if ("ring", method, label, str(seed), str(num_steps), backend) in done:
                 continue
-            row, result = fit("ring", "ring8-implicit", label, method, options, seed, num_steps, num_samples=10000)
+            row, result = fit("ring", "ring8-implicit", label, method, options, seed, num_steps, backend,
+                              num_samples=10000)
             if result is None:
                 append([row])
                 continue
             coverage = RING.coverage(result.posterior_predictive["x"][0])
             append([row | {"metric": "modes_covered", "value": coverage.covered},
                     row | {"metric": "high_quality", "value": round(coverage.high_quality, 4)}])
-            print(label, seed, coverage.covered, round(coverage.high_quality, 3), row["wall_s"], flush=True)
+            print(label, backend, seed, coverage.covered, round(coverage.high_quality, 3), row["wall_s"], flush=True)
 
 
 def linear(steps, seed: int = 0) -> None:
     done = done_rows()
     for label, (method, options) in LINEAR_FITS.items():
         for num_steps in steps:
-            if ("linear", method, label, str(seed), str(num_steps)) in done:
+            if ("linear", method, label, str(seed), str(num_steps), "numpyro") in done:
                 continue
             row, result = fit("linear", "linear_gaussian-implicit", label, method, options, seed, num_steps,
                               num_samples=0)
@@ -173,7 +203,7 @@ def avb_toy(experiment: str, seeds, num_steps: int, num: int = 1000, num_tv: int
     for label, (method, options) in AVB_FITS.items():
         model = base + ("_implicit" if method == "avb" else "")
         for seed in seeds:
-            if (experiment, method, label, str(seed), str(num_steps)) in done:
+            if (experiment, method, label, str(seed), str(num_steps), "numpyro") in done:
                 continue
             row, result = fit(experiment, model, label, method, options, seed, num_steps, batch_size=128,
                               learning_rate=learning_rate)
@@ -249,7 +279,7 @@ def mnist(seed: int, num_steps: int) -> None:
     floor = heldout_mmd2(train[np.random.default_rng(0).choice(len(train), 2000, replace=False)].astype(float),
                          test.astype(float))
     for label, (method, options) in MNIST_FITS.items():
-        if ("mnist", method, label, str(seed), str(num_steps)) in done:
+        if ("mnist", method, label, str(seed), str(num_steps), "numpyro") in done:
             continue
         row, result = fit("mnist", "mnist-implicit", label, method, options, seed, num_steps, num_samples=2000)
         rows = [row]
@@ -269,7 +299,7 @@ def summary() -> None:
     table = pd.read_csv(OUT)
     for experiment, part in table.groupby("experiment"):
         print(f"\n## {experiment}")
-        print(part.pivot_table(index=["options", "seed", "num_steps"], columns="metric", values="value",
+        print(part.pivot_table(index=["options", "backend", "seed", "num_steps"], columns="metric", values="value",
                                aggfunc="first").to_string())
 
 
@@ -281,6 +311,8 @@ def main(argv=None) -> None:
     parser.add_argument("experiments", nargs="*", help=", ".join(EXPERIMENTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--ring-steps", type=int, default=5000)
+    parser.add_argument("--fits", nargs="+", help="ring fits by label: " + ", ".join(map(repr, RING_FITS)))
+    parser.add_argument("--fit", action="append", help="another ring fit, backend:method:key=value,...")
     parser.add_argument("--linear-steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
     parser.add_argument("--mnist-steps", type=int, default=5000)
     parser.add_argument("--avb-steps", type=int, default=20000)
@@ -291,7 +323,7 @@ def main(argv=None) -> None:
         parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     for experiment in args.experiments:
         if experiment == "ring":
-            ring(args.seeds, args.ring_steps)
+            ring(args.seeds, args.ring_steps, ring_fits(args.fits, args.fit))
         elif experiment == "linear":
             linear(args.linear_steps)
         elif experiment in AVB_DECODERS:

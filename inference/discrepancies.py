@@ -6,6 +6,15 @@ Each function takes its arrays and ``xp``, the array module they belong to (``to
 Density ratio by classification (Goodfellow et al. 2014): a discriminator with logit
 l(x) is trained to tell data (label 1) from generated points (label 0). At its optimum
 l(x) = log p_data(x) - log p_model(x), the log density ratio the generator is trained on.
+With ``wasserstein`` the discriminator is a critic instead (Arjovsky et al. 2017): it maximizes
+E l(data) - E l(generated), which a 1-Lipschitz l turns into the Wasserstein-1 distance; the
+gradient penalty of Gulrajani et al. (2017) keeps it near that class.
+
+Gradient penalties regularize the discriminator through its gradient in the data space, given
+here as ``grads`` (n, d) at the points the backend took them: R1 (Mescheder, Geiger & Nowozin
+2018) penalizes gamma/2 E_data ||grad l(x)||², which makes the game locally convergent and keeps
+the discriminator from sharpening around the modes the generator has reached; WGAN-GP penalizes
+lambda E (||grad l(x^)|| - 1)² at x^ = u x + (1 - u) G(z), u ~ Uniform(0, 1) per point.
 
 Kernel two-sample discrepancies (Gretton et al. 2012; Li, Swersky & Zemel 2015; Dziugaite,
 Roy & Ghahramani 2015) need no discriminator: MMD² with a Gaussian kernel, or the energy
@@ -13,7 +22,14 @@ distance (Székely & Rizzo), which is MMD² with the kernel -||x - y||.
 """
 from __future__ import annotations
 
-GENERATOR_LOSSES = ("non_saturating", "minimax")
+GENERATOR_LOSSES = ("non_saturating", "minimax", "wasserstein")
+CROSS_ENTROPY_LOSSES = ("non_saturating", "minimax")  # the losses of a classifier, with labels
+GRADIENT_PENALTIES = ("r1", "wgan_gp")
+# each penalty's weight unless one is given: WGAN-GP's lambda = 10 (Gulrajani et al. 2017); R1's gamma
+# = 0.1 from the ring of eight, whose modes (sd 0.02) need a sharp discriminator: gamma = 1 kept too few
+# generated points near them, and 5, 6 or 7 modes of 8 were covered on seeds 2, 3, 6 and 8
+# (benchmarks/implicit_models.py ring; benchmarks/RESULTS.md)
+PENALTY_WEIGHTS = {"r1": 0.1, "wgan_gp": 10.0}
 KERNELS = ("gaussian", "energy")
 
 
@@ -21,9 +37,13 @@ def _softplus(a, xp):
     return xp.logaddexp(a * 0, a)
 
 
-def discriminator_loss(real_logits, fake_logits, xp, label_smoothing: float = 0.0):
-    """Binary cross-entropy of the discriminator, data labelled ``1 - label_smoothing`` (one-sided
-    smoothing, Salimans et al. 2016: generated points keep label 0), averaged over each batch."""
+def discriminator_loss(real_logits, fake_logits, xp, label_smoothing: float = 0.0, kind: str = "non_saturating"):
+    """The discriminator's loss in the game of generator loss ``kind``: for the cross-entropy
+    losses, binary cross-entropy, data labelled ``1 - label_smoothing`` (one-sided smoothing,
+    Salimans et al. 2016: generated points keep label 0), averaged over each batch; for
+    ``wasserstein``, the critic's E l(generated) - E l(data) (no labels, so no smoothing)."""
+    if kind == "wasserstein":
+        return fake_logits.mean() - real_logits.mean()
     real_label = 1.0 - label_smoothing
     real = real_label * _softplus(-real_logits, xp) + (1.0 - real_label) * _softplus(real_logits, xp)
     return real.mean() + _softplus(fake_logits, xp).mean()
@@ -35,12 +55,42 @@ def generator_loss(fake_logits, kind: str, xp):
     ``minimax``: E log(1 - D(G(z))) = -E softplus(l), the game's own value; its gradient
     vanishes while the discriminator rejects the generator with confidence.
     ``non_saturating``: -E log D(G(z)) = E softplus(-l), same fixed point, strong early gradients.
+    ``wasserstein``: -E l(G(z)), the generator's side of the critic's estimate of W1.
     """
+    if kind == "wasserstein":
+        return -fake_logits.mean()
     if kind == "minimax":
         return -_softplus(fake_logits, xp).mean()
     if kind == "non_saturating":
         return _softplus(-fake_logits, xp).mean()
     raise ValueError(f"unknown generator loss {kind!r}; valid choices: {', '.join(GENERATOR_LOSSES)}")
+
+
+def penalty_points(real, fake, uniform, kind: str):
+    """Where penalty ``kind`` takes the discriminator's gradient: the data for R1; for WGAN-GP,
+    u x + (1 - u) G(z), one ``uniform`` draw u (n, 1) per pair of a data point and a generated one."""
+    if kind == "r1":
+        return real
+    if kind == "wgan_gp":
+        return uniform * real + (1.0 - uniform) * fake
+    raise ValueError(f"unknown gradient penalty {kind!r}; valid choices: {', '.join(GRADIENT_PENALTIES)}")
+
+
+def penalty_weight(kind: str, weight: float | None) -> float:
+    """``weight``, or penalty ``kind``'s default (``PENALTY_WEIGHTS``) when it is None."""
+    return PENALTY_WEIGHTS[kind] if weight is None else float(weight)
+
+
+def gradient_penalty(grads, kind: str, weight: float, xp):
+    """The penalty added to the discriminator's loss, from ``grads`` (n, d), the gradients of its
+    logit at ``penalty_points``: R1's weight/2 E ||g||², or WGAN-GP's weight E (||g|| - 1)²."""
+    squared_norms = (grads * grads).sum(-1)
+    if kind == "r1":
+        return 0.5 * weight * squared_norms.mean()
+    if kind == "wgan_gp":
+        # sqrt has an infinite slope at 0: a gradient that vanishes exactly
+        return weight * ((xp.sqrt(squared_norms + 1e-12) - 1.0) ** 2).mean()
+    raise ValueError(f"unknown gradient penalty {kind!r}; valid choices: {', '.join(GRADIENT_PENALTIES)}")
 
 
 def _squared_distances(x, y, xp):

@@ -147,7 +147,7 @@ def test_likelihood_free_methods_need_a_reparameterized_data_site():
 
 
 @pytest.mark.parametrize("options, error, match", [
-    ({"method": "adversarial", "generator_loss": "wasserstein"}, UnknownChoiceError, "non_saturating"),
+    ({"method": "adversarial", "generator_loss": "hinge"}, UnknownChoiceError, "non_saturating"),
     ({"method": "adversarial", "label_smoothing": 1.0}, ValueError, r"label_smoothing.*\[0, 1\)"),
     ({"method": "mmd", "kernel": "energy", "bandwidth": 1.0}, ValueError, "energy distance has none"),
     ({"method": "mmd", "bandwidth": (1.0, -2.0)}, ValueError, "bandwidth"),

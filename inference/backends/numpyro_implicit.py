@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
 from inference.backends.numpyro_svi import gather_batch, with_batch_indices
-from inference.discrepancies import discriminator_loss, generator_loss, mmd_loss
+from inference.discrepancies import (
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    mmd_loss,
+    penalty_points,
+    penalty_weight,
+)
 from inference.likelihood_free import (
     DISCRIMINATOR,
     LOSS_NAMES,
@@ -55,6 +62,14 @@ def _where(ok, new, old):
 
 def _params(trace) -> dict:
     return {name: s["value"] for name, s in trace.items() if s["type"] == "param"}
+
+
+def penalty(logit, real, fake, uniform, kind: str, weight: float):
+    """Gradient penalty ``kind`` (``inference.discrepancies``) of the discriminator ``logit``, a
+    function of flat points (n, d) to their logits (n,). Each logit depends on its own point only,
+    so the gradient of their sum is every point's own gradient, in one backward pass."""
+    points = penalty_points(real, fake, uniform, kind)
+    return gradient_penalty(jax.grad(lambda x: logit(x).sum())(points), kind, weight, jnp)
 
 
 def _run(fn, params: dict, key, batch: dict):
@@ -101,9 +116,16 @@ class Generated(Game):
         return _run(self.model, params, key, batch)[self.site]["value"]
 
     def d_loss(self, d_params, g_params, key, batch):
-        fake = jax.lax.stop_gradient(self.generate(g_params, key, batch))
-        return discriminator_loss(self.logit(d_params, batch[self.site]), self.logit(d_params, fake), jnp,
-                                  self.opts["label_smoothing"])
+        real, fake = _flat(batch[self.site]), _flat(jax.lax.stop_gradient(self.generate(g_params, key, batch)))
+        loss = discriminator_loss(self.logit(d_params, real), self.logit(d_params, fake), jnp,
+                                  self.opts["label_smoothing"], self.opts["generator_loss"])
+        kind = self.opts["gradient_penalty"]
+        if kind is None:
+            return loss
+        uniform = (jax.random.uniform(jax.random.fold_in(key, 1), (real.shape[0], 1), real.dtype)
+                   if kind == "wgan_gp" else None)
+        return loss + penalty(lambda x: self.logit(d_params, x), real, fake, uniform, kind,
+                              penalty_weight(kind, self.opts["penalty_weight"]))
 
     def g_loss(self, g_params, d_params, key, batch):
         if self.method == "mmd":
@@ -154,12 +176,13 @@ class Trainer:
     def __init__(self, game: Game, opts: dict, gather):
         self.game, self.gather = game, gather
         self.optim = Adam(opts["learning_rate"], b1=B1)
+        self.d_optim = Adam(opts.get("discriminator_learning_rate") or opts["learning_rate"], b1=B1)
         self.batches_per_step = 1 + (game.critic is not None) * opts.get("discriminator_steps", 1)
         self.chunk = jax.jit(self._chunk)
 
-    def _update(self, opt_state, loss_fn, *args):
-        loss, grads = jax.value_and_grad(loss_fn)(self.optim.get_params(opt_state), *args)
-        return self.optim.update(grads, opt_state), _finite(loss, grads), loss
+    def _update(self, optim, opt_state, loss_fn, *args):
+        loss, grads = jax.value_and_grad(loss_fn)(optim.get_params(opt_state), *args)
+        return optim.update(grads, opt_state), _finite(loss, grads), loss
 
     def _step(self, carry, inputs):
         """One step, applied only if every loss and gradient in it is finite; the first that is not
@@ -168,11 +191,11 @@ class Trainer:
         idx, keys, data = inputs
         new_d, finite, losses = d_state, jnp.array(True), []
         for i in range(self.batches_per_step - 1):  # the discriminator's updates
-            new_d, good, loss = self._update(new_d, self.game.d_loss, self.optim.get_params(g_state), keys[i, 0],
-                                             self.gather(data, idx[i], keys[i, 1]))
+            new_d, good, loss = self._update(self.d_optim, new_d, self.game.d_loss, self.optim.get_params(g_state),
+                                             keys[i, 0], self.gather(data, idx[i], keys[i, 1]))
             finite, losses = finite & good, [*losses, loss]
-        new_g, good, loss = self._update(g_state, self.game.g_loss, self.optim.get_params(new_d), keys[-1, 0],
-                                         self.gather(data, idx[-1], keys[-1, 1]))
+        new_g, good, loss = self._update(self.optim, g_state, self.game.g_loss, self.d_optim.get_params(new_d),
+                                         keys[-1, 0], self.gather(data, idx[-1], keys[-1, 1]))
         ok_now = ok & finite & good
         state = (g_state, d_state)
         carry = (_where(ok_now, (new_g, new_d), state), _where(ok_now, state, previous), ok_now)
@@ -214,7 +237,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                 parts.append(perm[(a - offset) * batch_size:(b - offset) * batch_size])
             return jnp.concatenate(parts).reshape(last - first, per, batch_size)
 
-        start = (trainer.optim.init(g_params), trainer.optim.init(game.d_params))
+        start = (trainer.optim.init(g_params), trainer.d_optim.init(game.d_params))
         state = (start, start, jnp.array(True))
         losses, num_steps = [], opts["num_steps"]
         t0 = time.perf_counter()
@@ -234,7 +257,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         shaped = (lambda a: a) if losses.shape[1] > 1 else (lambda a: a[:, 0])
 
         def params_of_state(players) -> dict:
-            g, d = (to_numpy(trainer.optim.get_params(s)) for s in players)
+            g, d = to_numpy(trainer.optim.get_params(players[0])), to_numpy(trainer.d_optim.get_params(players[1]))
             return g | {param_name(DISCRIMINATOR, k): v for k, v in d.items()}
 
         if not bool(state[2]):

@@ -8,7 +8,7 @@ their loss and gradients are finite; the first that is not stops the run with a
 
 - ``adversarial``: the model runs under ``poutine.uncondition``, so its data site draws
   generated points with a gradient to the generator's weights. ``discriminator_steps``
-  discriminator updates, then one generator update.
+  discriminator updates (their loss with its gradient penalty, if any), then one generator update.
 - ``mmd``: one player, the generator, descends the minibatch MMD².
 - ``avb``: the guide draws z = encoder(x, noise); the discriminator T(x, z) learns
   log q(z | x) - log p(z) by telling guide draws from prior draws (``discriminator_steps``
@@ -36,7 +36,14 @@ from inference.backends.pyro_common import (
     with_networks,
 )
 from inference.backends.pyro_svi import Minibatches
-from inference.discrepancies import discriminator_loss, generator_loss, mmd_loss
+from inference.discrepancies import (
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    mmd_loss,
+    penalty_points,
+    penalty_weight,
+)
 from inference.likelihood_free import (
     DISCRIMINATOR,
     LOSS_NAMES,
@@ -74,6 +81,16 @@ def _flat(points: torch.Tensor) -> torch.Tensor:
     return points.reshape(points.shape[0], -1)
 
 
+def penalty(logit, real, fake, uniform, kind: str, weight: float) -> torch.Tensor:
+    """Gradient penalty ``kind`` (``inference.discrepancies``) of the discriminator ``logit``, a
+    function of flat points (n, d) to their logits (n,). Each logit depends on its own point only,
+    so the gradient of their sum is every point's own gradient; the graph is kept
+    (``create_graph``) for the penalty's own gradient to reach the discriminator's weights."""
+    points = penalty_points(real, fake, uniform, kind).detach().requires_grad_(True)
+    (grads,) = torch.autograd.grad(logit(points).sum(), points, create_graph=True)
+    return gradient_penalty(grads, kind, weight, torch)
+
+
 class Game:
     """What the methods share: the data site, the model's own parameters (registered on a first
     run), and the discriminator when there is one."""
@@ -89,7 +106,8 @@ class Game:
             size = discriminator_input_size(spec, self.sites, self.site, method)
             factory = discriminator_factory(opts["discriminator"], size)
             self.critic = factory.build("pyro", network_seed(seed, DISCRIMINATOR), dtype).to(device)
-            self.d_optim = torch.optim.Adam(self.critic.parameters(), lr=opts["learning_rate"], betas=BETAS)
+            learning_rate = opts.get("discriminator_learning_rate") or opts["learning_rate"]
+            self.d_optim = torch.optim.Adam(self.critic.parameters(), lr=learning_rate, betas=BETAS)
 
     def start_players(self):
         """Adam for the parameters the model (and guide) registered on their first runs."""
@@ -128,14 +146,23 @@ class Generated(Game):
             return [update(loss, self.optim, self.params, "generator")]
         d_losses = []
         for _ in range(self.opts["discriminator_steps"]):
-            batch = next_batch()
-            with torch.no_grad():
-                fake = self.generate(batch)
-            loss = discriminator_loss(self.logit(batch[self.site]), self.logit(fake), torch,
-                                      self.opts["label_smoothing"])
-            d_losses.append(update(loss, self.d_optim, list(self.critic.parameters()), "discriminator"))
+            d_losses.append(update(self.d_loss(next_batch()), self.d_optim, list(self.critic.parameters()),
+                                   "discriminator"))
         loss = generator_loss(self.logit(self.generate(next_batch())), self.opts["generator_loss"], torch)
         return [float(np.mean(d_losses)), update(loss, self.optim, self.params, "generator")]
+
+    def d_loss(self, batch: dict) -> torch.Tensor:
+        """The discriminator's loss on one minibatch, with its gradient penalty if it has one."""
+        with torch.no_grad():
+            fake = _flat(self.generate(batch))
+        real = _flat(batch[self.site])
+        loss = discriminator_loss(self.logit(real), self.logit(fake), torch, self.opts["label_smoothing"],
+                                  self.opts["generator_loss"])
+        kind = self.opts["gradient_penalty"]
+        if kind is None:
+            return loss
+        uniform = torch.rand(real.shape[0], 1, dtype=real.dtype, device=real.device) if kind == "wgan_gp" else None
+        return loss + penalty(self.logit, real, fake, uniform, kind, penalty_weight(kind, self.opts["penalty_weight"]))
 
     def draw(self, next_batch, num: int) -> dict:
         with torch.no_grad():

@@ -1,0 +1,107 @@
+"""The adversarial method's options that keep a GAN's modes: gradient penalties (R1, WGAN-GP), the
+Wasserstein loss, a discriminator step size of its own, and the refusal of options that do not
+apply to the chosen loss.
+
+* Each backend's penalty against a hand computation on a tiny discriminator, and the penalty's
+  own gradient reaching the discriminator's weights (R1 of a linear logit a.x + c is gamma/2 ||a||²).
+* The Wasserstein game's losses, alike in every array library.
+* The discriminator's step size reaches its optimizer alone, on both backends.
+* A short ring fit with the defaults covers all eight modes on the seed whose fit without a
+  penalty collapsed (benchmarks/implicit_models.py ring).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import inference
+from inference.backends import numpyro_implicit, pyro_implicit
+from inference.discrepancies import discriminator_loss, generator_loss
+from ppl_models import BACKENDS
+from ppl_models.implicit.generators import RING
+from ppl_models.nets import params_of
+
+RNG = np.random.default_rng(0)
+W, B, V = RNG.normal(size=(3, 2)), RNG.normal(size=3), RNG.normal(size=3)  # l(x) = v . tanh(W x + b)
+REAL, FAKE, UNIFORM = RNG.normal(size=(5, 2)), RNG.normal(size=(5, 2)), RNG.uniform(size=(5, 1))
+
+
+def _hand_penalty(kind: str, weight: float) -> float:
+    """dl/dx = Wᵀ (v * (1 - tanh²(W x + b))), at the data (R1) or between data and fakes (WGAN-GP)."""
+    points = REAL if kind == "r1" else UNIFORM * REAL + (1 - UNIFORM) * FAKE
+    grads = (V * (1 - np.tanh(points @ W.T + B) ** 2)) @ W
+    norms = np.linalg.norm(grads, axis=1)
+    return 0.5 * weight * np.mean(norms ** 2) if kind == "r1" else weight * np.mean((norms - 1) ** 2)
+
+
+def _jax_logit(x):
+    return jnp.tanh(x @ jnp.asarray(W).T + jnp.asarray(B)) @ jnp.asarray(V)
+
+
+def _torch_logit(x):
+    return torch.tanh(x @ torch.as_tensor(W).T + torch.as_tensor(B)) @ torch.as_tensor(V)
+
+
+@pytest.mark.parametrize("kind, weight", [("r1", 1.0), ("r1", 7.0), ("wgan_gp", 10.0)])
+def test_gradient_penalty_of_a_tiny_discriminator_matches_the_hand_computation_on_both_backends(kind, weight):
+    want = _hand_penalty(kind, weight)
+    jax_value = numpyro_implicit.penalty(_jax_logit, jnp.asarray(REAL), jnp.asarray(FAKE), jnp.asarray(UNIFORM),
+                                         kind, weight)
+    torch_value = pyro_implicit.penalty(_torch_logit, torch.as_tensor(REAL), torch.as_tensor(FAKE),
+                                        torch.as_tensor(UNIFORM), kind, weight)
+    assert float(jax_value) == pytest.approx(want, rel=1e-5)
+    assert float(torch_value.detach()) == pytest.approx(want, rel=1e-10)
+
+
+def test_r1_penalty_of_a_linear_discriminator_descends_its_weights_at_gamma_times_them_on_both_backends():
+    """R1 of l(x) = a.x + c is gamma/2 ||a||², whose gradient gamma a needs the graph through dl/dx."""
+    a, gamma = np.array([0.3, -1.2]), 4.0
+    jax_grad = jax.grad(lambda w: numpyro_implicit.penalty(lambda x: x @ w, jnp.asarray(REAL), None, None, "r1",
+                                                           gamma))(jnp.asarray(a))
+    weight = torch.tensor(a, requires_grad=True)
+    pyro_implicit.penalty(lambda x: x @ weight, torch.as_tensor(REAL), None, None, "r1", gamma).backward()
+    np.testing.assert_allclose(np.asarray(jax_grad), gamma * a, rtol=1e-6)
+    np.testing.assert_allclose(weight.grad.numpy(), gamma * a, rtol=1e-12)
+
+
+@pytest.mark.parametrize("xp, convert", [(np, np.asarray), (jnp, jnp.asarray), (torch, torch.as_tensor)])
+def test_wasserstein_game_is_the_critics_mean_difference(xp, convert):
+    real, fake = convert(np.array([1.0, 3.0])), convert(np.array([-2.0, 0.0, 4.0]))
+    assert float(discriminator_loss(real, fake, xp, kind="wasserstein")) == pytest.approx(2 / 3 - 2)
+    assert float(generator_loss(fake, "wasserstein", xp)) == pytest.approx(-2 / 3)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"generator_loss": "wasserstein", "label_smoothing": 0.1},
+     r"^option label_smoothing applies to the cross-entropy losses \('non_saturating', 'minimax'\), not "
+     r"generator_loss='wasserstein': its critic has no labels to smooth$"),
+    ({"generator_loss": "wasserstein", "gradient_penalty": None}, "wasserstein' needs a gradient_penalty"),
+    ({"gradient_penalty": None, "penalty_weight": 2.0}, "option penalty_weight goes with a gradient_penalty"),
+    ({"penalty_weight": -1.0}, r"penalty_weight=-1.0 .* expected a finite number > 0"),
+    ({"discriminator_learning_rate": 0}, "discriminator_learning_rate=0 .* expected a finite number > 0"),
+])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gan_options_that_do_not_apply_are_refused_with_the_reason(backend, options, match):
+    with pytest.raises(ValueError, match=match):
+        inference.run("ring8-implicit", method="adversarial", backend=backend, num_steps=1, **options)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_discriminator_learning_rate_steps_the_discriminator_alone(backend):
+    """A step size of 1e-30 leaves the discriminator where it started; the generator still moves."""
+    run = dict(method="adversarial", backend=backend, seed=1, num_samples=0, batch_size=64)
+    start = inference.run("ring8-implicit", num_steps=1, learning_rate=1e-30, **run).params
+    end = inference.run("ring8-implicit", num_steps=5, discriminator_learning_rate=1e-30, **run).params
+    for name, value in params_of(start, "discriminator").items():
+        np.testing.assert_allclose(params_of(end, "discriminator")[name], value, atol=1e-20)
+    assert not np.allclose(params_of(end, "generator")["layers.0.weight"],
+                           params_of(start, "generator")["layers.0.weight"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", ["wasserstein", "non_saturating"])
+def test_wgan_gp_trains_to_finite_losses(backend, loss):
+    result = inference.run("ring8-implicit", method="adversarial", backend=backend, seed=0, num_steps=20,
+                           batch_size=64, num_samples=100, generator_loss=loss, gradient_penalty="wgan_gp")
+    assert np.isfinite(result.losses).all() and result.posterior_predictive["x"].shape == (1, 100, 2)
