@@ -49,10 +49,15 @@ def schedule(stages: int, steps_per_epoch: int) -> tuple[int, float]:
     return epochs * steps_per_epoch, 10 ** (-(stages - 1) / 7)
 
 
+def layer_fit(backend: str, spec, objective: dict, num_steps: int, decay: float, seed: int, device: str, **extra):
+    """The layer's SVI fit of the VAE with one objective on the paper's settings (batch 20, Adam from 1e-3
+    decaying by ``decay`` over the run); ``extra`` options go to ``inference.run`` (e.g. ``checkpoint``)."""
+    return inference.run(spec, method="svi", backend=backend, guide="spec", batch_size=BATCH, num_steps=num_steps,
+                         learning_rate=1e-3, lr_decay=decay, seed=seed, device=device, **objective, **extra)
+
+
 def layer_params(backend: str, spec, objective: dict, num_steps: int, decay: float, seed: int, device: str) -> dict:
-    r = inference.run(spec, method="svi", backend=backend, guide="spec", batch_size=BATCH, num_steps=num_steps,
-                      learning_rate=1e-3, lr_decay=decay, seed=seed, device=device, **objective)
-    return r.params
+    return layer_fit(backend, spec, objective, num_steps, decay, seed, device).params
 
 
 def reference_params(trainer, grey, objective: dict, num_steps: int, decay: float, seed: int, device: str) -> dict:

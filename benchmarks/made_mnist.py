@@ -30,15 +30,25 @@ from ppl_models.nets import MADE
 
 PAPER = {"NADE (fixed order)": 88.33, "MADE 1 hidden layer, 1 mask": 88.40, "MADE 1 hidden layer, 32 masks": 86.64}
 NUM_TRAIN = 50000
+BATCH_SIZE, LEARNING_RATE, LR_DECAY = 100, 1e-3, 0.3  # the defaults of the command line
+
+
+def fit_made(spec, backend: str, num_steps: int, batch_size: int, learning_rate: float, lr_decay: float, seed: int,
+             device: str, **extra):
+    """MADE fitted by maximum likelihood (``guide=None``: nothing latent), Adam from ``learning_rate`` falling
+    by ``lr_decay`` over the run; ``extra`` options go to ``inference.run`` (e.g. ``checkpoint``)."""
+    return inference.run(spec, method="svi", backend=backend, guide=None, batch_size=batch_size, num_steps=num_steps,
+                         learning_rate=learning_rate, lr_decay=lr_decay, num_samples=0, seed=seed, device=device,
+                         **extra)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--backends", default="numpyro,pyro")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--lr-decay", type=float, default=0.3, help="factor the step size falls by over the run")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument("--lr-decay", type=float, default=LR_DECAY, help="factor the step size falls by over the run")
     parser.add_argument("--hidden", default=",".join(map(str, HIDDEN)), help="hidden layer widths, e.g. 500 or 500,500")
     parser.add_argument("--num-masks", type=int, default=1)
     parser.add_argument("--order", choices=("natural", "random"), default="natural")
@@ -60,9 +70,8 @@ def main(argv=None) -> None:
     print(f"{'backend':<10} {'train s':>8} {'score s':>8} {'train NLL':>10} {'test NLL':>9} {'test se':>8}")
     for backend in backends:
         t0 = time.perf_counter()
-        fit = inference.run(spec, method="svi", backend=backend, guide=None, batch_size=args.batch_size,
-                            num_steps=num_steps, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
-                            num_samples=0, seed=args.seed, device=args.device)
+        fit = fit_made(spec, backend, num_steps, args.batch_size, args.learning_rate, args.lr_decay, args.seed,
+                       args.device)
         t1 = time.perf_counter()
         scores = inference.held_out_scores(spec, fit)
         t2 = time.perf_counter()

@@ -33,6 +33,7 @@ from inference.backends.numpyro_common import jax_device
 from inference.backends.pyro_common import torch_device
 from ppl_models.discrete_latent.sbn import sbn_spec
 
+BATCH_SIZE, LEARNING_RATE, NUM_PARTICLES, TEMPERATURE = 24, 1e-3, 5, 0.5  # the defaults of the command line
 OBJECTIVES = {
     "graph_numpyro": ("numpyro", dict(elbo="graph")),
     "graph_pyro": ("pyro", dict(elbo="graph")),
@@ -42,15 +43,36 @@ OBJECTIVES = {
 }
 
 
+def objective_options(objective: str, num_particles: int, temperature: float) -> tuple[str, dict]:
+    """The backend and SVI options of one of ``OBJECTIVES``, with VIMCO's K or the relaxation's temperature."""
+    backend, options = OBJECTIVES[objective]
+    options = dict(options)
+    if options["elbo"] == "vimco":
+        options["num_particles"] = num_particles
+    if objective.startswith("relaxed"):
+        options["temperature"] = temperature
+    return backend, options
+
+
+def fit_sbn(spec, objective: str, num_steps: int, batch_size: int, learning_rate: float, num_particles: int,
+            temperature: float, seed: int, device: str, **extra):
+    """The SBN fitted with one of ``OBJECTIVES`` (SVI with the model's own guide, Adam at a constant
+    ``learning_rate``); ``extra`` options go to ``inference.run`` (e.g. ``checkpoint``)."""
+    backend, options = objective_options(objective, num_particles, temperature)
+    return inference.run(spec, method="svi", backend=backend, guide="spec", num_steps=num_steps,
+                         batch_size=batch_size, learning_rate=learning_rate, seed=seed, num_samples=0, device=device,
+                         **options, **extra)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objectives", default="graph_numpyro,vimco_numpyro,graph_pyro")
     parser.add_argument("--layers", default="200", help="one or two layer sizes, lowest first: 200 or 200,200")
     parser.add_argument("--num-steps", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=24)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--num-particles", type=int, default=5, help="VIMCO's K")
-    parser.add_argument("--temperature", type=float, default=0.5, help="the relaxed estimator's")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument("--num-particles", type=int, default=NUM_PARTICLES, help="VIMCO's K")
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE, help="the relaxed estimator's")
     parser.add_argument("--num-test", type=int, default=1000)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -72,16 +94,10 @@ def main(argv=None) -> None:
     print("| objective | backend | K | train s | ms/step | training bound (last 10%) | test NLL | se |")
     print("|---|---|---|---|---|---|---|---|")
     for objective in chosen:
-        backend, options = OBJECTIVES[objective]
-        options = dict(options)
-        if options["elbo"] == "vimco":
-            options["num_particles"] = args.num_particles
-        if objective.startswith("relaxed"):
-            options["temperature"] = args.temperature
+        backend, options = objective_options(objective, args.num_particles, args.temperature)
         t0 = time.perf_counter()
-        fit = inference.run(spec, method="svi", backend=backend, guide="spec", num_steps=args.num_steps,
-                            batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-                            num_samples=0, device=args.device, **options)
+        fit = fit_sbn(spec, objective, args.num_steps, args.batch_size, args.learning_rate, args.num_particles,
+                      args.temperature, args.seed, args.device)
         seconds = time.perf_counter() - t0
         scored = inference.run(test_spec, method="is", backend="numpyro", params=fit.params,
                                num_samples=args.num_samples, seed=1, device=args.device)

@@ -12,7 +12,8 @@ scaled by num_data / batch size.
 
 Data (``<data dir>/mnist``), as in the IWAE paper (Burda et al. 2016): training on
 the 60000 images of the classic train and validation splits, testing on the 10000
-test images.
+test images, in a fixed random order (numpy seed 0), so that the first ``num_images``
+are a random subset (the static binarization's test file is sorted by digit).
 
 - ``mnist-vae``: dynamic binarization. Training draws every pixel of every minibatch
   afresh as Bernoulli(grey / 255). Whatever sees the data whole (the model contract,
@@ -40,6 +41,7 @@ HIDDEN = (200, 200)
 LATENT_DIM = 50
 HELD_OUT_IMAGES = 1000  # test images a fit is scored on (inference.held_out)
 BINARIZATION_SEED = 0
+TEST_ORDER_SEED = 0  # the test images' fixed shuffle: a subset of them is a random one
 
 
 def vae(x, num_data, latent_dim, decoder):
@@ -87,17 +89,28 @@ GUIDES = {"gaussian": (vae_guide, "mlp"), "implicit": (implicit_vae_guide, "impl
 
 
 def load_images(data: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """0/1 images (float32) of one split, and for ``mnist`` the grey levels they were drawn from."""
+    """0/1 images (float32) of one split, and for ``mnist`` the grey levels they were drawn from;
+    the test split in a fixed random order (``held_out_order``), binarized before it is shuffled."""
     if data not in DATASETS:
         raise UnknownChoiceError("VAE data set", data, DATASETS)
     if split not in SPLITS:
         raise UnknownChoiceError("VAE split", split, SPLITS)
     parts = ("train", "valid") if split == "train" else ("test",)
     if data == "binarized_mnist":
-        return np.concatenate([load_binarized_mnist(p) for p in parts]).astype(np.float32), None
-    grey = np.concatenate([load_mnist(p)[0] for p in parts])
-    rng = np.random.default_rng(BINARIZATION_SEED)
-    return (rng.random(grey.shape) < grey / 255.0).astype(np.float32), grey
+        x, grey = np.concatenate([load_binarized_mnist(p) for p in parts]).astype(np.float32), None
+    else:
+        grey = np.concatenate([load_mnist(p)[0] for p in parts])
+        rng = np.random.default_rng(BINARIZATION_SEED)
+        x = (rng.random(grey.shape) < grey / 255.0).astype(np.float32)
+    if split == "test":
+        order = held_out_order(len(x))
+        x, grey = x[order], None if grey is None else grey[order]
+    return x, grey
+
+
+def held_out_order(num: int) -> np.ndarray:
+    """The fixed random permutation of the ``num`` test images (numpy seed ``TEST_ORDER_SEED``)."""
+    return np.random.default_rng(TEST_ORDER_SEED).permutation(num)
 
 
 def _network(table: dict, role: str, choice, *sizes):
@@ -122,7 +135,7 @@ def vae_spec(data: str = "mnist", split: str = "train", *, decoder="mlp", encode
     ``decoder`` and ``encoder`` are a name (``"mlp"``, or ``"conv"`` for the decoder) or a
     network factory from ``ppl_models.nets``. ``guide="implicit"`` pairs the same model with
     ``implicit_vae_guide``, whose encoder takes an image and noise (default: an MLP). ``num_images``
-    keeps the first images only.
+    keeps the first images only (of the test split: a fixed random subset).
     """
     if guide not in GUIDES:
         raise UnknownChoiceError("VAE guide", guide, GUIDES)
