@@ -8,7 +8,7 @@
     ppl sbc MODEL --method numpyro:svi:guide=normal [--num-simulations 100] [--out DIR]
     ppl sweep CONFIG [--executor local|ray] [--address HOST:PORT] [--workers N]
     ppl leaderboard [CONFIG] [--posteriors NAME ...] [--methods numpyro:nuts ...] [--seeds 0 1] [--store DIR]
-    ppl download [--data-dir DIR] [--dataset posteriordb|mnist|text|all]
+    ppl download [--data-dir DIR] [--dataset posterior_database|posteriordb|mnist|text|all]
 
 ``ppl --plugin MODULE ...`` (repeatable) imports MODULE, a module name or a .py file, first: the
 methods it registers (``inference.register_method``) are then the command's to run.
@@ -447,9 +447,13 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from ppl_models.data.download import download_mnist, download_posteriordb, download_text
+    from ppl_models.data.download import (download_mnist, download_posterior_database, download_posteriordb,
+                                          download_text)
 
     target = Path(args.data_dir) if args.data_dir else None
+    if args.dataset in ("posterior_database", "all"):
+        for path in download_posterior_database(target=target):
+            print(path)
     if args.dataset in ("posteriordb", "all"):
         for path in download_posteriordb(target=target):
             print(path)
@@ -576,9 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reports", action="store_true", help="skip the per-posterior comparison reports")
     p.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
 
-    p = sub.add_parser("download", help="fetch posteriordb files, MNIST and the text corpora (needs a network)")
+    p = sub.add_parser("download", help="fetch the posteriordb database, MNIST and the text corpora (needs a network)")
     p.add_argument("--data-dir", help="target folder (default: the data directory)")
-    p.add_argument("--dataset", choices=("posteriordb", "mnist", "text", "all"), default="all")
+    p.add_argument("--dataset", choices=("posterior_database", "posteriordb", "mnist", "text", "all"), default="all",
+                   help="posterior_database: the whole database in its own layout (every posteriordb model); "
+                        "posteriordb: the older subset")
     return parser
 
 

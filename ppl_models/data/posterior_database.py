@@ -76,7 +76,8 @@ def _path(posterior: str, what: str, relpath: str) -> Path:
         if path is None:
             raise DataNotFoundError(
                 f"posterior {posterior!r}: {what} file {relpath!r} not found in {data_dir() / FOLDER} (set "
-                f"{DATA_DIR_ENV} to the folder holding posterior_database/, for example ../shared/data)")
+                f"{DATA_DIR_ENV} to the folder holding posterior_database/, for example ../shared/data, or fetch it: "
+                f"ppl download --dataset posterior_database)")
     return verify(path, SUMS[relpath])
 
 
