@@ -27,7 +27,7 @@ covariance error of a linear generator against the number of steps, and generato
 Rows are appended to ``benchmarks/implicit_models.csv``; a restarted run skips what is there.
 
     python -m benchmarks.implicit_models ring linear avb_toy avb_quadrants mnist
-    python -m benchmarks.implicit_models ring --seeds 0 1 2 3 4 5 6 7 8 9 --fits "adversarial non_saturating, r1 0.1"
+    python -m benchmarks.implicit_models ring --seeds 0 1 2 3 4 5 6 7 8 9 --fits "adversarial non_saturating, r1 0.1, average 0.999"
     python -m benchmarks.implicit_models ring --seeds 4 --fit numpyro:adversarial:penalty_weight=10
     python -m benchmarks.implicit_models --summary
 """
@@ -50,26 +50,37 @@ OUT = Path(__file__).with_name("implicit_models.csv")
 FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
 FIELDS = ("experiment", "model", "method", "options", "backend", "seed", "num_steps", "metric", "value", "wall_s",
           "error")
-RING_FITS = {  # label: (method, options, backend)
-    "adversarial non_saturating, r1 0.1": ("adversarial", {"generator_loss": "non_saturating",
-                                                           "gradient_penalty": "r1", "penalty_weight": 0.1}),
-    "adversarial non_saturating, r1 1": ("adversarial", {"generator_loss": "non_saturating",
-                                                         "gradient_penalty": "r1", "penalty_weight": 1.0}),
-    "adversarial non_saturating, no penalty": ("adversarial", {"generator_loss": "non_saturating",
-                                                               "gradient_penalty": None}),
-    "adversarial minimax, no penalty": ("adversarial", {"generator_loss": "minimax", "gradient_penalty": None}),
+RING_FITS = {  # label: (method, options); the fits before the moving average became the default: without one
+    "adversarial non_saturating, r1 0.1, average 0.999": ("adversarial", {
+        "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 0.1,
+        "generator_average": 0.999}),
+    "adversarial non_saturating, no penalty, average 0.999": ("adversarial", {
+        "generator_loss": "non_saturating", "gradient_penalty": None, "generator_average": 0.999}),
+    "adversarial non_saturating, r1 0.1": ("adversarial", {
+        "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 0.1, "generator_average": 0}),
+    "adversarial non_saturating, r1 0.1, discriminator lr 4e-3": ("adversarial", {
+        "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 0.1,
+        "discriminator_learning_rate": 4e-3, "generator_average": 0}),
+    "adversarial non_saturating, r1 1": ("adversarial", {
+        "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 1.0, "generator_average": 0}),
+    "adversarial non_saturating, no penalty": ("adversarial", {
+        "generator_loss": "non_saturating", "gradient_penalty": None, "generator_average": 0}),
+    "adversarial minimax, no penalty": ("adversarial", {
+        "generator_loss": "minimax", "gradient_penalty": None, "generator_average": 0}),
     "mmd gaussian (0.05, 0.2, 1, 4)": ("mmd", {"kernel": "gaussian", "bandwidth": (0.05, 0.2, 1.0, 4.0)}),
     "mmd energy": ("mmd", {"kernel": "energy"}),
 }
 LINEAR_FITS = {"mmd energy": ("mmd", {"kernel": "energy", "learning_rate": 0.01}),
-               "adversarial non_saturating": ("adversarial", {"learning_rate": 0.003, "gradient_penalty": None})}
-# the adversarial fits recorded before the gradient penalty became the default: without one
+               "adversarial non_saturating": ("adversarial", {"learning_rate": 0.003, "gradient_penalty": None,
+                                                              "generator_average": 0})}
+# the adversarial fits recorded before the gradient penalty and the average became defaults: without them
 MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64,
-                                                             "gradient_penalty": None}),
+                                                             "gradient_penalty": None, "generator_average": 0}),
               "adversarial minimax, smoothing 0.1": ("adversarial", {"learning_rate": 2e-4, "batch_size": 64,
                                                                      "generator_loss": "minimax",
                                                                      "label_smoothing": 0.1,
-                                                                     "gradient_penalty": None}),
+                                                                     "gradient_penalty": None,
+                                                                     "generator_average": 0}),
               "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256})}
 
 

@@ -1,11 +1,12 @@
 """The adversarial method's options that keep a GAN's modes: gradient penalties (R1, WGAN-GP), the
-Wasserstein loss, a discriminator step size of its own, and the refusal of options that do not
-apply to the chosen loss.
+Wasserstein loss, a discriminator step size of its own, the moving average of the generator, and
+the refusal of options that do not apply to the chosen loss.
 
 * Each backend's penalty against a hand computation on a tiny discriminator, and the penalty's
   own gradient reaching the discriminator's weights (R1 of a linear logit a.x + c is gamma/2 ||a||²).
 * The Wasserstein game's losses, alike in every array library.
 * The discriminator's step size reaches its optimizer alone, on both backends.
+* The fitted generator is the moving average of the iterates, on both backends.
 * A short ring fit with the defaults covers all eight modes on the seed whose fit without a
   penalty collapsed (benchmarks/implicit_models.py ring).
 """
@@ -90,7 +91,7 @@ def test_gan_options_that_do_not_apply_are_refused_with_the_reason(backend, opti
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_discriminator_learning_rate_steps_the_discriminator_alone(backend):
     """A step size of 1e-30 leaves the discriminator where it started; the generator still moves."""
-    run = dict(method="adversarial", backend=backend, seed=1, num_samples=0, batch_size=64)
+    run = dict(method="adversarial", backend=backend, seed=1, num_samples=0, batch_size=64, generator_average=0)
     start = inference.run("ring8-implicit", num_steps=1, learning_rate=1e-30, **run).params
     end = inference.run("ring8-implicit", num_steps=5, discriminator_learning_rate=1e-30, **run).params
     for name, value in params_of(start, "discriminator").items():
@@ -105,3 +106,19 @@ def test_wgan_gp_trains_to_finite_losses(backend, loss):
     result = inference.run("ring8-implicit", method="adversarial", backend=backend, seed=0, num_steps=20,
                            batch_size=64, num_samples=100, generator_loss=loss, gradient_penalty="wgan_gp")
     assert np.isfinite(result.losses).all() and result.posterior_predictive["x"].shape == (1, 100, 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fitted_generator_is_the_moving_average_of_its_iterates(backend):
+    """With decay b the average after step k is b * (average after k - 1) + (1 - b) * (iterate k);
+    averaging never feeds back into training, so the iterates are those of a run without it."""
+    run = dict(method="adversarial", backend=backend, seed=2, num_samples=0, batch_size=32)
+
+    def generator(num_steps, decay):
+        params = inference.run("ring8-implicit", num_steps=num_steps, generator_average=decay, **run).params
+        return params_of(params, "generator")["layers.0.weight"]
+
+    decay = 0.6
+    expected = decay * generator(2, decay) + (1 - decay) * generator(3, 0.0)
+    np.testing.assert_allclose(generator(3, decay), expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(generator(3, decay), generator(3, 0.0))

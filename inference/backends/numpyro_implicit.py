@@ -169,15 +169,23 @@ class AdversarialVariationalBayes(Game):
 GAMES = {"adversarial": Generated, "mmd": Generated, "avb": AdversarialVariationalBayes}
 
 
+def moving_average(average: dict, params: dict, decay: float) -> dict:
+    """One step of the exponential moving average of the generator's weights (Yazıcı et al. 2019):
+    decay * average + (1 - decay) * params; with decay 0, the params themselves."""
+    return jax.tree.map(lambda a, p: decay * a + (1.0 - decay) * p, average, params)
+
+
 class Trainer:
     """The compiled update of one game: ``state -> state`` for a chunk of steps, each step the
-    discriminator's updates (if any) then the model's (and guide's)."""
+    discriminator's updates (if any) then the model's (and guide's), whose moving average
+    (``generator_average``; the last iterate without one) is the third player state."""
 
     def __init__(self, game: Game, opts: dict, gather):
         self.game, self.gather = game, gather
         self.optim = Adam(opts["learning_rate"], b1=B1)
         self.d_optim = Adam(opts.get("discriminator_learning_rate") or opts["learning_rate"], b1=B1)
         self.batches_per_step = 1 + (game.critic is not None) * opts.get("discriminator_steps", 1)
+        self.decay = opts.get("generator_average", 0.0)
         self.chunk = jax.jit(self._chunk)
 
     def _update(self, optim, opt_state, loss_fn, *args):
@@ -187,7 +195,7 @@ class Trainer:
     def _step(self, carry, inputs):
         """One step, applied only if every loss and gradient in it is finite; the first that is not
         freezes the state and ``previous``, the state before the last finite step."""
-        (g_state, d_state), previous, ok = carry
+        (g_state, d_state, average), previous, ok = carry
         idx, keys, data = inputs
         new_d, finite, losses = d_state, jnp.array(True), []
         for i in range(self.batches_per_step - 1):  # the discriminator's updates
@@ -197,8 +205,9 @@ class Trainer:
         new_g, good, loss = self._update(self.optim, g_state, self.game.g_loss, self.d_optim.get_params(new_d),
                                          keys[-1, 0], self.gather(data, idx[-1], keys[-1, 1]))
         ok_now = ok & finite & good
-        state = (g_state, d_state)
-        carry = (_where(ok_now, (new_g, new_d), state), _where(ok_now, state, previous), ok_now)
+        state = (g_state, d_state, average)
+        new = (new_g, new_d, moving_average(average, self.optim.get_params(new_g), self.decay))
+        carry = (_where(ok_now, new, state), _where(ok_now, state, previous), ok_now)
         row = [jnp.mean(jnp.stack(losses)), loss] if losses else [loss]
         return carry, (jnp.stack(row), ok_now)
 
@@ -237,7 +246,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                 parts.append(perm[(a - offset) * batch_size:(b - offset) * batch_size])
             return jnp.concatenate(parts).reshape(last - first, per, batch_size)
 
-        start = (trainer.optim.init(g_params), trainer.d_optim.init(game.d_params))
+        start = (trainer.optim.init(g_params), trainer.d_optim.init(game.d_params), g_params)
         state = (start, start, jnp.array(True))
         losses, num_steps = [], opts["num_steps"]
         t0 = time.perf_counter()
@@ -257,7 +266,8 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         shaped = (lambda a: a) if losses.shape[1] > 1 else (lambda a: a[:, 0])
 
         def params_of_state(players) -> dict:
-            g, d = to_numpy(trainer.optim.get_params(players[0])), to_numpy(trainer.d_optim.get_params(players[1]))
+            """The generator's averaged parameters (its last iterate without an average) and the discriminator's."""
+            g, d = to_numpy(players[2]), to_numpy(trainer.d_optim.get_params(players[1]))
             return g | {param_name(DISCRIMINATOR, k): v for k, v in d.items()}
 
         if not bool(state[2]):
@@ -267,7 +277,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
             raise TrainingError(failed, last, partial, "a loss or gradient is not finite")
         predictive = {}
         if opts.get("num_samples"):
-            g_params = trainer.optim.get_params(state[0][0])
+            g_params = state[0][2]
             batch = gather(arrays, jnp.arange(batch_size), draw_key)  # its values go unused: the site is drawn
             draw = jax.jit(lambda params, key: game.generate(params, key, batch))
             points = [np.asarray(draw(g_params, jax.random.fold_in(draw_key, i)))

@@ -134,6 +134,22 @@ class Generated(Game):
         node = poutine.trace(self.generator).get_trace(**batches(0)).nodes[self.site]
         check_reparameterized(spec, self.site, node["fn"], node["fn"].has_rsample)
         self.start_players()
+        self.decay = opts.get("generator_average", 0.0)
+        self.average = [p.detach().clone() for p in self.params]
+
+    def average_step(self) -> None:
+        """One step of the exponential moving average of the generator's weights (Yazıcı et al.
+        2019): decay * average + (1 - decay) * params."""
+        with torch.no_grad():
+            for average, param in zip(self.average, self.params):
+                average.mul_(self.decay).add_(param, alpha=1.0 - self.decay)
+
+    def take_average(self) -> None:
+        """The generator takes its averaged weights, once training is over (no average: the last iterate)."""
+        if self.decay:
+            with torch.no_grad():
+                for average, param in zip(self.average, self.params):
+                    param.copy_(average)
 
     def generate(self, batch: dict) -> torch.Tensor:
         return poutine.trace(self.generator).get_trace(**batch).nodes[self.site]["value"]
@@ -149,7 +165,10 @@ class Generated(Game):
             d_losses.append(update(self.d_loss(next_batch()), self.d_optim, list(self.critic.parameters()),
                                    "discriminator"))
         loss = generator_loss(self.logit(self.generate(next_batch())), self.opts["generator_loss"], torch)
-        return [float(np.mean(d_losses)), update(loss, self.optim, self.params, "generator")]
+        losses = [float(np.mean(d_losses)), update(loss, self.optim, self.params, "generator")]
+        if self.decay:
+            self.average_step()
+        return losses
 
     def d_loss(self, batch: dict) -> torch.Tensor:
         """The discriminator's loss on one minibatch, with its gradient penalty if it has one."""
@@ -203,6 +222,9 @@ class AdversarialVariationalBayes(Game):
     def draw(self, next_batch, num: int) -> dict:
         return {}
 
+    def take_average(self) -> None:
+        pass
+
 
 GAMES = {"adversarial": Generated, "mmd": Generated, "avb": AdversarialVariationalBayes}
 
@@ -234,6 +256,7 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
                                           losses=shaped(losses[:step + 1]), params=params)
                 raise TrainingError(step, float(losses[step - 1, -1]) if step else None, partial, str(e)) from None
         t1 = time.perf_counter()
+        game.take_average()
         predictive = game.draw(next_batch, opts.get("num_samples", 0))
         t2 = time.perf_counter()
         params = to_numpy(game.snapshot())

@@ -3,7 +3,10 @@ from generated points, and the generator learns to fool it; the likelihood is ne
 
 What keeps the generator's modes: a gradient penalty on the discriminator, R1 by default
 (Mescheder, Geiger & Nowozin 2018), or WGAN-GP with the Wasserstein loss (Gulrajani et al. 2017);
-and a discriminator step size of its own (two time-scale updates, Heusel et al. 2017)."""
+a discriminator step size of its own (two time-scale updates, Heusel et al. 2017); and a moving
+average of the generator's weights (Yazıcı et al. 2019), which the fitted generator takes: the
+last iterate of the game circles its equilibrium, and on the ring of eight the modes it drew sat
+0.05-0.1 off their centres (2.5-5 sd) while the points' angles covered all eight."""
 from __future__ import annotations
 
 import numbers
@@ -58,5 +61,9 @@ register_method(
         "discriminator_learning_rate": opt(None, "the discriminator's Adam step size, for two time-scale updates "
                                                  "(Heusel et al. 2017; default: learning_rate)", or_none(positive())),
         "discriminator_steps": discriminator_steps(1),
+        "generator_average": opt(0.999, "decay of the exponential moving average of the generator's weights, "
+                                        "which the fitted generator takes (Yazıcı et al. 2019); 0: its last "
+                                        "iterate", (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                                    and 0 <= v < 1, "a number in [0, 1)")),
     },
 )(on_backends(numpyro="inference.backends.numpyro_implicit:run", pyro="inference.backends.pyro_implicit:run"))
