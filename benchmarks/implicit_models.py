@@ -20,9 +20,11 @@ covariance error of a linear generator against the number of steps, and generato
   sampling alone adds. A figure per guide shows its draws over the posterior's contours.
 - ``avb_quadrants``: the same with the decoder fixed (``onehot4-quadrants``), so the posterior
   is the same for every fit: quarters of a Gaussian.
-- ``mnist``: ``mnist-implicit`` fitted adversarially and by MMD; a grid of generated images
-  (``docs/figures/``) and MMD² (Gaussian kernel, median bandwidth) between 2000 generated and
-  2000 held-out test images, next to the same between 2000 training and 2000 test images.
+- ``mnist``: ``mnist-implicit`` fitted adversarially and by MMD (``--fits`` picks by label); a
+  grid of generated images (``docs/figures/``) and MMD² (Gaussian kernel, median bandwidth)
+  between 2000 generated and 2000 held-out test images, next to the same between 2000 training
+  and 2000 test images; and the share of each digit among 10000 generated images, as labelled by
+  an MLP classifier trained here on the training labels (its test accuracy is recorded too).
 
 Rows are appended to ``benchmarks/implicit_models.csv``; a restarted run skips what is there.
 
@@ -81,7 +83,11 @@ MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e
                                                                      "label_smoothing": 0.1,
                                                                      "gradient_penalty": None,
                                                                      "generator_average": 0}),
-              "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256})}
+              "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256}),
+              "adversarial non_saturating, r1 0.1, average 0.999": ("adversarial", {
+                  "learning_rate": 2e-4, "batch_size": 64, "gradient_penalty": "r1", "penalty_weight": 0.1,
+                  "generator_average": 0.999})}
+DIGIT_SHARE_MIN = 0.05  # every digit should be at least this share of the generated images
 
 
 def figure_path(experiment: str, label: str) -> Path:
@@ -284,22 +290,66 @@ def heldout_mmd2(a: np.ndarray, b: np.ndarray) -> float:
     return float(mmd2(a, b, np, "gaussian", (float(median_bandwidth(a, b, np)),)))
 
 
-def mnist(seed: int, num_steps: int) -> None:
+def digit_classifier(seed: int = 0, num_epochs: int = 5, batch_size: int = 128):
+    """An MLP (784-512-10, ReLU) trained by Adam on the MNIST training images and their labels:
+    returns the classifier (images -> digits) and its accuracy on the 10000 test images."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from ppl_models.data.mnist import load_mnist
+
+    x, y = mnist_images("train"), np.concatenate([load_mnist(p)[1] for p in ("train", "valid")])
+    keys = jax.random.split(jax.random.PRNGKey(seed), 2)
+    params = {"w1": jax.random.normal(keys[0], (784, 512)) * np.sqrt(2 / 784), "b1": jnp.zeros(512),
+              "w2": jax.random.normal(keys[1], (512, 10)) * np.sqrt(2 / 512), "b2": jnp.zeros(10)}
+
+    def logits(p, images):
+        return jax.nn.relu(images @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+
+    optimizer = optax.adam(1e-3)
+
+    @jax.jit
+    def step(p, state, images, labels):
+        loss = lambda q: optax.softmax_cross_entropy_with_integer_labels(logits(q, images), labels).mean()  # noqa
+        updates, state = optimizer.update(jax.grad(loss)(p), state)
+        return optax.apply_updates(p, updates), state
+
+    state, rng = optimizer.init(params), np.random.default_rng(seed)
+    for _ in range(num_epochs):
+        order = rng.permutation(len(x))
+        for i in range(0, len(x) - batch_size + 1, batch_size):
+            params, state = step(params, state, x[order[i:i + batch_size]], y[order[i:i + batch_size]])
+    predict = jax.jit(lambda images: jnp.argmax(logits(params, images), axis=-1))
+    x_test, y_test = load_mnist("test")
+    accuracy = float(np.mean(np.asarray(predict(x_test.astype(np.float32) / 255.0)) == y_test))
+    return (lambda images: np.asarray(predict(images.reshape(len(images), 784).astype(np.float32)))), accuracy
+
+
+def mnist(seed: int, num_steps: int, labels=None) -> None:
     done = done_rows()
     test, train = mnist_images("test")[:2000], mnist_images("train")
     floor = heldout_mmd2(train[np.random.default_rng(0).choice(len(train), 2000, replace=False)].astype(float),
                          test.astype(float))
+    classify, accuracy = None, None
     for label, (method, options) in MNIST_FITS.items():
-        if ("mnist", method, label, str(seed), str(num_steps), "numpyro") in done:
+        if ("mnist", method, label, str(seed), str(num_steps), "numpyro") in done or (labels and label not in labels):
             continue
-        row, result = fit("mnist", "mnist-implicit", label, method, options, seed, num_steps, num_samples=2000)
+        if classify is None:
+            classify, accuracy = digit_classifier()
+            print(f"digit classifier: test accuracy {accuracy:.4f}", flush=True)
+        row, result = fit("mnist", "mnist-implicit", label, method, options, seed, num_steps, num_samples=10000)
         rows = [row]
         if result is not None:
             generated = result.posterior_predictive["x"][0]
-            image_grid(generated, figure_path("mnist", label))
-            rows = [row | {"metric": "heldout_mmd2", "value": round(heldout_mmd2(generated.astype(float),
+            image_grid(generated, figure_path("mnist", f"{label} {num_steps} steps"))
+            shares = np.bincount(classify(generated), minlength=10) / len(generated)
+            rows = [row | {"metric": "heldout_mmd2", "value": round(heldout_mmd2(generated[:2000].astype(float),
                                                                                  test.astype(float)), 5)},
-                    row | {"metric": "train_vs_test_mmd2", "value": round(floor, 5)}]
+                    row | {"metric": "train_vs_test_mmd2", "value": round(floor, 5)},
+                    row | {"metric": "digit_share_min", "value": round(float(shares.min()), 4)},
+                    row | {"metric": "digit_shares", "value": " ".join(f"{v:.3f}" for v in shares)},
+                    row | {"metric": "classifier_test_accuracy", "value": round(accuracy, 4)}]
         append(rows)
         print(label, [r.get("value") for r in rows], row["wall_s"], flush=True)
 
@@ -322,7 +372,8 @@ def main(argv=None) -> None:
     parser.add_argument("experiments", nargs="*", help=", ".join(EXPERIMENTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--ring-steps", type=int, default=5000)
-    parser.add_argument("--fits", nargs="+", help="ring fits by label: " + ", ".join(map(repr, RING_FITS)))
+    parser.add_argument("--fits", nargs="+", help="ring (or mnist) fits by label: "
+                        + ", ".join(map(repr, RING_FITS)) + "; " + ", ".join(map(repr, MNIST_FITS)))
     parser.add_argument("--fit", action="append", help="another ring fit, backend:method:key=value,...")
     parser.add_argument("--linear-steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
     parser.add_argument("--mnist-steps", type=int, default=5000)
@@ -340,7 +391,7 @@ def main(argv=None) -> None:
         elif experiment in AVB_DECODERS:
             avb_toy(experiment, args.seeds[:3], args.avb_steps)
         else:
-            mnist(args.seeds[0], args.mnist_steps)
+            mnist(args.seeds[0], args.mnist_steps, args.fits)
     if args.summary:
         summary()
 
