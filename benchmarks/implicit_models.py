@@ -63,6 +63,8 @@ RING_FITS = {  # label: (method, options); the fits before the moving average be
     "adversarial non_saturating, r1 0.1, discriminator lr 4e-3": ("adversarial", {
         "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 0.1,
         "discriminator_learning_rate": 4e-3, "generator_average": 0}),
+    "adversarial non_saturating, r1 0.01": ("adversarial", {
+        "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 0.01, "generator_average": 0}),
     "adversarial non_saturating, r1 1": ("adversarial", {
         "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 1.0, "generator_average": 0}),
     "adversarial non_saturating, no penalty": ("adversarial", {
