@@ -9,8 +9,9 @@ On a CPU this runs the schedule's first ``--stages`` stages (stage 0: one epoch 
 for each objective, with four trainers: NumPyro and Pyro through ``inference.run``, and
 the hand-written JAX and PyTorch trainers of ``benchmarks.vae_reference``. Every trained
 network is scored by the same estimator: ``inference.run(method="is")`` on NumPyro, with
-``--num-samples`` proposals from the trained encoder per test image, on the first
-``--num-test`` test images (binarized once, numpy seed 0). Note: the layer's Adam uses the
+``--num-samples`` proposals from the trained encoder per test image, on ``--num-test`` test
+images (binarized once, numpy seed 0; the first of a fixed shuffle, so a random subset; all
+10000 in batches: ``benchmarks.likelihood_table``). Note: the layer's Adam uses the
 libraries' eps = 1e-8; the hand-written trainers use the paper's 1e-4.
 
     python -m benchmarks.iwae_mnist --stages 1 --num-test 500 --num-samples 5000
