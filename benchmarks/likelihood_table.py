@@ -293,8 +293,9 @@ def markdown(path: Path) -> str:
     for r in records:
         digits = 5 if r["metric"] == "mmd2" else 2
         lines.append(f"| {r['row']} | {r['model']} | {fmt(r['epochs'], 1)} | {r['steps']} | {fmt(r['train_s'], 0)} "
-                     f"| {fmt(r['score_s'], 0)} | {r['metric']} | {fmt(r['value'], digits)} | {fmt(r['se'], digits)} "
-                     f"| {fmt(r['test_se'], digits)} | {fmt(r['max_khat'])} | {r['num_test']} | {r['num_samples']} "
+                     f"| {fmt(r['score_s'], 0)} | {r['metric']} | {fmt(r['value'], digits)} "
+                     f"| {fmt(r['se'], digits + 1)} | {fmt(r['test_se'], digits)} | {fmt(r['max_khat'])} "
+                     f"| {r['num_test']} | {r['num_samples']} "
                      f"| {fmt(r['paper'])} | {r['note']} |")
     return "\n".join(lines)
 
