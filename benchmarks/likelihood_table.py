@@ -361,11 +361,15 @@ def status(rows, args) -> None:
     """How far each row's training and scoring got (from its checkpoint and partial scores)."""
     import pickle
 
+    done = done_keys(args.csv)
     for row in rows:
         if row.family == "implicit":
-            print(f"{row.name}: no checkpoint (CSV rows only)")
+            print(f"{row.name}: {'in' if csv_key(row, None, args) in done else 'not in'} the CSV (no checkpoints)")
             continue
         plan = PLANS[row.family](row, args)
+        if csv_key(row, plan, args) in done:
+            print(f"{row.name}: in the CSV ({plan.steps} steps)")
+            continue
         base = stem(row, plan, args)
         step = "none"
         if base.with_suffix(".ckpt").exists():
