@@ -88,6 +88,12 @@ MNIST_FITS = {"adversarial non_saturating": ("adversarial", {"learning_rate": 2e
               "mmd gaussian (median)": ("mmd", {"kernel": "gaussian", "learning_rate": 1e-3, "batch_size": 256}),
               "adversarial non_saturating, r1 0.1, average 0.999": ("adversarial", {
                   "learning_rate": 2e-4, "batch_size": 64, "gradient_penalty": "r1", "penalty_weight": 0.1,
+                  "generator_average": 0.999}),
+              "adversarial non_saturating, r1 1, average 0.999": ("adversarial", {
+                  "learning_rate": 2e-4, "batch_size": 64, "gradient_penalty": "r1", "penalty_weight": 1.0,
+                  "generator_average": 0.999}),
+              "adversarial non_saturating, r1 10, average 0.999": ("adversarial", {
+                  "learning_rate": 2e-4, "batch_size": 64, "gradient_penalty": "r1", "penalty_weight": 10.0,
                   "generator_average": 0.999})}
 DIGIT_SHARE_MIN = 0.05  # every digit should be at least this share of the generated images
 
