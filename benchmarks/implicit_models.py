@@ -31,6 +31,7 @@ Rows are appended to ``benchmarks/implicit_models.csv``; a restarted run skips w
     python -m benchmarks.implicit_models ring linear avb_toy avb_quadrants mnist
     python -m benchmarks.implicit_models ring --seeds 0 1 2 3 4 5 6 7 8 9 --fits "adversarial non_saturating, r1 0.1, average 0.999"
     python -m benchmarks.implicit_models ring --seeds 4 --fit numpyro:adversarial:penalty_weight=10
+    python -m benchmarks.implicit_models mnist --mnist-steps 10000 --fits "adversarial non_saturating, r1 10, average 0.999"
     python -m benchmarks.implicit_models --summary
 """
 from __future__ import annotations

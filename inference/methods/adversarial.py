@@ -56,7 +56,8 @@ register_method(
                                       "(lambda E (||grad D(x^)|| - 1)² between data and generated points, "
                                       "Gulrajani et al. 2017) or None", one_of(*GRADIENT_PENALTIES, None)),
         "penalty_weight": opt(None, "the gradient penalty's gamma or lambda (default: "
-                                    + ", ".join(f"{k} {v:g}" for k, v in PENALTY_WEIGHTS.items()) + ")",
+                                    + ", ".join(f"{k} {v:g}" for k, v in PENALTY_WEIGHTS.items())
+                                    + "; R1 on images such as MNIST wants about 10)",
                               or_none(positive())),
         "discriminator_learning_rate": opt(None, "the discriminator's Adam step size, for two time-scale updates "
                                                  "(Heusel et al. 2017; default: learning_rate)", or_none(positive())),
