@@ -1,4 +1,4 @@
-"""Implicit models against their ground truth: mode coverage on the ring of eight Gaussians, the
+r"""Implicit models against their ground truth: mode coverage on the ring of eight Gaussians, the
 covariance error of a linear generator against the number of steps, and generators of MNIST.
 
 - ``ring``: ``ring8-implicit`` fitted by each loss (adversarial with the non-saturating and the
@@ -29,9 +29,11 @@ covariance error of a linear generator against the number of steps, and generato
 Rows are appended to ``benchmarks/implicit_models.csv``; a restarted run skips what is there.
 
     python -m benchmarks.implicit_models ring linear avb_toy avb_quadrants mnist
-    python -m benchmarks.implicit_models ring --seeds 0 1 2 3 4 5 6 7 8 9 --fits "adversarial non_saturating, r1 0.1, average 0.999"
+    python -m benchmarks.implicit_models ring --seeds 0 1 2 3 4 5 6 7 8 9 \
+        --fits "adversarial non_saturating, r1 0.1, average 0.999"
     python -m benchmarks.implicit_models ring --seeds 4 --fit numpyro:adversarial:penalty_weight=10
-    python -m benchmarks.implicit_models mnist --mnist-steps 10000 --fits "adversarial non_saturating, r1 10, average 0.999"
+    python -m benchmarks.implicit_models mnist --mnist-steps 10000 \
+        --fits "adversarial non_saturating, r1 10, average 0.999"
     python -m benchmarks.implicit_models --summary
 """
 from __future__ import annotations

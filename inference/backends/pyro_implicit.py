@@ -141,14 +141,14 @@ class Generated(Game):
         """One step of the exponential moving average of the generator's weights (Yazıcı et al.
         2019): decay * average + (1 - decay) * params."""
         with torch.no_grad():
-            for average, param in zip(self.average, self.params):
+            for average, param in zip(self.average, self.params, strict=True):
                 average.mul_(self.decay).add_(param, alpha=1.0 - self.decay)
 
     def take_average(self) -> None:
         """The generator takes its averaged weights, once training is over (no average: the last iterate)."""
         if self.decay:
             with torch.no_grad():
-                for average, param in zip(self.average, self.params):
+                for average, param in zip(self.average, self.params, strict=True):
                     param.copy_(average)
 
     def generate(self, batch: dict) -> torch.Tensor:
