@@ -353,7 +353,8 @@ def mnist(seed: int, num_steps: int, labels=None) -> None:
         rows = [row]
         if result is not None:
             generated = result.posterior_predictive["x"][0]
-            image_grid(generated, figure_path("mnist", f"{label} {num_steps} steps" + (f" seed {seed}" if seed else "")))
+            name = f"{label} {num_steps} steps" + (f" seed {seed}" if seed else "")
+            image_grid(generated, figure_path("mnist", name))
             shares = np.bincount(classify(generated), minlength=10) / len(generated)
             rows = [row | {"metric": "heldout_mmd2", "value": round(heldout_mmd2(generated[:2000].astype(float),
                                                                                  test.astype(float)), 5)},
