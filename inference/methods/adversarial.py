@@ -5,8 +5,8 @@ What keeps the generator's modes: a gradient penalty on the discriminator, R1 by
 (Mescheder, Geiger & Nowozin 2018), or WGAN-GP with the Wasserstein loss (Gulrajani et al. 2017);
 a discriminator step size of its own (two time-scale updates, Heusel et al. 2017); and a moving
 average of the generator's weights (Yazıcı et al. 2019), which the fitted generator takes: the
-last iterate of the game circles its equilibrium, and on the ring of eight the modes it drew sat
-0.05-0.1 off their centres (2.5-5 sd) while the points' angles covered all eight."""
+last iterate of the game circles its equilibrium, and on the ring of eight the clusters it drew
+sat 0.03-0.1 off their modes' centres (1.5-5 sd) while the points' angles covered all eight."""
 from __future__ import annotations
 
 import numbers
