@@ -61,6 +61,9 @@ RING_FITS = {  # label: (method, options); the fits before the moving average be
         "generator_average": 0.999}),
     "adversarial non_saturating, no penalty, average 0.999": ("adversarial", {
         "generator_loss": "non_saturating", "gradient_penalty": None, "generator_average": 0.999}),
+    "adversarial wasserstein, wgan_gp 10, average 0.999": ("adversarial", {
+        "generator_loss": "wasserstein", "gradient_penalty": "wgan_gp", "penalty_weight": 10.0,
+        "generator_average": 0.999}),
     "adversarial non_saturating, r1 0.1": ("adversarial", {
         "generator_loss": "non_saturating", "gradient_penalty": "r1", "penalty_weight": 0.1, "generator_average": 0}),
     "adversarial non_saturating, r1 0.1, discriminator lr 4e-3": ("adversarial", {
