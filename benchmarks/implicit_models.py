@@ -48,6 +48,7 @@ import numpy as np
 
 import inference
 from inference.discrepancies import median_bandwidth, mmd2
+from ppl_models.data.mnist import test_order
 from ppl_models.errors import TrainingError
 from ppl_models.implicit.generators import LINEAR, RING, mnist_images
 from ppl_models.nets import params_of
@@ -349,7 +350,7 @@ def mnist_test_subsets(num: int = 2000) -> dict[str, np.ndarray]:
     both, so training images are 30 times farther in MMD² from the first 2000 test images (0.0040)
     than from a random 2000 (0.00014)."""
     test = mnist_images("test")
-    return {"random": test[np.random.default_rng(0).permutation(len(test))[:num]], "first": test[:num]}
+    return {"random": test[test_order(len(test))[:num]], "first": test[:num]}
 
 
 def mnist(seed: int, num_steps: int, labels=None) -> None:

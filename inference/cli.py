@@ -447,8 +447,12 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from ppl_models.data.download import (download_mnist, download_posterior_database, download_posteriordb,
-                                          download_text)
+    from ppl_models.data.download import (
+        download_mnist,
+        download_posterior_database,
+        download_posteriordb,
+        download_text,
+    )
 
     target = Path(args.data_dir) if args.data_dir else None
     if args.dataset in ("posterior_database", "all"):

@@ -116,10 +116,10 @@ def test_a_row_in_the_csv_is_not_run_again(tmp_path, monkeypatch, capsys):
 
 def test_a_subset_of_the_vae_test_images_is_a_fixed_random_one():
     """The binarized test file is sorted by digit: its first images are all zeros, a subset must be shuffled."""
-    from ppl_models.data.mnist import load_binarized_mnist
-    from ppl_models.latent_gaussian.vae import held_out_order, vae_spec
+    from ppl_models.data.mnist import load_binarized_mnist, test_order
+    from ppl_models.latent_gaussian.vae import vae_spec
 
     images = load_binarized_mnist("test").astype(np.float32)
     subset = vae_spec("binarized_mnist", "test", num_images=100).data["x"]
-    np.testing.assert_array_equal(subset, images[held_out_order(len(images))[:100]])
+    np.testing.assert_array_equal(subset, images[test_order(len(images))[:100]])
     assert abs(subset.mean() - images.mean()) < abs(images[:100].mean() - images.mean())

@@ -27,7 +27,7 @@ import functools
 
 import numpy as np
 
-from ppl_models.data.mnist import load_binarized_mnist
+from ppl_models.data.mnist import load_binarized_mnist, test_order
 from ppl_models.errors import UnknownChoiceError
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.nets import MLP
@@ -39,7 +39,6 @@ BASELINES = (None, "decaying", "neural")
 BASELINE_HIDDEN = 100  # NVIL's input-dependent baseline: one tanh layer of 100 units
 BASELINE_BETA = 0.9  # decay of the running average of the downstream cost (Pyro's default)
 HELD_OUT_IMAGES = 1000  # test images a fit is scored on (inference.held_out)
-SHUFFLE_SEED = 0
 
 
 def sbn(x, num_data, top_size, decoder, decoder2=None):
@@ -79,7 +78,7 @@ def load_images(split: str) -> np.ndarray:
     if split == "train":
         return np.concatenate([load_binarized_mnist(p) for p in ("train", "valid")]).astype(np.float32)
     x = load_binarized_mnist("test").astype(np.float32)
-    return x[np.random.default_rng(SHUFFLE_SEED).permutation(len(x))]
+    return x[test_order(len(x))]
 
 
 def sbn_spec(split: str = "train", *, layers: tuple[int, ...] = (200,), baseline: str | None = "neural",

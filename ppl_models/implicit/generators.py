@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ppl_models.data.mnist import load_mnist
+from ppl_models.data.mnist import load_mnist, test_order
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.implicit.toys import LinearGaussian, RingOfGaussians
 from ppl_models.nets import MLP
@@ -108,4 +108,4 @@ def mnist_images(split: str = "train") -> np.ndarray:
 MNIST_LATENT = 64
 register_model("mnist-implicit", **_IMPLICIT, description="implicit generator of MNIST digits")(lambda: implicit_spec(
     "mnist-implicit", mnist_images("train"), MLP((MNIST_LATENT, 256, 512, 784), "relu", head="sigmoid"), MNIST_LATENT,
-    held_out=mnist_images("test")[:NUM_HELD_OUT]))
+    held_out=mnist_images("test")[test_order()[:NUM_HELD_OUT]]))

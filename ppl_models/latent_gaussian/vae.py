@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 
-from ppl_models.data.mnist import load_binarized_mnist, load_mnist
+from ppl_models.data.mnist import load_binarized_mnist, load_mnist, test_order
 from ppl_models.errors import UnknownChoiceError
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.nets import MLP, ConvDecoder
@@ -41,7 +41,6 @@ HIDDEN = (200, 200)
 LATENT_DIM = 50
 HELD_OUT_IMAGES = 1000  # test images a fit is scored on (inference.held_out)
 BINARIZATION_SEED = 0
-TEST_ORDER_SEED = 0  # the test images' fixed shuffle: a subset of them is a random one
 
 
 def vae(x, num_data, latent_dim, decoder):
@@ -90,7 +89,7 @@ GUIDES = {"gaussian": (vae_guide, "mlp"), "implicit": (implicit_vae_guide, "impl
 
 def load_images(data: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
     """0/1 images (float32) of one split, and for ``mnist`` the grey levels they were drawn from;
-    the test split in a fixed random order (``held_out_order``), binarized before it is shuffled."""
+    the test split in a fixed random order (``ppl_models.data.mnist.test_order``), binarized before it is shuffled."""
     if data not in DATASETS:
         raise UnknownChoiceError("VAE data set", data, DATASETS)
     if split not in SPLITS:
@@ -103,14 +102,9 @@ def load_images(data: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
         rng = np.random.default_rng(BINARIZATION_SEED)
         x = (rng.random(grey.shape) < grey / 255.0).astype(np.float32)
     if split == "test":
-        order = held_out_order(len(x))
+        order = test_order(len(x))
         x, grey = x[order], None if grey is None else grey[order]
     return x, grey
-
-
-def held_out_order(num: int) -> np.ndarray:
-    """The fixed random permutation of the ``num`` test images (numpy seed ``TEST_ORDER_SEED``)."""
-    return np.random.default_rng(TEST_ORDER_SEED).permutation(num)
 
 
 def _network(table: dict, role: str, choice, *sizes):
