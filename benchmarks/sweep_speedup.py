@@ -79,24 +79,14 @@ def _cores(count: int | None):
         os.sched_setaffinity(0, before)
 
 
-@contextlib.contextmanager
-def _environment(**variables: str):
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-
-
 def sweep_seconds(executor: str, workers: int, grid: str = "svi", cache: bool = False,
                   core_per_worker: bool = False) -> float:
     from inference import compilation_cache
+    from inference.compare import environment
     from inference.sweep import load_config, run_sweep
 
     with tempfile.TemporaryDirectory() as folder, _cores(workers if core_per_worker else None), \
-            _environment(**({"JAX_COMPILATION_CACHE_DIR": str(Path(folder) / "jax")} if cache
+            environment(**({"JAX_COMPILATION_CACHE_DIR": str(Path(folder) / "jax")} if cache
                             else {"PPL_JAX_CACHE": "0"})):
         compilation_cache.enable()  # the JAX variables for the workers, which import JAX afresh
         address, stop = _ray_cluster(workers) if executor == "ray" else (None, None)

@@ -216,11 +216,11 @@ def single_threaded_environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def single_threaded_children():
-    """Within the block, processes started compute on one thread (``single_threaded_environment``)."""
-    changes = single_threaded_environment()
-    saved = {k: os.environ.get(k) for k in changes}
-    os.environ.update(changes)
+def environment(**variables: str):
+    """Within the block, ``os.environ`` has ``variables`` (what processes started there inherit);
+    after it, each is as it was, unset if it was unset."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
@@ -229,6 +229,11 @@ def single_threaded_children():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def single_threaded_children():
+    """Within the block, processes started compute on one thread (``single_threaded_environment``)."""
+    return environment(**single_threaded_environment())
 
 
 def _runs_in_workers(spec, model, tasks: list, seed: int, workers: int):
