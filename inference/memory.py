@@ -58,8 +58,12 @@ class PeakMemory:
 
 def run_memory(backend: str) -> PeakMemory:
     """A ``PeakMemory`` for one run on ``backend`` ("pyro" or "numpyro", also the library's module),
-    imported first: its ``added_mb`` is then the same whether or not the process ran anything before."""
+    imported first: its ``added_mb`` is then the same whether or not the process ran anything before.
+    (A name that is not a backend is left for the run to refuse, in its own words.)"""
     import importlib
 
-    importlib.import_module(backend)
+    from ppl_models.spec import BACKENDS
+
+    if backend in BACKENDS:
+        importlib.import_module(backend)
     return PeakMemory()
