@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 import inference
+from benchmarks.csv_rows import append_rows
 from inference.discrepancies import median_bandwidth, mmd2
 from ppl_models.data.mnist import test_order
 from ppl_models.errors import TrainingError
@@ -121,12 +122,7 @@ def done_rows() -> set:
 
 
 def append(rows: list[dict]) -> None:
-    new = not OUT.exists()
-    with OUT.open("a", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    append_rows(OUT, FIELDS, rows)
 
 
 def fit(experiment, model, label, method, options, seed, num_steps, backend="numpyro", **extra):

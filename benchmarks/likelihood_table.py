@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 import inference
+from benchmarks.csv_rows import append_rows
 from inference.api import InferenceWarning
 from ppl_models.data.mnist import test_order
 
@@ -267,15 +268,6 @@ def done_keys(path: Path) -> set:
         return {(r["row"], r["steps"], r["seed"], r["num_test"], r["num_samples"]) for r in csv.DictReader(f)}
 
 
-def append_row(path: Path, record: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(record)
-
-
 def fmt(value, digits: int = 2) -> str:
     try:
         return f"{float(value):.{digits}f}"
@@ -429,7 +421,7 @@ def main(argv=None) -> None:
             if csv_key(row, plan, args) in done_keys(args.csv):
                 print(f"{row.name}: in {args.csv} already", file=sys.stderr)
                 continue
-            append_row(args.csv, run_row(row, plan, args))
+            append_rows(args.csv, FIELDS, [run_row(row, plan, args)])
     print(markdown(args.csv))
 
 

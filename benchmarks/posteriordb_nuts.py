@@ -14,7 +14,6 @@ printed at the end. Wall time is the whole run (compilation included) on whateve
 from __future__ import annotations
 
 import argparse
-import csv
 import shlex
 import sys
 import time
@@ -24,6 +23,7 @@ import numpy as np
 
 import inference
 import ppl_models
+from benchmarks.csv_rows import append_rows
 from inference.diagnostics import score, summarize
 from ppl_models.registry import model_info
 
@@ -98,11 +98,7 @@ def main(argv=None) -> int:
         rows.append(row)
         print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
         if args.csv:
-            with open(args.csv, "a", newline="") as f:
-                writer = csv.DictWriter(f, COLUMNS)
-                if f.tell() == 0:
-                    writer.writeheader()
-                writer.writerow(row)
+            append_rows(args.csv, COLUMNS, [row])
     print(markdown(rows))
     print(f"\n{sum(bool(r['pass']) for r in rows)} of {len(rows)} pass")
     return 0

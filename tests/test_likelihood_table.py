@@ -103,9 +103,10 @@ def test_the_ledger_adds_up_the_time_of_interrupted_pieces(tmp_path):
 def test_a_row_in_the_csv_is_not_run_again(tmp_path, monkeypatch, capsys):
     out = tmp_path / "table.csv"
     args = lt.parse(["--rows", "gan", "--csv", str(out), "--implicit-steps", "7", "--out", str(tmp_path)])
-    lt.append_row(out, dict(row="gan", model="mnist-implicit", backend="numpyro", epochs="", steps=7, seed=0,
-                            train_s=1.0, score_s=2.0, metric="mmd2", value=0.0123, se="", test_se="", max_khat="",
-                            num_test=args.mmd_points, num_samples="", paper="", note="no likelihood"))
+    lt.append_rows(out, lt.FIELDS, [dict(row="gan", model="mnist-implicit", backend="numpyro", epochs="", steps=7,
+                                         seed=0, train_s=1.0, score_s=2.0, metric="mmd2", value=0.0123, se="",
+                                         test_se="", max_khat="", num_test=args.mmd_points, num_samples="", paper="",
+                                         note="no likelihood")])
     assert lt.csv_key(lt.ROWS["gan"], None, args) in lt.done_keys(out)
     monkeypatch.setattr(lt, "run_row", lambda *a: pytest.fail("a finished row was run again"))
     lt.main(["--rows", "gan", "--csv", str(out), "--implicit-steps", "7", "--out", str(tmp_path)])
