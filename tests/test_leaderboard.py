@@ -116,6 +116,29 @@ def test_a_restart_runs_only_the_missing_runs(board, capsys):
     assert "4 runs (2 failed) on 2 posteriors" in captured.out and "running" not in captured.err
 
 
+def test_an_archive_of_the_run_records_resumes_and_scores_the_leaderboard_elsewhere(board, tmp_path, capsys):
+    from benchmarks.leaderboard import archive
+
+    store, argv, _ = board
+    assert archive.pack(store, tmp_path / "runs.jsonl.gz") == 4
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "runs").mkdir(parents=True)
+    mine = next((store / "runs").glob("*.json"))
+    (elsewhere / "runs" / mine.name).write_text(json.dumps({"run_id": mine.stem, "status": "made here"}))
+    assert archive.unpack(tmp_path / "runs.jsonl.gz", elsewhere) == (3, 1)
+    assert json.loads((elsewhere / "runs" / mine.name).read_text())["status"] == "made here"  # never replaced
+    (elsewhere / "runs" / mine.name).unlink()
+    assert archive.main(["unpack", str(tmp_path / "runs.jsonl.gz"), str(elsewhere)]) == 0
+    capsys.readouterr()
+    where = argv.index("--store") + 1
+    assert main([*argv[:where], str(elsewhere), *argv[where + 1:], "--no-reports"]) == 0
+    assert "4 runs, 4 already in" in capsys.readouterr().err  # nothing runs again
+    assert main([*argv[:where], str(elsewhere), *argv[where + 1:], "--score-only", "--no-reports"]) == 0
+    assert "4 runs (2 failed) on 2 posteriors" in capsys.readouterr().out
+    assert archive.main(["unpack", str(tmp_path / "missing.jsonl.gz"), str(elsewhere)]) == 2
+    assert "missing.jsonl.gz" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--posteriors", "kidiq-kidscore_momiqq"], "unknown model 'kidiq-kidscore_momiqq'.*did you mean"),
     (["--methods", "numpyro:nutz"], "--methods: unknown method 'nutz'"),
