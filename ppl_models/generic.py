@@ -3,14 +3,19 @@
 Pyro and NumPyro share their modeling primitives (``sample``, ``plate``,
 ``deterministic``, ``param``, ``factor``) and distribution names. A model that
 uses only those, through ``ppl_models.generic.pyro`` and ``ppl_models.generic.dist``,
-and array arithmetic that torch and jax.numpy spell the same way, runs on both.
+and array functions that torch and jax.numpy spell the same way, through
+``ppl_models.generic.xp`` (the active backend's array namespace, the array API's
+``xp``: ``xp.stack``, ``xp.log``, ``xp.eye``, ``xp.linalg.cholesky``), runs on both.
 :func:`for_backends` binds such a model to each backend::
 
-    from ppl_models.generic import dist, pyro, for_backends
+    from ppl_models.generic import dist, pyro, for_backends, xp
 
     def model(J, sigma, y=None):
         mu = pyro.sample("mu", dist.Normal(0.0, 5.0))
         ...
+
+On Pyro the backend makes its device and dtype torch's defaults while the model runs, so
+``xp.eye(n)`` and ``xp.ones(k)`` are made where the data are, as ``jnp.eye`` is on NumPyro.
 
     spec = ModelSpec("my-model", data, model=for_backends(model))
 
@@ -28,8 +33,8 @@ import importlib
 from ppl_models.spec import BACKENDS
 
 _MODULES = {
-    "pyro": {"pyro": "pyro", "dist": "pyro.distributions"},
-    "numpyro": {"pyro": "numpyro", "dist": "numpyro.distributions"},
+    "pyro": {"pyro": "pyro", "dist": "pyro.distributions", "xp": "torch"},
+    "numpyro": {"pyro": "numpyro", "dist": "numpyro.distributions", "xp": "jax.numpy"},
 }
 _active: contextvars.ContextVar[str | None] = contextvars.ContextVar("ppl_backend", default=None)
 
@@ -131,11 +136,12 @@ _ADAPTERS = {("pyro", "pyro", "param"): _pyro_param, ("pyro", "pyro", "module"):
 
 pyro = _Dispatch("pyro")
 dist = _Dispatch("dist")
+xp = _Dispatch("xp")
 
 
 @contextlib.contextmanager
 def use_backend(backend: str):
-    """Make ``pyro`` and ``dist`` of this module stand for ``backend``'s inside the block."""
+    """Make ``pyro``, ``dist`` and ``xp`` of this module stand for ``backend``'s inside the block."""
     if backend not in _MODULES:
         raise ValueError(f"unknown backend {backend!r}; valid choices: {', '.join(_MODULES)}")
     token = _active.set(backend)
@@ -146,8 +152,9 @@ def use_backend(backend: str):
 
 
 def active_backend() -> str | None:
-    """The backend whose ``pyro`` and ``dist`` this module stands for now (None outside a model), for
-    the rare generic code whose best arithmetic differs between backends."""
+    """The backend whose ``pyro``, ``dist`` and ``xp`` this module stands for now (None outside a model),
+    for the rare generic code whose best arithmetic differs between backends (a ``lax.scan`` against a
+    Python loop, diffrax against torchdiffeq)."""
     return _active.get()
 
 

@@ -12,16 +12,15 @@ Poisson with log rate f_n:
 f is a deterministic site, as in the Stan program's transformed parameters; the
 reference (posteriordb's Stan NUTS draws, 10 chains x 1000) covers rho, alpha and f.
 
-The model needs a Cholesky factorization, which Pyro's and NumPyro's shared primitives do not
-spell alike, so it is written once per backend, each with its own array library; the two share
-their site names and shapes (the model contract checks that they agree). Their modules are
-imported when the model is called, so that ``import ppl_models`` imports neither torch nor jax.
+The model is written once for both backends (``ppl_models.generic``, whose ``xp`` is torch or
+jax.numpy while the model runs, so that ``import ppl_models`` imports neither).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ppl_models.data.posteriordb import load_data, load_reference_draws
+from ppl_models.generic import dist, for_backends, pyro, xp
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
 from ppl_models.spec import BACKENDS, ModelSpec
@@ -30,35 +29,15 @@ NAME = "gp_pois_regr-gp_pois_regr"
 JITTER = 1e-10  # the Stan program's diagonal jitter
 
 
-def gp_pois_regr_numpyro(x, k=None):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    n = x.shape[0]
-    rho = numpyro.sample("rho", dist.Gamma(25.0, 4.0))
-    alpha = numpyro.sample("alpha", dist.HalfNormal(2.0))
-    f_tilde = numpyro.sample("f_tilde", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
-    cov = alpha**2 * jnp.exp(-0.5 * ((x[:, None] - x[None, :]) / rho) ** 2) + JITTER * jnp.eye(n)
-    f = numpyro.deterministic("f", jnp.linalg.cholesky(cov) @ f_tilde)
-    with numpyro.plate("obs", n):
-        numpyro.sample("k", dist.Poisson(jnp.exp(f)), obs=k)
-
-
-def gp_pois_regr_pyro(x, k=None):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
+def gp_pois_regr(x, k=None):
     n = x.shape[0]
     rho = pyro.sample("rho", dist.Gamma(25.0, 4.0))
     alpha = pyro.sample("alpha", dist.HalfNormal(2.0))
     f_tilde = pyro.sample("f_tilde", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
-    cov = alpha**2 * torch.exp(-0.5 * ((x[:, None] - x[None, :]) / rho) ** 2) + JITTER * torch.eye(
-        n, dtype=x.dtype, device=x.device)
-    f = pyro.deterministic("f", torch.linalg.cholesky(cov) @ f_tilde)
+    cov = alpha**2 * xp.exp(-0.5 * ((x[:, None] - x[None, :]) / rho) ** 2) + JITTER * xp.eye(n)
+    f = pyro.deterministic("f", xp.linalg.cholesky(cov) @ f_tilde)
     with pyro.plate("obs", n):
-        pyro.sample("k", dist.Poisson(torch.exp(f)), obs=k)
+        pyro.sample("k", dist.Poisson(xp.exp(f)), obs=k)
 
 
 def gp_pois_regr_data() -> dict:
@@ -73,7 +52,7 @@ def _spec() -> ModelSpec:
     return ModelSpec(
         name=NAME,
         data=gp_pois_regr_data(),
-        model={"pyro": gp_pois_regr_pyro, "numpyro": gp_pois_regr_numpyro},
+        model=for_backends(gp_pois_regr),
         reference=Reference(draws=load_reference_draws(NAME), source=f"posteriordb {NAME}"),
         data_dims={"x": ("N",), "k": ("N",)},
         data_support={"k": "count"},

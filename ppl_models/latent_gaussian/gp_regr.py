@@ -9,15 +9,15 @@ not sigma^2, to the diagonal); the function is integrated out:
     K_nm = alpha^2 exp(-(x_n - x_m)^2 / (2 rho^2)) + sigma [n = m]
     y ~ MultivariateNormal(0, K)   (Stan's multi_normal_cholesky with L L^T = K)
 
-It shares gp_pois_regr's inputs and its priors on rho and alpha. As there, the Cholesky
-factorization is spelt differently by torch and jax.numpy, so the model is written once per
-backend with the same sites; the reference (posteriordb's Stan NUTS draws) covers rho, alpha, sigma.
+It shares gp_pois_regr's inputs and its priors on rho and alpha, and is written once for both
+backends (``ppl_models.generic``); the reference (posteriordb's Stan NUTS draws) covers rho, alpha, sigma.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ppl_models.data.posterior_database import load_data, load_reference_draws
+from ppl_models.generic import dist, for_backends, pyro, xp
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
 from ppl_models.spec import BACKENDS, ModelSpec
@@ -25,31 +25,13 @@ from ppl_models.spec import BACKENDS, ModelSpec
 NAME = "gp_pois_regr-gp_regr"
 
 
-def gp_regr_numpyro(x, y=None):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    n = x.shape[0]
-    rho = numpyro.sample("rho", dist.Gamma(25.0, 4.0))
-    alpha = numpyro.sample("alpha", dist.HalfNormal(2.0))
-    sigma = numpyro.sample("sigma", dist.HalfNormal(1.0))
-    cov = alpha**2 * jnp.exp(-0.5 * ((x[:, None] - x[None, :]) / rho) ** 2) + sigma * jnp.eye(n)
-    numpyro.sample("y", dist.MultivariateNormal(jnp.zeros(n), scale_tril=jnp.linalg.cholesky(cov)), obs=y)
-
-
-def gp_regr_pyro(x, y=None):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
+def gp_regr(x, y=None):
     n = x.shape[0]
     rho = pyro.sample("rho", dist.Gamma(25.0, 4.0))
     alpha = pyro.sample("alpha", dist.HalfNormal(2.0))
     sigma = pyro.sample("sigma", dist.HalfNormal(1.0))
-    cov = alpha**2 * torch.exp(-0.5 * ((x[:, None] - x[None, :]) / rho) ** 2) + sigma * torch.eye(
-        n, dtype=x.dtype, device=x.device)
-    pyro.sample("y", dist.MultivariateNormal(x.new_zeros(n), scale_tril=torch.linalg.cholesky(cov)), obs=y)
+    cov = alpha**2 * xp.exp(-0.5 * ((x[:, None] - x[None, :]) / rho) ** 2) + sigma * xp.eye(n)
+    pyro.sample("y", dist.MultivariateNormal(xp.zeros(n), scale_tril=xp.linalg.cholesky(cov)), obs=y)
 
 
 @register_model(NAME, backends=BACKENDS, reference=f"posteriordb {NAME}",
@@ -59,7 +41,7 @@ def _spec() -> ModelSpec:
     return ModelSpec(
         name=NAME,
         data={"x": np.asarray(d["x"], float), "y": np.asarray(d["y"], float)},
-        model={"pyro": gp_regr_pyro, "numpyro": gp_regr_numpyro},
+        model=for_backends(gp_regr),
         reference=Reference(draws=load_reference_draws(NAME), source=f"posteriordb {NAME}"),
         data_dims={"x": ("N",), "y": ("N",)},
         description=__doc__.split("\n\n")[1],

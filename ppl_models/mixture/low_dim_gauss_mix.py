@@ -11,15 +11,15 @@ is summed out, as the Stan program's ``log_mix`` does:
 The ordering breaks the label switching. As in Stan, mu lives on the ordered vectors
 (an improper uniform there, NumPyro's and Pyro's ``ordered_vector`` constraint, whose
 transform is Stan's) and its normal prior is added to the log density unnormalized: a
-normal pushed through the ordered transform would be another prior. The mixing weights
-(theta, 1 - theta) are stacked by each backend's array library, so the model is written
-once per backend, with the same sites. Reference draws are posteriordb's.
+normal pushed through the ordered transform would be another prior. The model is written
+once for both backends (``ppl_models.generic``). Reference draws are posteriordb's.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ppl_models.data.posterior_database import load_data, load_reference_draws
+from ppl_models.generic import dist, for_backends, pyro, xp
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
 from ppl_models.spec import BACKENDS, ModelSpec
@@ -27,30 +27,12 @@ from ppl_models.spec import BACKENDS, ModelSpec
 NAME = "low_dim_gauss_mix-low_dim_gauss_mix"
 
 
-def low_dim_gauss_mix_numpyro(y):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    mu = numpyro.sample("mu", dist.ImproperUniform(dist.constraints.ordered_vector, (), (2,)))
-    numpyro.factor("mu_prior", dist.Normal(0.0, 2.0).log_prob(mu).sum(-1))
-    sigma = numpyro.sample("sigma", dist.HalfNormal(2.0).expand([2]).to_event(1))
-    theta = numpyro.sample("theta", dist.Beta(5.0, 5.0))
-    mix = dist.Categorical(probs=jnp.stack([theta, 1.0 - theta], -1))
-    with numpyro.plate("obs", y.shape[0]):
-        numpyro.sample("y", dist.MixtureSameFamily(mix, dist.Normal(mu, sigma)), obs=y)
-
-
-def low_dim_gauss_mix_pyro(y):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
+def low_dim_gauss_mix(y):
     mu = pyro.sample("mu", dist.ImproperUniform(dist.constraints.ordered_vector, (), (2,)))
     pyro.factor("mu_prior", dist.Normal(0.0, 2.0).log_prob(mu).sum(-1))
     sigma = pyro.sample("sigma", dist.HalfNormal(2.0).expand([2]).to_event(1))
     theta = pyro.sample("theta", dist.Beta(5.0, 5.0))
-    mix = dist.Categorical(probs=torch.stack([theta, 1.0 - theta], -1))
+    mix = dist.Categorical(probs=xp.stack([theta, 1.0 - theta], -1))
     with pyro.plate("obs", y.shape[0]):
         pyro.sample("y", dist.MixtureSameFamily(mix, dist.Normal(mu, sigma)), obs=y)
 
@@ -61,7 +43,7 @@ def _spec() -> ModelSpec:
     return ModelSpec(
         name=NAME,
         data={"y": np.asarray(load_data(NAME)["y"], float)},
-        model={"pyro": low_dim_gauss_mix_pyro, "numpyro": low_dim_gauss_mix_numpyro},
+        model=for_backends(low_dim_gauss_mix),
         reference=Reference(draws=load_reference_draws(NAME), source=f"posteriordb {NAME}"),
         data_dims={"y": ("N",)},
         description=__doc__.split("\n\n")[1],

@@ -23,7 +23,8 @@ import numpy as np
 
 from ppl_models.data.posterior_database import load_data, load_reference_draws
 from ppl_models.errors import DataError
-from ppl_models.ode.solvers import check_times, solve_numpyro, solve_pyro
+from ppl_models.generic import dist, for_backends, pyro, xp
+from ppl_models.ode.solvers import check_times, solve
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
 from ppl_models.spec import BACKENDS, ModelSpec
@@ -39,33 +40,17 @@ def log_rhs(t, log_z, theta, xp):
     return xp.stack([theta[0] - theta[1] * z[1], -theta[2] + theta[3] * z[0]])
 
 
-def _lotka_volterra(numpyro_or_pyro, dist, xp, solve, ts, y_init, y):
-    theta = numpyro_or_pyro.sample("theta", dist.ImproperUniform(dist.constraints.positive, (), (4,)))
-    numpyro_or_pyro.factor("theta_prior", sum(dist.Normal(m, s).log_prob(theta[k])
-                                              for k, (m, s) in enumerate(zip(THETA_LOC, THETA_SCALE, strict=True))))
-    z_init = numpyro_or_pyro.sample("z_init", dist.LogNormal(float(np.log(10.0)), 1.0).expand([2]).to_event(1))
-    sigma = numpyro_or_pyro.sample("sigma", dist.LogNormal(-1.0, 1.0).expand([2]).to_event(1))
+def lotka_volterra(ts, y_init, y):
+    theta = pyro.sample("theta", dist.ImproperUniform(dist.constraints.positive, (), (4,)))
+    pyro.factor("theta_prior", sum(dist.Normal(m, s).log_prob(theta[k])
+                                   for k, (m, s) in enumerate(zip(THETA_LOC, THETA_SCALE, strict=True))))
+    z_init = pyro.sample("z_init", dist.LogNormal(float(np.log(10.0)), 1.0).expand([2]).to_event(1))
+    sigma = pyro.sample("sigma", dist.LogNormal(-1.0, 1.0).expand([2]).to_event(1))
     log_z = solve(log_rhs, xp.log(z_init), 0.0, ts, theta, RTOL, ATOL, MAX_STEPS)  # (N, 2)
-    numpyro_or_pyro.deterministic("z", xp.exp(log_z))
-    numpyro_or_pyro.sample("y_init", dist.LogNormal(xp.log(z_init), sigma).to_event(1), obs=y_init)
-    with numpyro_or_pyro.plate("time", ts.shape[0]):
-        numpyro_or_pyro.sample("y", dist.LogNormal(log_z, sigma).to_event(1), obs=y)
-
-
-def lotka_volterra_numpyro(ts, y_init, y):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    _lotka_volterra(numpyro, dist, jnp, solve_numpyro, ts, y_init, y)
-
-
-def lotka_volterra_pyro(ts, y_init, y):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
-    _lotka_volterra(pyro, dist, torch, solve_pyro, ts, y_init, y)
+    pyro.deterministic("z", xp.exp(log_z))
+    pyro.sample("y_init", dist.LogNormal(xp.log(z_init), sigma).to_event(1), obs=y_init)
+    with pyro.plate("time", ts.shape[0]):
+        pyro.sample("y", dist.LogNormal(log_z, sigma).to_event(1), obs=y)
 
 
 @register_model(NAME, backends=BACKENDS, reference=f"posteriordb {NAME}",
@@ -79,7 +64,7 @@ def _spec() -> ModelSpec:
     return ModelSpec(
         name=NAME,
         data={"ts": ts, "y_init": y_init, "y": y},
-        model={"pyro": lotka_volterra_pyro, "numpyro": lotka_volterra_numpyro},
+        model=for_backends(lotka_volterra),
         reference=Reference(draws=load_reference_draws(NAME), source=f"posteriordb {NAME}"),
         data_dims={"ts": ("N",), "y_init": (2,), "y": ("N", 2)},
         description=__doc__.split("\n\n")[1],

@@ -23,7 +23,8 @@ import numpy as np
 
 from ppl_models.data.posterior_database import load_data, load_reference_draws
 from ppl_models.errors import DataError
-from ppl_models.ode.solvers import check_times, solve_numpyro, solve_pyro
+from ppl_models.generic import dist, for_backends, pyro, xp
+from ppl_models.ode.solvers import check_times, solve
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
 from ppl_models.spec import BACKENDS, ModelSpec
@@ -38,31 +39,15 @@ def rhs(t, C, params, xp):
     return xp.exp(-k_a * t) * D * k_a / V - (V_m / V) * C / (K_m + C)
 
 
-def _one_comp(numpyro_or_pyro, dist, xp, solve, t0, D, V, times, C_hat):
-    k_a = numpyro_or_pyro.sample("k_a", dist.HalfCauchy(1.0))
-    K_m = numpyro_or_pyro.sample("K_m", dist.HalfCauchy(1.0))
-    V_m = numpyro_or_pyro.sample("V_m", dist.HalfCauchy(1.0))
-    sigma = numpyro_or_pyro.sample("sigma", dist.HalfCauchy(1.0))
+def one_comp(t0, D, V, times, C_hat):
+    k_a = pyro.sample("k_a", dist.HalfCauchy(1.0))
+    K_m = pyro.sample("K_m", dist.HalfCauchy(1.0))
+    V_m = pyro.sample("V_m", dist.HalfCauchy(1.0))
+    sigma = pyro.sample("sigma", dist.HalfCauchy(1.0))
     C = solve(rhs, xp.zeros(1, dtype=times.dtype), t0, times, (k_a, K_m, V_m, D, V), RTOL, ATOL, MAX_STEPS)[:, 0]
-    numpyro_or_pyro.deterministic("C", C)
-    with numpyro_or_pyro.plate("time", times.shape[0]):
-        numpyro_or_pyro.sample("C_hat", dist.LogNormal(xp.log(C), sigma), obs=C_hat)
-
-
-def one_comp_numpyro(t0, D, V, times, C_hat):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    _one_comp(numpyro, dist, jnp, solve_numpyro, t0, D, V, times, C_hat)
-
-
-def one_comp_pyro(t0, D, V, times, C_hat):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
-    _one_comp(pyro, dist, torch, solve_pyro, t0, D, V, times, C_hat)
+    pyro.deterministic("C", C)
+    with pyro.plate("time", times.shape[0]):
+        pyro.sample("C_hat", dist.LogNormal(xp.log(C), sigma), obs=C_hat)
 
 
 @register_model(NAME, backends=BACKENDS, reference=f"posteriordb {NAME}",
@@ -80,7 +65,7 @@ def _spec() -> ModelSpec:
         name=NAME,
         data={"t0": t0, "D": float(d["D"]), "V": float(d["V"]), "times": times,
               "C_hat": np.asarray(d["C_hat"], float)},
-        model={"pyro": one_comp_pyro, "numpyro": one_comp_numpyro},
+        model=for_backends(one_comp),
         reference=Reference(draws=load_reference_draws(NAME), source=f"posteriordb {NAME}"),
         data_dims={"times": ("N_t",), "C_hat": ("N_t",)},
         description=__doc__.split("\n\n")[1],

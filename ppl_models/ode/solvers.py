@@ -24,13 +24,16 @@ proposal far out in warmup. (diffrax counts the steps of the whole solve, torchd
 two measurement times; the limit is a guard far above what the posteriors need, not part of the model.)
 
 ``rhs(t, y, args, xp)`` is the right-hand side written once, with ``xp`` the array module
-(``jax.numpy`` or ``torch``) for the few functions the two spell alike (``exp``, ``stack``).
+(``jax.numpy`` or ``torch``) for the few functions the two spell alike (``exp``, ``stack``). It is
+passed in, not read from ``ppl_models.generic.xp``: diffrax traces ``rhs`` again for the adjoint
+solve when the gradient is taken, after the model has returned and outside its backend.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ppl_models.errors import DataError
+from ppl_models.generic import active_backend
 
 
 def check_times(ts, t0: float, name: str, key: str = "ts") -> np.ndarray:
@@ -45,6 +48,13 @@ def check_times(ts, t0: float, name: str, key: str = "ts") -> np.ndarray:
         raise DataError(f"data[{key!r}] of {name!r} must increase strictly from the initial time: "
                         f"data[{key!r}][{i}] = {ts[i]} does not come after {before}")
     return ts
+
+
+def solve(rhs, y0, t0, ts, args, rtol: float, atol: float, max_steps: int):
+    """The solution at ``ts`` on the backend of the model being run (``ppl_models.generic``)."""
+    if active_backend() == "numpyro":
+        return solve_numpyro(rhs, y0, t0, ts, args, rtol, atol, max_steps)
+    return solve_pyro(rhs, y0, t0, ts, args, rtol, atol, max_steps)
 
 
 def solve_numpyro(rhs, y0, t0, ts, args, rtol: float, atol: float, max_steps: int):

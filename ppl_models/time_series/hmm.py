@@ -20,8 +20,8 @@ and the outputs at t depend on z_t only. The log density is Stan's forward algor
 
 As in Stan, the ordered vectors are improper uniform on their constraint (``positive_ordered_vector``,
 Stan's transform) with their normal priors added unnormalized; ``theta`` (the stacked rows) is a
-deterministic site, as in the programs' transformed parameters. The recursion is a ``lax.scan`` on
-NumPyro and a loop on Pyro, so the models are written once per backend with the same sites.
+deterministic site, as in the programs' transformed parameters. Each model is written once
+(``ppl_models.generic``); only the recursion differs, a ``lax.scan`` on NumPyro and a loop on Pyro.
 Reference draws are posteriordb's (theta1, theta2 and the emission parameters).
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ppl_models.data.posterior_database import load_data, load_reference_draws
+from ppl_models.generic import active_backend, dist, for_backends, pyro, xp
 from ppl_models.reference import Reference
 from ppl_models.registry import register_model
 from ppl_models.spec import BACKENDS, ModelSpec
@@ -39,7 +40,17 @@ DRIVES = ("bball_drive_event_0-hmm_drive_0", "bball_drive_event_1-hmm_drive_1")
 
 # --- the forward algorithm: log_theta (K, K), rows the state before; log_emit (N, K) ---
 
-def forward_numpyro(log_theta, log_emit):
+def forward(log_theta, log_emit):
+    """log p(x_1..N), the states summed out: a ``lax.scan`` on NumPyro (one compiled step), a loop on Pyro."""
+    if active_backend() == "numpyro":
+        return _forward_scan(log_theta, log_emit)
+    gamma = log_emit[0]
+    for emit in log_emit[1:]:
+        gamma = (gamma[:, None] + log_theta).logsumexp(0) + emit
+    return gamma.logsumexp(0)
+
+
+def _forward_scan(log_theta, log_emit):
     import jax
     from jax.scipy.special import logsumexp
 
@@ -50,46 +61,27 @@ def forward_numpyro(log_theta, log_emit):
     return logsumexp(gamma)
 
 
-def forward_pyro(log_theta, log_emit):
-    gamma = log_emit[0]
-    for emit in log_emit[1:]:
-        gamma = (gamma[:, None] + log_theta).logsumexp(0) + emit
-    return gamma.logsumexp(0)
-
-
-def _ordered(numpyro_or_pyro, dist, name, means, positive=True):
+def _ordered(name, means, positive=True):
     """A (positive) ordered vector with independent unnormalized normal priors (unit scale) at ``means``."""
     support = dist.constraints.positive_ordered_vector if positive else dist.constraints.ordered_vector
-    value = numpyro_or_pyro.sample(name, dist.ImproperUniform(support, (), (len(means),)))
-    numpyro_or_pyro.factor(f"{name}_prior", sum(dist.Normal(m, 1.0).log_prob(value[k]) for k, m in enumerate(means)))
+    value = pyro.sample(name, dist.ImproperUniform(support, (), (len(means),)))
+    pyro.factor(f"{name}_prior", sum(dist.Normal(m, 1.0).log_prob(value[k]) for k, m in enumerate(means)))
     return value
 
 
-def hmm_example_numpyro(K, y):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    theta1 = numpyro.sample("theta1", dist.Dirichlet(jnp.ones(K)))
-    theta2 = numpyro.sample("theta2", dist.Dirichlet(jnp.ones(K)))
-    mu = _ordered(numpyro, dist, "mu", (3.0, 10.0))
-    theta = numpyro.deterministic("theta", jnp.stack([theta1, theta2]))
-    numpyro.factor("forward", forward_numpyro(jnp.log(theta), dist.Normal(mu, 1.0).log_prob(y[:, None])))
+def _transitions(alpha):
+    """The rows theta1, theta2 ~ Dirichlet(alpha_k), and their stack ``theta`` (a deterministic site)."""
+    rows = [pyro.sample(f"theta{k + 1}", dist.Dirichlet(alpha[k])) for k in range(2)]
+    return pyro.deterministic("theta", xp.stack(rows))
 
 
-def hmm_example_pyro(K, y):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
-    theta1 = pyro.sample("theta1", dist.Dirichlet(y.new_ones(K)))
-    theta2 = pyro.sample("theta2", dist.Dirichlet(y.new_ones(K)))
-    mu = _ordered(pyro, dist, "mu", (3.0, 10.0))
-    theta = pyro.deterministic("theta", torch.stack([theta1, theta2]))
-    pyro.factor("forward", forward_pyro(theta.log(), dist.Normal(mu, 1.0).log_prob(y[:, None])))
+def hmm_example(K, y):
+    theta = _transitions([xp.ones(K)] * 2)
+    mu = _ordered("mu", (3.0, 10.0))
+    pyro.factor("forward", forward(xp.log(theta), dist.Normal(mu, 1.0).log_prob(y[:, None])))
 
 
-def _drive_emissions(dist, phi, lam, u, v, tau, rho):
+def _drive_emissions(phi, lam, u, v, tau, rho):
     """log p(u_n, v_n | state k), ``(N, K)``: exponential rates (hmm_drive_0, no tau), or normal means
     with sds tau and rho (hmm_drive_1)."""
     if tau is None:
@@ -97,32 +89,11 @@ def _drive_emissions(dist, phi, lam, u, v, tau, rho):
     return dist.Normal(phi, tau).log_prob(u[:, None]) + dist.Normal(lam, rho).log_prob(v[:, None])
 
 
-def hmm_drive_numpyro(u, v, alpha, tau=None, rho=None):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    theta1 = numpyro.sample("theta1", dist.Dirichlet(alpha[0]))
-    theta2 = numpyro.sample("theta2", dist.Dirichlet(alpha[1]))
-    phi = _ordered(numpyro, dist, "phi", (0.0, 3.0), positive=tau is None)
-    lam = _ordered(numpyro, dist, "lambda", (0.0, 3.0), positive=tau is None)
-    theta = numpyro.deterministic("theta", jnp.stack([theta1, theta2]))
-    log_emit = _drive_emissions(dist, phi, lam, u, v, tau, rho)
-    numpyro.factor("forward", forward_numpyro(jnp.log(theta), log_emit))
-
-
-def hmm_drive_pyro(u, v, alpha, tau=None, rho=None):
-    import pyro
-    import pyro.distributions as dist
-    import torch
-
-    theta1 = pyro.sample("theta1", dist.Dirichlet(alpha[0]))
-    theta2 = pyro.sample("theta2", dist.Dirichlet(alpha[1]))
-    phi = _ordered(pyro, dist, "phi", (0.0, 3.0), positive=tau is None)
-    lam = _ordered(pyro, dist, "lambda", (0.0, 3.0), positive=tau is None)
-    theta = pyro.deterministic("theta", torch.stack([theta1, theta2]))
-    log_emit = _drive_emissions(dist, phi, lam, u, v, tau, rho)
-    pyro.factor("forward", forward_pyro(theta.log(), log_emit))
+def hmm_drive(u, v, alpha, tau=None, rho=None):
+    theta = _transitions(alpha)
+    phi = _ordered("phi", (0.0, 3.0), positive=tau is None)
+    lam = _ordered("lambda", (0.0, 3.0), positive=tau is None)
+    pyro.factor("forward", forward(xp.log(theta), _drive_emissions(phi, lam, u, v, tau, rho)))
 
 
 def _example() -> ModelSpec:
@@ -130,7 +101,7 @@ def _example() -> ModelSpec:
     return ModelSpec(
         name=EXAMPLE,
         data={"K": int(d["K"]), "y": np.asarray(d["y"], float)},
-        model={"pyro": hmm_example_pyro, "numpyro": hmm_example_numpyro},
+        model=for_backends(hmm_example),
         reference=Reference(draws=load_reference_draws(EXAMPLE), source=f"posteriordb {EXAMPLE}"),
         data_dims={"y": ("N",)},
         description=__doc__.split("\n\n")[1],
@@ -144,7 +115,7 @@ def _drive(name: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         data=data,
-        model={"pyro": hmm_drive_pyro, "numpyro": hmm_drive_numpyro},
+        model=for_backends(hmm_drive),
         reference=Reference(draws=load_reference_draws(name), source=f"posteriordb {name}"),
         data_dims={"u": ("N",), "v": ("N",), "alpha": (2, 2)},
         description=__doc__.split("\n\n")[1],
