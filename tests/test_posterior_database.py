@@ -107,3 +107,14 @@ def test_numpyro_nuts_matches_reference(name):
                            num_chains=2)
     assert int(result.sample_stats["diverging"].sum()) == 0
     assert_matches_reference(result, spec.reference)
+
+
+def test_pyro_nuts_computes_the_deterministic_sites_of_a_model_with_improper_priors():
+    """garch11's mu and alpha0 are ImproperUniform, which Pyro's Predictive used to sample (to guess the
+    plates) before computing beta1 from the draws: the leaderboard's Pyro NUTS failed at its very end.
+    beta1 must come from each posterior draw, not from an initial value."""
+    result = inference.run("garch-garch11", method="nuts", backend="pyro", num_warmup=30, num_samples=30,
+                           num_chains=1, progress_bar=False)
+    s = result.samples
+    np.testing.assert_allclose(s["beta1"], (1.0 - s["alpha1"]) * s["beta1_frac"], rtol=1e-12)
+    assert np.ptp(s["mu"]) > 0  # the draws moved: beta1 was computed from 30 different points

@@ -35,6 +35,7 @@ import types
 import numpy as np
 import torch
 from pyro.infer import HMC, MCMC, NUTS, Predictive
+from pyro.infer.autoguide.initialization import InitMessenger
 
 from inference.backends import chain_seeds, hmc_path_length
 from inference.backends.pyro_common import (
@@ -465,7 +466,11 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         samples = {k: np.stack([c[k] for c in chains]) for k in sites.latent}
         if sites.deterministic:
             flat = {k: torch.as_tensor(v.reshape(-1, *v.shape[2:]), device=dev) for k, v in samples.items()}
-            predictive = Predictive(model, posterior_samples=flat, return_sites=list(sites.deterministic))
+            # Predictive first runs the model unconditioned to guess its plates, drawing each latent from
+            # its prior, which an improper one (garch11's ImproperUniform mu) cannot give: init_to_uniform
+            # draws those; the posterior draws then condition every latent as before
+            predictive = Predictive(InitMessenger(init_to_uniform)(model), posterior_samples=flat,
+                                    return_sites=list(sites.deterministic))
             samples |= predictive_draws(predictive, data, sites.deterministic, shape)
     return InferenceResult(
         model=spec.name, backend="pyro", method=method, samples=samples, observed_data=sites.observed,
