@@ -14,10 +14,10 @@ and array functions that torch and jax.numpy spell the same way, through
         mu = pyro.sample("mu", dist.Normal(0.0, 5.0))
         ...
 
+    spec = ModelSpec("my-model", data, model=for_backends(model))
+
 On Pyro the backend makes its device and dtype torch's defaults while the model runs, so
 ``xp.eye(n)`` and ``xp.ones(k)`` are made where the data are, as ``jnp.eye`` is on NumPyro.
-
-    spec = ModelSpec("my-model", data, model=for_backends(model))
 
 The idea is pyroapi's; pyroapi's own ``pyro_backend`` also installs a global
 ``seed`` handler, which leaks JAX tracers under NumPyro's jit, hence this small
