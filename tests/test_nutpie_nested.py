@@ -148,6 +148,38 @@ def test_nested_eight_schools_matches_reference(tmp_path):
     assert (loaded.log_evidence, loaded.log_evidence_se) == (r.log_evidence, r.log_evidence_se)
 
 
+def folded_scale(y=None):
+    """sigma ~ |Normal(0, 1)|, y_i ~ Normal(0, sigma): sigma's prior is folded at 0, the edge of its support."""
+    import numpyro
+    import numpyro.distributions as dist
+
+    sigma = numpyro.sample("sigma", dist.FoldedDistribution(dist.Normal(0.0, 1.0)))
+    numpyro.sample("y", dist.Normal(0.0, sigma).expand([len(y)]), obs=y)
+
+
+@needs_jaxns
+def test_nested_runs_a_prior_folded_at_zero():
+    """jaxns evaluates the likelihood once at u = 0.5, where the folded prior gives sigma = 0: an invalid scale
+    that stopped diamonds-diamonds with "Normal distribution got invalid scale parameter". The run must go on
+    and match the log evidence and posterior mean of sigma, both by quadrature."""
+    from ppl_models import ModelSpec
+
+    y = np.array([0.8, -1.3, 0.4, 2.1, -0.6])
+    spec = ModelSpec("test-folded_scale", {"y": y}, model={"numpyro": folded_scale})
+    r = inference.run(spec, method="nested", backend="numpyro", seed=0, num_live_points=200)
+    grid = np.linspace(1e-6, 12.0, 200_001)
+    log_joint = stats.halfnorm.logpdf(grid) + stats.norm.logpdf(y[:, None], 0.0, grid).sum(0)
+    joint = np.exp(log_joint - log_joint.max())
+    log_z = np.log(np.trapezoid(joint, grid)) + log_joint.max()
+    post = joint / np.trapezoid(joint, grid)
+    mean = np.trapezoid(grid * post, grid)
+    sd = np.sqrt(np.trapezoid((grid - mean) ** 2 * post, grid))
+    assert abs(r.log_evidence - log_z) < 4 * r.log_evidence_se + 0.05, (r.log_evidence, r.log_evidence_se, log_z)
+    draws = r.samples["sigma"].ravel()
+    ess = float(r.diagnostics["ess"])
+    assert abs(draws.mean() - mean) < 4 * sd / np.sqrt(ess), (draws.mean(), mean, sd, ess)
+
+
 def improper_mean(y=None):
     import numpyro
     import numpyro.distributions as dist
