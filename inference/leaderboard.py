@@ -222,15 +222,19 @@ def write_posterior_report(board: Leaderboard, posterior: str) -> Path | None:
                         columns=SUMMARY_COLUMNS)
 
 
-def _color(cell) -> str:
-    """Green for a cell that passed on every seed; from yellow to red as the error grows (log scale,
-    0.15 to 10) for one that did not; grey for one that only failed."""
+def cell_rgb(cell) -> tuple[int, int, int]:
+    """A heat-map cell's colour: green for a cell that passed on every seed; from yellow to red as the
+    error grows (log scale, 0.15 to 10) for one that did not; grey for one that only failed."""
     if cell.passed == cell.runs:
-        return "#8fd18f"
+        return 143, 209, 143
     if cell.failures == cell.runs or not np.isfinite(cell.error):
-        return "#b8b8b8"
+        return 184, 184, 184
     t = float(np.clip(np.log(max(cell.error, PASS_SD) / PASS_SD) / np.log(10 / PASS_SD), 0, 1))
-    return f"rgb(255,{int(230 - 180 * t)},{int(120 - 90 * t)})"
+    return 255, int(230 - 180 * t), int(120 - 90 * t)
+
+
+def _color(cell) -> str:
+    return "rgb({},{},{})".format(*cell_rgb(cell))
 
 
 def _cell_html(cell) -> str:

@@ -139,6 +139,26 @@ def test_an_archive_of_the_run_records_resumes_and_scores_the_leaderboard_elsewh
     assert "missing.jsonl.gz" in capsys.readouterr().err
 
 
+def test_the_heat_map_figure_and_method_table_come_from_an_archive(board, tmp_path, capsys):
+    from benchmarks.leaderboard import archive, heat_map
+
+    store, _, _ = board
+    archive.pack(store, tmp_path / "runs.jsonl.gz")
+    capsys.readouterr()
+    assert heat_map.main([str(tmp_path / "runs.jsonl.gz"), str(tmp_path / "map.png")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")
+            for line in out.splitlines() if line.startswith("| numpyro")}
+    good, broken = (rows[f"numpyro svi guide={g}"] for g in ("mvn learning_rate=0.05 num_steps=300",
+                                                            "normal learning_rate=1000000.0 num_steps=20"))
+    rate = pd.read_csv(store / "methods.csv").set_index("method")["pass_rate"]
+    assert good[1:5] == ["2", "2", f"{rate[good[0].lstrip('| ')]:.2f}", "0 (0)"]
+    assert broken[1:5] == ["2", "2", "0.00", "2 (0)"]
+    assert (tmp_path / "map.png").read_bytes().startswith(b"\x89PNG")
+    assert heat_map.main([str(tmp_path / "missing.jsonl.gz"), str(tmp_path / "x.png")]) == 2
+    assert "missing.jsonl.gz" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--posteriors", "kidiq-kidscore_momiqq"], "unknown model 'kidiq-kidscore_momiqq'.*did you mean"),
     (["--methods", "numpyro:nutz"], "--methods: unknown method 'nutz'"),

@@ -1,0 +1,122 @@
+"""A leaderboard's heat map as a figure, and its method table as Markdown, from its run records.
+
+``ppl leaderboard`` writes its heat map as an HTML page into the store, which does not outlive a
+session; this draws the same cells (``inference.leaderboard``'s scores and colours) from an archive
+of run records (``benchmarks.leaderboard.archive``) or a store, as a PNG for the docs, and prints the
+method table, with the timeouts counted apart, for RESULTS:
+
+    python -m benchmarks.leaderboard.heat_map benchmarks/leaderboard/first-runs.jsonl.gz \\
+        docs/figures/leaderboard_first.png
+
+Each cell: the median error over the seeds (the worst |z| of a mean, in reference sds, or relative
+error of an sd), "fail" where every run failed ("time" where every one of them ran out of time),
+and the seeds passed out of those run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from inference.leaderboard import Leaderboard, cell_rgb, score
+from inference.sweep import write_index
+from ppl_models.atomic import atomic_write
+
+
+def board_of(source: str | Path) -> Leaderboard:
+    """The scored leaderboard of an archive (``.jsonl.gz``) or a store folder."""
+    source = Path(source)
+    if source.is_dir():
+        return score(write_index(source), source)
+    from benchmarks.leaderboard.archive import unpack
+
+    store = Path(tempfile.mkdtemp(prefix="leaderboard-"))
+    unpack(source, store)
+    return score(write_index(store), store)
+
+
+def timeouts(board: Leaderboard) -> pd.Series:
+    """Runs that ran out of time, per method label."""
+    timed_out = board.runs["error_message"].str.startswith("Timeout")
+    return timed_out.groupby(board.runs["label"]).sum().astype(int)
+
+
+def method_table(board: Leaderboard) -> str:
+    """The method table in Markdown, the best first."""
+    m = board.methods
+    late = timeouts(board)
+    lines = ["| method | posteriors | runs | pass rate | failures (timeouts) | median error | median ESS/s "
+             "| median wall (s) | mean rank |", "|---|---|---|---|---|---|---|---|---|"]
+    for label, row in m.iterrows():
+        def g(v, fmt="{:.3g}"):
+            return "-" if not np.isfinite(v) else fmt.format(v)
+        lines.append(f"| {label} | {int(row.posteriors)} | {int(row.runs)} | {row.pass_rate:.2f} | {int(row.failures)} "
+                     f"({late.get(label, 0)}) | {g(row.median_error)} | {g(row.median_ess_per_s)} "
+                     f"| {g(row.median_wall_s)} | {row.mean_rank:.1f} |")
+    return "\n".join(lines)
+
+
+def _text(cell, timed_out: bool) -> str:
+    head = ("time" if timed_out else "fail") if cell.failures == cell.runs else f"{cell.error:.2g}"
+    return f"{head}\n{cell.passed}/{cell.runs}"
+
+
+def draw(board: Leaderboard, path: str | Path) -> Path:
+    """The heat map (posteriors down, methods across, the best method first) as an image at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(board.methods.index)
+    posteriors = sorted(board.cells["posterior"].unique())
+    late = board.runs[board.runs["error_message"].str.startswith("Timeout")]
+    all_late = {(p, m) for (p, m), g in late.groupby(["posterior", "label"])}
+    image = np.full((len(posteriors), len(methods), 3), 255, dtype=np.uint8)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(methods), 1.8 + 0.34 * len(posteriors)))
+    for cell in board.cells.itertuples():
+        i, j = posteriors.index(cell.posterior), methods.index(cell.method)
+        image[i, j] = cell_rgb(cell)
+        ax.text(j, i, _text(cell, (cell.posterior, cell.method) in all_late and cell.failures == cell.runs),
+                ha="center", va="center", fontsize=5.5, linespacing=1.1)
+    ax.imshow(image, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(methods)), [m.replace("numpyro ", "") for m in methods], rotation=60, ha="right",
+                  fontsize=7)
+    ax.set_yticks(range(len(posteriors)), posteriors, fontsize=6.5)
+    ax.set_xticks(np.arange(len(methods)) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(posteriors)) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=1)
+    ax.tick_params(which="minor", length=0)
+    ax.set_title(f"{len(board.runs)} runs, seeds {', '.join(map(str, sorted(board.runs['seed'].unique())))}: "
+                 "median error (green: passed on every seed; grey: failed), seeds passed / run", fontsize=8)
+    path = Path(path)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.leaderboard.heat_map",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="an archive of run records (.jsonl.gz) or a leaderboard store")
+    parser.add_argument("figure", help="the image to write (.png, .svg, .pdf)")
+    args = parser.parse_args(argv)
+    try:
+        board = board_of(args.source)
+        if board.cells.empty:
+            raise ValueError(f"{args.source} holds no run record")
+        print(method_table(board))
+        print(f"heat map: {draw(board, args.figure)}")
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
