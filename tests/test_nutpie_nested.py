@@ -174,6 +174,8 @@ def test_nested_runs_a_prior_folded_at_zero():
     post = joint / np.trapezoid(joint, grid)
     mean = np.trapezoid(grid * post, grid)
     sd = np.sqrt(np.trapezoid((grid - mean) ** 2 * post, grid))
+    # the quadrature's own error is below 1e-6; 0.05 is a floor under jaxns's se, not needed at this seed
+    # (log Z off by 0.109 against 4 se = 0.32)
     assert abs(r.log_evidence - log_z) < 4 * r.log_evidence_se + 0.05, (r.log_evidence, r.log_evidence_se, log_z)
     draws = r.samples["sigma"].ravel()
     ess = float(r.diagnostics["ess"])

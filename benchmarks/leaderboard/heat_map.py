@@ -6,7 +6,7 @@ of run records (``benchmarks.leaderboard.archive``) or a store, as a PNG for the
 method table, with the timeouts counted apart, for RESULTS:
 
     python -m benchmarks.leaderboard.heat_map benchmarks/leaderboard/first-runs.jsonl.gz \\
-        docs/figures/leaderboard_first.png
+        docs/figures/leaderboard_first.png      # from the repository's root, as every benchmark
 
 Each cell: the median error over the seeds (the worst |z| of a mean, in reference sds, or relative
 error of an sd), "fail" where every run failed ("time" where every one of them ran out of time),
@@ -28,40 +28,41 @@ from ppl_models.atomic import atomic_write
 
 
 def board_of(source: str | Path) -> Leaderboard:
-    """The scored leaderboard of an archive (``.jsonl.gz``) or a store folder."""
+    """The scored leaderboard of an archive (``.jsonl.gz``, unpacked into a temporary store) or a store."""
     source = Path(source)
     if source.is_dir():
         return score(write_index(source), source)
     from benchmarks.leaderboard.archive import unpack
 
-    store = Path(tempfile.mkdtemp(prefix="leaderboard-"))
-    unpack(source, store)
-    return score(write_index(store), store)
+    with tempfile.TemporaryDirectory(prefix="leaderboard-") as store:
+        unpack(source, store)
+        return score(write_index(Path(store)), source)
 
 
-def timeouts(board: Leaderboard) -> pd.Series:
-    """Runs that ran out of time, per method label."""
+def timeouts(board: Leaderboard, by: str | list[str]) -> pd.Series:
+    """How many runs ran out of time, per ``by`` (columns of ``board.runs``)."""
     timed_out = board.runs["error_message"].str.startswith("Timeout")
-    return timed_out.groupby(board.runs["label"]).sum().astype(int)
+    return timed_out.groupby([board.runs[c] for c in ([by] if isinstance(by, str) else by)]).sum().astype(int)
+
+
+def _g(value: float) -> str:
+    return f"{value:.3g}" if np.isfinite(value) else "-"
 
 
 def method_table(board: Leaderboard) -> str:
-    """The method table in Markdown, the best first."""
-    m = board.methods
-    late = timeouts(board)
-    lines = ["| method | posteriors | runs | pass rate | failures (timeouts) | median error | median ESS/s "
-             "| median wall (s) | mean rank |", "|---|---|---|---|---|---|---|---|---|"]
-    for label, row in m.iterrows():
-        def g(v, fmt="{:.3g}"):
-            return "-" if not np.isfinite(v) else fmt.format(v)
+    """The method table in Markdown, the best first (medians over each method's runs)."""
+    late = timeouts(board, "label")
+    lines = ["| method | posteriors | runs | pass rate | failures (timeouts) | error | ESS/s | wall (s) | rank |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, row in board.methods.iterrows():
         lines.append(f"| {label} | {int(row.posteriors)} | {int(row.runs)} | {row.pass_rate:.2f} | {int(row.failures)} "
-                     f"({late.get(label, 0)}) | {g(row.median_error)} | {g(row.median_ess_per_s)} "
-                     f"| {g(row.median_wall_s)} | {row.mean_rank:.1f} |")
+                     f"({late.get(label, 0)}) | {_g(row.median_error)} | {_g(row.median_ess_per_s)} "
+                     f"| {_g(row.median_wall_s)} | {row.mean_rank:.1f} |")
     return "\n".join(lines)
 
 
-def _text(cell, timed_out: bool) -> str:
-    head = ("time" if timed_out else "fail") if cell.failures == cell.runs else f"{cell.error:.2g}"
+def _text(cell, timed_out: int) -> str:
+    head = ("time" if timed_out == cell.runs else "fail") if cell.failures == cell.runs else f"{cell.error:.2g}"
     return f"{head}\n{cell.passed}/{cell.runs}"
 
 
@@ -74,14 +75,13 @@ def draw(board: Leaderboard, path: str | Path) -> Path:
 
     methods = list(board.methods.index)
     posteriors = sorted(board.cells["posterior"].unique())
-    late = board.runs[board.runs["error_message"].str.startswith("Timeout")]
-    all_late = {(p, m) for (p, m), g in late.groupby(["posterior", "label"])}
+    late = timeouts(board, ["posterior", "label"])
     image = np.full((len(posteriors), len(methods), 3), 255, dtype=np.uint8)
     fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(methods), 1.8 + 0.34 * len(posteriors)))
     for cell in board.cells.itertuples():
         i, j = posteriors.index(cell.posterior), methods.index(cell.method)
         image[i, j] = cell_rgb(cell)
-        ax.text(j, i, _text(cell, (cell.posterior, cell.method) in all_late and cell.failures == cell.runs),
+        ax.text(j, i, _text(cell, late.get((cell.posterior, cell.method), 0)),
                 ha="center", va="center", fontsize=5.5, linespacing=1.1)
     ax.imshow(image, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(methods)), [m.replace("numpyro ", "") for m in methods], rotation=60, ha="right",
@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the image is written atomically: whole, or not at all
+        print(f"\ninterrupted: nothing written to {args.figure}", file=sys.stderr)
+        return 130
     return 0
 
 
