@@ -10,8 +10,9 @@ Two grids (``--grid``):
 Each executor runs the grid with 1 worker and with 2, interleaved over ``--rounds`` (this machine
 is shared and noisy); Ray runs on a local cluster of that many CPUs, started on loopback. Local
 workers are processes that serve run after run, and Ray reuses its worker processes, so imports are
-paid once per worker. Every worker computes on one thread, but XLA compiles on a thread pool of its
-own: one NumPyro run keeps two cores busy while it compiles. Prints seconds per sweep and the ratio.
+paid once per worker. Every worker computes on one thread, and with 2 workers each holds a core of its
+own (``inference.worker_cores``), so that XLA's compiler threads stay on it. Prints seconds per sweep
+and the ratio.
 
 - ``--cache``: each sweep starts with an empty JAX persistent compilation cache of its own, shared
   by its workers (as ``ppl leaderboard`` shares ``~/.cache/ppl/jax``), so a program compiled for one

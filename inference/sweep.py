@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from inference.worker_cores import claim_core
 from ppl_models.atomic import atomic_write
 
 EXECUTORS = ("local", "ray")
@@ -240,10 +241,12 @@ def execute(run: Run, store: str) -> dict:
     from inference.compare import score_row
     from inference.held_out import held_out_scores
     from inference.memory import run_memory
+    from inference.worker_cores import claimed_core
     from ppl_models import get_model
 
     store = Path(store)
-    record = {"run_id": run.run_id, **run.describe(), "status": "ok", "error": "", "pid": os.getpid()}
+    record = {"run_id": run.run_id, **run.describe(), "status": "ok", "error": "", "pid": os.getpid(),
+              "core": claimed_core()}
     _release_earlier_runs()
     started = time.time()
     timer = _watchdog(run, store, dict(record)) if run.timeout is not None else None
@@ -340,14 +343,17 @@ def _worker(run: Run, store: str) -> dict:
     return execute(run, store)
 
 
-def _serve(connection, target) -> None:
+def _serve(connection, target, pin: bool) -> None:
     """A local worker process: runs each ``(run, store)`` the parent sends with ``target`` and answers
-    with the run's id, until it is sent None. Ctrl-C is the parent's to handle: it ends the workers
-    with SIGTERM, whose default action ends a worker at once, even inside compiled code (a Python
-    handler would wait for XLA to return), and removes what their writes under way left."""
+    with the run's id, until it is sent None; on a core of its own if ``pin`` (``worker_cores``).
+    Ctrl-C is the parent's to handle: it ends the workers with SIGTERM, whose default action ends a
+    worker at once, even inside compiled code (a Python handler would wait for XLA to return), and
+    removes what their writes under way left."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if pin:
+        claim_core()
     while (task := connection.recv()) is not None:
         run, store = task
         target(run, store)
@@ -360,7 +366,8 @@ def _run_local(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None
     seconds of PyTorch and JAX) are paid once per worker, not once per run; every run starts from a
     clean state all the same (``inference.run`` clears Pyro's parameter store and seeds everything).
     A worker that dies (a crash, SIGKILL, out of memory) has its run recorded with the error, and a
-    new worker takes its place."""
+    new worker takes its place. With more than one worker, each holds a core of its own while there are
+    enough (``inference.worker_cores``)."""
     from multiprocessing.connection import wait
 
     from inference.compare import single_threaded_children
@@ -371,7 +378,7 @@ def _run_local(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None
 
     def start():
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, target), daemon=True)
+        process = context.Process(target=_serve, args=(child, target, sweep.workers > 1), daemon=True)
         with single_threaded_children():
             process.start()
         child.close()
@@ -421,10 +428,20 @@ def died(run: Run, message: str) -> dict:
     return {"run_id": run.run_id, **run.describe(), "status": "error", "error": f"WorkerDied: {message}"}
 
 
+def _ray_task(target, run: Run, store: str, pin: bool) -> dict:
+    """A run in a Ray worker process, held to a core of its own if ``pin`` (the first task a worker
+    process runs claims it, before JAX starts its threads; later tasks keep it)."""
+    if pin:
+        claim_core()
+    return target(run, store)
+
+
 def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None], target=_worker) -> None:
     """One Ray task per run on the cluster at ``sweep.address`` (a local one when None), each
-    calling ``target(run, store)`` and returning its record; a run on CUDA asks for a GPU. A task
-    whose worker died (Ray raises instead of returning) is recorded with Ray's error."""
+    calling ``target(run, store)`` and returning its record; a run on CUDA asks for a GPU. On a
+    cluster of several CPUs each worker process holds a core of its own while there are enough
+    (``inference.worker_cores``). A task whose worker died (Ray raises instead of returning) is
+    recorded with Ray's error."""
     import ray
 
     from inference.compare import single_threaded_environment
@@ -434,11 +451,12 @@ def _run_ray(todo: list[Run], sweep: Sweep, report: Callable[[Run, dict], None],
     # each task computes on one thread, as the local workers do: a cluster runs one task per CPU
     ray.init(address=sweep.address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": plugins | single_threaded_environment()})
-    remote = ray.remote(max_retries=0)(target)
+    remote = ray.remote(max_retries=0)(_ray_task)
+    pin = ray.cluster_resources().get("CPU", 0) >= 2
     tasks = {}  # Ray object ref -> run
     for run in todo:
         gpus = 1 if str(run.options.get("device", "cpu")).startswith("cuda") else 0
-        tasks[remote.options(num_gpus=gpus).remote(run, str(sweep.store.resolve()))] = run
+        tasks[remote.options(num_gpus=gpus).remote(target, run, str(sweep.store.resolve()), pin)] = run
     while tasks:
         done, _ = ray.wait(list(tasks), num_returns=1)
         run = tasks.pop(done[0])

@@ -1,6 +1,7 @@
 """Sweeps: config checks that name the line, the local executor (failures, dead workers,
 restarts), the results store, and the Ray executor on a local cluster."""
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -126,3 +127,46 @@ def test_a_run_past_its_timeout_is_a_recorded_failure_and_the_next_run_gets_a_fr
     assert (index["status"] == "error").all() and index["error"].str.startswith("Timeout: ").all()
     assert index["pid"].nunique() == 2  # the first worker ended itself; another ran seed 1
     assert not list((tmp_path / "store").glob("results/*"))  # no result, whole or partial
+
+
+HOLD_A_CORE = """
+import importlib.util, os, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("worker_cores", sys.argv[1])
+worker_cores = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(worker_cores)
+core = worker_cores.claim_core(Path(sys.argv[2]))
+print(core, *sorted(os.sched_getaffinity(0)), flush=True)
+sys.stdin.read()  # holds its core until its stdin closes
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs a platform that pins processes to cores, and 2 cores")
+def test_each_worker_holds_a_core_of_its_own_and_a_dead_workers_core_goes_to_the_next(tmp_path):
+    import inference.worker_cores
+
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    started = []
+
+    def worker():  # a process allowed the two cores, as a sweep's workers are
+        process = subprocess.Popen([sys.executable, "-c", HOLD_A_CORE, inference.worker_cores.__file__,
+                                    str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: os.sched_setaffinity(0, cores))
+        started.append(process)
+        claimed, *affinity = process.stdout.readline().split()
+        return process, claimed, [int(c) for c in affinity]
+
+    first, second, third = worker(), worker(), worker()
+    try:
+        assert sorted(int(w[1]) for w in (first, second)) == cores  # one core each...
+        assert all(w[2] == [int(w[1])] for w in (first, second))  # ...and held to it
+        assert third[1:] == ("None", cores)  # none left: it runs unpinned
+        first[0].kill()
+        first[0].wait()
+        fourth = worker()
+        assert fourth[1:] == (first[1], [int(first[1])])  # the lock died with its holder
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
