@@ -34,6 +34,12 @@ class ImportanceWeightedELBO(ELBO):
         super().__init__(num_particles=num_particles)
         self.estimator = estimator
 
+    @property
+    def can_infer_discrete(self) -> bool:
+        """VIMCO's score term and RWS's wake-phase gradients need no reparameterization: discrete
+        latents are theirs to train (NumPyro's SVI warns otherwise)."""
+        return self.estimator in ("vimco", "rws")
+
     def _log_densities(self, keys, params, model, guide, args, kwargs, hold_q=False, hold_z=False):
         """log p(x_b, z_kb), log q(z_kb | x_b) and the part of log q of the guide's non-reparameterized sites,
         each (K, B) (or (K,) without a data plate), and the plate's scale. ``hold_q``: q's parameters
