@@ -148,6 +148,10 @@ LIKELIHOOD_FREE_OPTIONS = {
 }
 
 
+ADAPTIVE_CONTRAST = ((lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and (v == 0 or v >= 2)),
+                     "0 (off) or an integer >= 2 (guide draws per data point)")
+
+
 def discriminator_steps(default: int) -> Option:
     return opt(default, "discriminator updates per generator update", integer(1))
 

@@ -236,20 +236,51 @@ def test_methods_that_need_the_guide_density_refuse_an_implicit_guide():
         inference.run("ring8-implicit", method="avb", backend="numpyro")
     with pytest.raises(ValueError, match="avb.*own guide.*'kidiq-kidscore_momiq' has no guide"):
         inference.run("kidiq-kidscore_momiq", method="avb", backend="pyro")
+    with pytest.raises(ValueError, match=r"adaptive_contrast=1 .*expected 0 \(off\) or an integer >= 2"):
+        inference.run("onehot4-vae_implicit", method="avb", backend="numpyro", adaptive_contrast=1)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_avb_trains_the_model_and_its_implicit_guide(backend):
-    """The negative ELBO estimate (T in place of log q - log p) falls from its start, and every
-    network (decoder, encoder, discriminator T(x, z)) is fitted and returned."""
+@pytest.mark.parametrize("contrast", [0, 4])
+def test_avb_trains_the_model_and_its_implicit_guide(backend, contrast):
+    """The negative ELBO estimate (T in place of log q - log p; with adaptive contrast, T in place of
+    log q~ - log N(0, I)) falls from its start, and every network (decoder, encoder, discriminator
+    T(x, z)) is fitted and returned."""
     result = inference.run("onehot4-vae_implicit", method="avb", backend=backend, seed=0, num_steps=400,
-                           batch_size=128, learning_rate=3e-3, discriminator_steps=2)
+                           batch_size=128, learning_rate=3e-3, discriminator_steps=2, adaptive_contrast=contrast)
     assert result.losses.shape == (400, 2) and result.info["loss_names"] == ["discriminator", "negative_elbo"]
     assert np.isfinite(result.losses).all()
     first, last = result.losses[:20, 1].mean(), result.losses[-50:, 1].mean()
     assert last < first - 0.1 * abs(first)
     assert params_of(result.params, "discriminator")["layers.0.weight"].shape == (128, 6)  # (x, z): 4 + 2
     assert {"encoder$$$layers.0.weight", "decoder$$$layers.2.bias"} <= set(result.params)
+
+
+def test_adaptive_contrast_is_the_gaussian_of_the_draws_with_gradients_through_its_moments():
+    """For Gaussian draws z = loc + scale * e, log r(z | x) is their log density (within the error of
+    moments from 4000 draws), alike in JAX and PyTorch; and since z~ = (e - mean e) / sd e does not
+    depend on loc or scale, d(sum log r)/d loc = 0 and d(sum log r)/d scale = -(draws * points * D) / scale
+    exactly: the gradient goes through the estimated mean and sd, as the objective needs."""
+    import jax
+
+    from inference.likelihood_free import adaptive_contrast
+
+    e = np.random.default_rng(0).standard_normal((4000, 3, 2))
+    loc, scale = np.array([[0.5, -1.0]]), np.array([[2.0, 0.3]])
+    standardized, log_r = adaptive_contrast(jnp.asarray(loc + scale * e), jnp)
+    exact = stats.norm(loc, scale).logpdf(loc + scale * e).sum(-1)
+    assert np.abs(np.asarray(log_r) - exact).mean() < 0.05
+    np.testing.assert_allclose(np.asarray(standardized).std(0, ddof=1), 1.0, rtol=1e-6)
+    torch_standardized, torch_log_r = adaptive_contrast(torch.as_tensor(loc + scale * e), torch)
+    np.testing.assert_allclose(torch_log_r.numpy(), np.asarray(log_r), rtol=1e-5)  # JAX in float32
+    np.testing.assert_allclose(torch_standardized.numpy(), np.asarray(standardized), atol=1e-5)
+
+    def total(loc, scale):
+        return adaptive_contrast(loc + scale * jnp.asarray(e[:50]), jnp)[1].sum()
+
+    d_loc, d_scale = jax.grad(total, argnums=(0, 1))(jnp.asarray(loc), jnp.asarray(scale))
+    np.testing.assert_allclose(np.asarray(d_loc), 0.0, atol=1e-3)  # against terms of size 150 / scale
+    np.testing.assert_allclose(np.asarray(d_scale), -(50 * 3) / scale, rtol=1e-5)
 
 
 def test_quadrant_decoder_lights_pixel_k_in_quadrant_k_alike_in_every_array_library():

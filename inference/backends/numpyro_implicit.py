@@ -32,6 +32,7 @@ from inference.discrepancies import (
 from inference.likelihood_free import (
     DISCRIMINATOR,
     LOSS_NAMES,
+    adaptive_contrast,
     check_reparameterized,
     data_site,
     discriminator_factory,
@@ -136,34 +137,58 @@ class Generated(Game):
 
 
 class AdversarialVariationalBayes(Game):
-    """A model with a likelihood and an implicit guide, fitted by AVB (Mescheder et al. 2017)."""
+    """A model with a likelihood and an implicit guide, fitted by AVB (Mescheder et al. 2017); with
+    ``adaptive_contrast`` m, T(x, z~) tells standardized guide draws from N(0, I) draws
+    (``inference.likelihood_free.adaptive_contrast``)."""
 
     def __init__(self, spec, model, guide, sites, method, seed, opts, dtype):
         super().__init__(spec, model, guide, sites, method, seed, opts, dtype)
         self.latent = latent_site(spec, sites.latent)
+        self.draws = opts.get("adaptive_contrast", 0)
 
     def init(self, key, batch: dict) -> dict:
         guide_trace = handlers.trace(handlers.seed(self.guide, key)).get_trace(**batch)
         model_trace = handlers.trace(handlers.replay(handlers.seed(self.model, key), guide_trace)).get_trace(**batch)
         return _params(model_trace) | _params(guide_trace)
 
+    def _tiled(self, batch):
+        x = batch[self.site]
+        return jnp.broadcast_to(x, (self.draws, *x.shape)).reshape(-1, *x.shape[1:])
+
     def d_loss(self, d_params, g_params, key, batch):
         guide_key, prior_key = jax.random.split(key)
+        x = batch[self.site]
+        if self.draws:
+            z = jax.vmap(lambda k: _run(self.guide, g_params, k, batch)[self.latent]["value"])(
+                jax.random.split(guide_key, self.draws))
+            z = jax.lax.stop_gradient(adaptive_contrast(z.reshape(*z.shape[:2], -1), jnp)[0]).reshape(-1, *z.shape[2:])
+            return discriminator_loss(self.logit(d_params, self._tiled(batch), z),
+                                      self.logit(d_params, self._tiled(batch),
+                                                 jax.random.normal(prior_key, z.shape, z.dtype)), jnp)
         z = jax.lax.stop_gradient(_run(self.guide, g_params, guide_key, batch)[self.latent]["value"])
         prior_z = jax.lax.stop_gradient(_run(self.model, g_params, prior_key, batch)[self.latent]["value"])
-        x = batch[self.site]
         return discriminator_loss(self.logit(d_params, x, z), self.logit(d_params, x, prior_z), jnp)
 
-    def g_loss(self, g_params, d_params, key, batch):
-        """-E_q[log p(x | z) - T(x, z)]: the negative ELBO, T standing in for log q(z | x) - log p(z)."""
+    def _log_joint(self, g_params, key, batch, observed_only: bool):
+        """log p(x | z) (or log p(x, z)) of one guide draw, scaled to the data set; the draw and the scale."""
         guide_trace = _run(self.guide, g_params, key, batch)
         model = handlers.replay(handlers.substitute(handlers.seed(self.model, key), data=g_params), guide_trace)
         model_trace = handlers.trace(model).get_trace(**batch)
-        observed = [s for s in model_trace.values() if s["type"] == "sample" and s["is_observed"]]
-        log_likelihood = sum((s["fn"].log_prob(s["value"]) * (s["scale"] or 1.0)).sum() for s in observed)
-        scale = model_trace[self.latent]["scale"] or 1.0
-        log_ratio = self.logit(d_params, batch[self.site], guide_trace[self.latent]["value"]).sum() * scale
-        return -(log_likelihood - log_ratio)
+        sites = [s for s in model_trace.values() if s["type"] == "sample" and (s["is_observed"] or not observed_only)]
+        log_joint = sum((s["fn"].log_prob(s["value"]) * (s["scale"] or 1.0)).sum() for s in sites)
+        return log_joint, guide_trace[self.latent]["value"], model_trace[self.latent]["scale"] or 1.0
+
+    def g_loss(self, g_params, d_params, key, batch):
+        """-E_q[log p(x | z) - T(x, z)]: the negative ELBO, T standing in for log q(z | x) - log p(z);
+        with adaptive contrast, -E_q[log p(x, z) - log r(z | x) - T(x, z~)] over the m draws."""
+        if not self.draws:
+            log_likelihood, z, scale = self._log_joint(g_params, key, batch, observed_only=True)
+            return -(log_likelihood - self.logit(d_params, batch[self.site], z).sum() * scale)
+        log_joint, z, scale = jax.vmap(lambda k: self._log_joint(g_params, k, batch, observed_only=False))(
+            jax.random.split(key, self.draws))
+        standardized, log_r = adaptive_contrast(z.reshape(*z.shape[:2], -1), jnp)
+        log_ratio = self.logit(d_params, self._tiled(batch), standardized.reshape(-1, *z.shape[2:])).sum()
+        return -(log_joint.mean() - scale[0] * (log_r.sum() + log_ratio) / self.draws)
 
 
 GAMES = {"adversarial": Generated, "mmd": Generated, "avb": AdversarialVariationalBayes}

@@ -13,7 +13,9 @@ their loss and gradients are finite; the first that is not stops the run with a
 - ``avb``: the guide draws z = encoder(x, noise); the discriminator T(x, z) learns
   log q(z | x) - log p(z) by telling guide draws from prior draws (``discriminator_steps``
   updates), and the model and guide
-  ascend E_q[log p(x | z) - T(x, z)], the ELBO with T in place of the intractable log ratio.
+  ascend E_q[log p(x | z) - T(x, z)], the ELBO with T in place of the intractable log ratio. With
+  ``adaptive_contrast`` m, T contrasts q with the Gaussian of its own mean and sd instead
+  (``inference.likelihood_free.adaptive_contrast``).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from inference.discrepancies import (
 from inference.likelihood_free import (
     DISCRIMINATOR,
     LOSS_NAMES,
+    adaptive_contrast,
     check_reparameterized,
     data_site,
     discriminator_factory,
@@ -190,34 +193,60 @@ class Generated(Game):
 
 
 class AdversarialVariationalBayes(Game):
-    """A model with a likelihood and an implicit guide, fitted by AVB (Mescheder et al. 2017)."""
+    """A model with a likelihood and an implicit guide, fitted by AVB (Mescheder et al. 2017); with
+    ``adaptive_contrast`` m, T(x, z~) tells standardized guide draws from N(0, I) draws
+    (``inference.likelihood_free.adaptive_contrast``)."""
 
     def __init__(self, spec, model, guide, batches, method, seed, opts, dtype, device):
         super().__init__(spec, model, guide, batches, method, seed, opts, dtype, device)
         check_guide_matches(self.sites, trace_sites(guide, batches.data), f"of {spec.name!r}", density_needed=False)
         self.latent = latent_site(spec, self.sites.latent)
+        self.draws = opts.get("adaptive_contrast", 0)
         poutine.trace(self.guide).get_trace(**batches(0))
         self.start_players()
+
+    def _draw(self, batch, observed_only: bool):
+        """One guide draw z and log p(x | z) (or log p(x, z)), scaled to the data set; and the scale."""
+        guide_trace = poutine.trace(self.guide).get_trace(**batch)
+        model_trace = poutine.trace(poutine.replay(self.model, trace=guide_trace)).get_trace(**batch)
+        log_joint = model_trace.log_prob_sum(lambda name, site: site["is_observed"] or not observed_only)
+        return guide_trace.nodes[self.latent]["value"], log_joint, model_trace.nodes[self.latent]["scale"]
+
+    def _contrasted(self, batch, observed_only: bool = False):
+        """m draws: standardized (m * B, ...), log r per draw (m, B), the mean log p(x, z), the scale."""
+        draws = [self._draw(batch, observed_only) for _ in range(self.draws)]
+        z = torch.stack([d[0] for d in draws])
+        standardized, log_r = adaptive_contrast(z.reshape(*z.shape[:2], -1), torch)
+        return (standardized.reshape(-1, *z.shape[2:]), log_r, torch.stack([d[1] for d in draws]).mean(),
+                draws[0][2])
+
+    def _tiled(self, batch):
+        x = batch[self.site]
+        return x.expand(self.draws, *x.shape).reshape(-1, *x.shape[1:])
 
     def step(self, next_batch) -> list[float]:
         d_losses = []
         for _ in range(self.opts["discriminator_steps"]):
             batch = next_batch()
             with torch.no_grad():
-                z = poutine.trace(self.guide).get_trace(**batch).nodes[self.latent]["value"]
-                prior_z = poutine.trace(self.model).get_trace(**batch).nodes[self.latent]["value"]
-            x = batch[self.site]
+                if self.draws:
+                    z, x = self._contrasted(batch)[0], self._tiled(batch)
+                    prior_z = torch.randn_like(z)
+                else:
+                    z = poutine.trace(self.guide).get_trace(**batch).nodes[self.latent]["value"]
+                    prior_z = poutine.trace(self.model).get_trace(**batch).nodes[self.latent]["value"]
+                    x = batch[self.site]
             loss = discriminator_loss(self.logit(x, z), self.logit(x, prior_z), torch)
             d_losses.append(update(loss, self.d_optim, list(self.critic.parameters()), "discriminator"))
         batch = next_batch()
-        guide_trace = poutine.trace(self.guide).get_trace(**batch)
-        model_trace = poutine.trace(poutine.replay(self.model, trace=guide_trace)).get_trace(**batch)
-        log_likelihood = model_trace.log_prob_sum(lambda name, site: site["is_observed"])
-        # T(x, z) stands in for log q(z | x) - log p(z), scaled up to the data set as the likelihood is
-        z = guide_trace.nodes[self.latent]["value"]
-        log_ratio = self.logit(batch[self.site], z).sum() * model_trace.nodes[self.latent]["scale"]
-        return [float(np.mean(d_losses)), update(-(log_likelihood - log_ratio), self.optim, self.params,
-                                                 "model and guide")]
+        if self.draws:  # E_q[log p(x, z) - log r(z | x) - T(x, z~)]
+            standardized, log_r, log_joint, scale = self._contrasted(batch)
+            log_ratio = (log_r.sum() + self.logit(self._tiled(batch), standardized).sum()) / self.draws
+            elbo = log_joint - log_ratio * scale
+        else:  # T(x, z) stands in for log q(z | x) - log p(z), scaled up to the data set as the likelihood is
+            z, log_likelihood, scale = self._draw(batch, observed_only=True)
+            elbo = log_likelihood - self.logit(batch[self.site], z).sum() * scale
+        return [float(np.mean(d_losses)), update(-elbo, self.optim, self.params, "model and guide")]
 
     def draw(self, next_batch, num: int) -> dict:
         return {}
