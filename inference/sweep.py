@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from inference.worker_cores import claim_core
+from inference.worker_cores import claim_core, claimed_core
 from ppl_models.atomic import atomic_write
 
 EXECUTORS = ("local", "ray")
@@ -241,7 +241,6 @@ def execute(run: Run, store: str) -> dict:
     from inference.compare import score_row
     from inference.held_out import held_out_scores
     from inference.memory import run_memory
-    from inference.worker_cores import claimed_core
     from ppl_models import get_model
 
     store = Path(store)

@@ -212,13 +212,10 @@ class AdversarialVariationalBayes(Game):
         log_joint = model_trace.log_prob_sum(lambda name, site: site["is_observed"] or not observed_only)
         return guide_trace.nodes[self.latent]["value"], log_joint, model_trace.nodes[self.latent]["scale"]
 
-    def _contrasted(self, batch, observed_only: bool = False):
-        """m draws: standardized (m * B, ...), log r per draw (m, B), the mean log p(x, z), the scale."""
-        draws = [self._draw(batch, observed_only) for _ in range(self.draws)]
-        z = torch.stack([d[0] for d in draws])
+    def _contrasted(self, z):
+        """m draws z (m, B, ...): standardized, flat as (m * B, ...), and log r per draw (m, B)."""
         standardized, log_r = adaptive_contrast(z.reshape(*z.shape[:2], -1), torch)
-        return (standardized.reshape(-1, *z.shape[2:]), log_r, torch.stack([d[1] for d in draws]).mean(),
-                draws[0][2])
+        return standardized.reshape(-1, *z.shape[2:]), log_r
 
     def _tiled(self, batch):
         x = batch[self.site]
@@ -230,7 +227,9 @@ class AdversarialVariationalBayes(Game):
             batch = next_batch()
             with torch.no_grad():
                 if self.draws:
-                    z, x = self._contrasted(batch)[0], self._tiled(batch)
+                    z = torch.stack([poutine.trace(self.guide).get_trace(**batch).nodes[self.latent]["value"]
+                                     for _ in range(self.draws)])
+                    z, x = self._contrasted(z)[0], self._tiled(batch)
                     prior_z = torch.randn_like(z)
                 else:
                     z = poutine.trace(self.guide).get_trace(**batch).nodes[self.latent]["value"]
@@ -240,9 +239,11 @@ class AdversarialVariationalBayes(Game):
             d_losses.append(update(loss, self.d_optim, list(self.critic.parameters()), "discriminator"))
         batch = next_batch()
         if self.draws:  # E_q[log p(x, z) - log r(z | x) - T(x, z~)]
-            standardized, log_r, log_joint, scale = self._contrasted(batch)
+            z, log_joint, scale = zip(*(self._draw(batch, observed_only=False) for _ in range(self.draws)),
+                                      strict=True)
+            standardized, log_r = self._contrasted(torch.stack(z))
             log_ratio = (log_r.sum() + self.logit(self._tiled(batch), standardized).sum()) / self.draws
-            elbo = log_joint - log_ratio * scale
+            elbo = torch.stack(log_joint).mean() - log_ratio * scale[0]
         else:  # T(x, z) stands in for log q(z | x) - log p(z), scaled up to the data set as the likelihood is
             z, log_likelihood, scale = self._draw(batch, observed_only=True)
             elbo = log_likelihood - self.logit(batch[self.site], z).sum() * scale
