@@ -85,9 +85,11 @@ def message() -> str:
         parts.append(f"after {time.monotonic() - _activity['started']:.1f} s")
     line = " ".join(parts)
     checkpoint = _activity["checkpoint"]
-    if checkpoint:
-        line += (f"; resume from the checkpoint {checkpoint} by running the same command" if os.path.exists(checkpoint)
-                 else f"; no checkpoint was written yet to {checkpoint}")
+    if checkpoint and os.path.exists(checkpoint):  # named once: a sweep's activity names its store already
+        line += ("; resume by running the same command" if str(checkpoint) in line
+                 else f"; resume from the checkpoint {checkpoint} by running the same command")
+    elif checkpoint:
+        line += f"; no checkpoint was written yet to {checkpoint}"
     else:
         line += "; the run under way was not saved (no checkpoint)"
     return line

@@ -107,3 +107,15 @@ def test_sigint_the_main_thread_cannot_act_on_ends_the_process_after_the_grace(t
     assert seconds < 10
     assert "ppl: interrupted: a compiled loop after" in output
     assert list(tmp_path.iterdir()) == []  # neither the target nor its temporary file
+
+
+def test_the_interrupt_line_names_a_sweeps_store_once(tmp_path):
+    from inference import interrupt
+
+    with interrupt.activity(f"leaderboard into {tmp_path}", checkpoint=str(tmp_path)):
+        line = interrupt.message()
+    assert line.count(str(tmp_path)) == 1 and line.endswith("; resume by running the same command"), line
+    with interrupt.activity("fit eight_schools (numpyro nuts)", checkpoint=str(tmp_path)):
+        assert interrupt.message().endswith(f"; resume from the checkpoint {tmp_path} by running the same command")
+    with interrupt.activity("fit eight_schools (numpyro nuts)", checkpoint=str(tmp_path / "not yet")):
+        assert interrupt.message().endswith(f"; no checkpoint was written yet to {tmp_path / 'not yet'}")
