@@ -91,11 +91,12 @@ def main(argv=None) -> None:
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--proposal-draws", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args(argv)
     test_spec = vae_spec("mnist", "test", num_images=args.num_test)
     x = test_spec.data["x"].astype(float)
     common = dict(backend="numpyro", seed=args.seed, batch_size=BATCH, num_steps=int(args.epochs * STEPS_PER_EPOCH),
-                  learning_rate=args.learning_rate, progress_bar=False)
+                  learning_rate=args.learning_rate, progress_bar=False, device=args.device)
     t0 = time.perf_counter()
     gaussian = inference.run("mnist-vae", method="svi", guide="spec", num_samples=0, **common)
     t1 = time.perf_counter()
@@ -106,7 +107,7 @@ def main(argv=None) -> None:
           f"train s: SVI {t1 - t0:.0f}, AVB {t2 - t1:.0f}; test NLL (nats) on {args.num_test} test images, "
           f"k = {args.num_samples}; AVB's adaptive contrast: {args.adaptive_contrast or 'off'}")
     print("| model, proposal | test NLL ± se | median ESS | share k-hat > 0.7 |\n|---|---|---|---|")
-    nll = test_nll(test_spec, gaussian.params, args.num_samples)
+    nll = test_nll(test_spec, gaussian.params, args.num_samples, args.device)
     print(f"| Gaussian guide (SVI), its own guide | {nll:.2f} | | |", flush=True)
     for label, model, result, guide in [
             ("Gaussian guide (SVI), Gaussian fitted to guide draws", "mnist-vae", gaussian, gaussian_guide),
