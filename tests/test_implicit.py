@@ -328,3 +328,15 @@ def test_avb_implicit_guide_fits_quarter_gaussian_posteriors_that_no_gaussian_gu
     implicit, _ = distances("onehot4-quadrants_implicit", "avb", discriminator_steps=5)
     assert gaussian > 5 * floor  # far beyond sampling: the reverse-KL Gaussian leaves the corner uncovered
     assert implicit + 2 * floor < gaussian, (implicit, gaussian, floor)
+
+
+def test_the_avb_mnist_benchmark_runs_end_to_end_with_adaptive_contrast(capsys):
+    """A few steps of both fits and a few scored images: the benchmark's table has its three rows, each
+    a finite NLL (its scoring call had gone stale once, and crashed only after the training)."""
+    from benchmarks import avb_mnist
+
+    avb_mnist.main(["--epochs", "0.004", "--num-test", "2", "--num-samples", "20", "--proposal-draws", "60",
+                    "--adaptive-contrast", "2"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| Gaussian") or
+            line.startswith("| implicit")]
+    assert len(rows) == 3 and all(np.isfinite(float(row.split("|")[2].split()[0])) for row in rows), rows
