@@ -132,6 +132,7 @@ def test_a_run_past_its_timeout_is_a_recorded_failure_and_the_next_run_gets_a_fr
 HOLD_A_CORE = """
 import importlib.util, os, sys
 from pathlib import Path
+os.sched_setaffinity(0, [int(c) for c in sys.argv[3:]])  # the cores a sweep's workers may use
 spec = importlib.util.spec_from_file_location("worker_cores", sys.argv[1])
 worker_cores = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(worker_cores)
@@ -149,10 +150,10 @@ def test_each_worker_holds_a_core_of_its_own_and_a_dead_workers_core_goes_to_the
     cores = sorted(os.sched_getaffinity(0))[:2]
     started = []
 
-    def worker():  # a process allowed the two cores, as a sweep's workers are
+    def worker():
         process = subprocess.Popen([sys.executable, "-c", HOLD_A_CORE, inference.worker_cores.__file__,
-                                    str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                   preexec_fn=lambda: os.sched_setaffinity(0, cores))
+                                    str(tmp_path), *map(str, cores)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   text=True)
         started.append(process)
         claimed, *affinity = process.stdout.readline().split()
         return process, claimed, [int(c) for c in affinity]
