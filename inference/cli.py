@@ -248,8 +248,8 @@ def cmd_fit(args, options: dict) -> int:
             print_capped(posterior_summary(result.samples, mcmc, limit=MAX_SUMMARY_ROWS), total,
                          "--all shows every site; --json and the saved result have all")
     elif not result.posterior_predictive:
-        print("no posterior draws kept (pass --num-samples N to keep some; models trained on minibatches "
-              "keep none by default, their latents numbering one per data point)")
+        print(textwrap.fill("no posterior draws kept (pass --num-samples N to keep some; models trained on "
+                            "minibatches keep none by default, their latents numbering one per data point)", WIDTH))
     for site, points in (result.posterior_predictive.items() if not result.samples else ()):
         print(f"generated {site!r}: {points.shape[1]} points of shape {points.shape[2:]} (kept in the saved result)")
     _print_training(result, args, options)
@@ -515,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "false, --init-strategy init_to_median, --init-scale 0.01): see ppl methods.")
     p.add_argument("model")
     p.add_argument("--backend", required=True, choices=BACKENDS)
-    p.add_argument("--method", required=True, choices=list(METHODS))
+    p.add_argument("--method", required=True, choices=list(METHODS), metavar="METHOD",
+                   help="one of " + ", ".join(METHODS) + " (ppl methods)")
     p.add_argument("--seed", type=int, default=0, help="every random number derives from it (default 0)")
     p.add_argument("--out", help="folder to save the result in, as .npz (default runs/MODEL)")
     p.add_argument("--all", action="store_true", help="summarize every site, not only the first screenful")
@@ -543,7 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "their PSIS-LOO expected log predictive density.")
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--backend", required=True, choices=BACKENDS)
-    p.add_argument("--method", required=True, choices=[m.name for m in methods().values() if m.posterior])
+    posterior_methods = [m.name for m in methods().values() if m.posterior]
+    p.add_argument("--method", required=True, choices=posterior_methods, metavar="METHOD",
+                   help="one of " + ", ".join(posterior_methods) + " (ppl methods)")
     p.add_argument("--seed", type=int, default=0, help="every random number derives from it (default 0)")
     options = p.add_argument_group("method options")
     for name in sorted({n for table in (*METHODS.values(), COMMON) for n in table}):

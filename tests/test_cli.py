@@ -160,3 +160,13 @@ def test_compare_defaults_follow_the_models_backends(monkeypatch):
 def test_parsing():
     assert [parse_value(v) for v in ("3", "0.5", "true", "None", "mvn")] == [3, 0.5, True, None, "mvn"]
     assert parse_method("pyro:svi:guide=mvn,num_steps=10") == ("pyro", "svi", {"guide": "mvn", "num_steps": 10})
+
+
+@pytest.mark.parametrize("command", ["fit", "loo"])
+def test_help_fits_100_columns(capsys, monkeypatch, command):
+    """The methods are listed in the --method help, wrapped, not as one 128-column choice set."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "avb" in out and max(len(line) for line in out.splitlines()) <= 100
