@@ -5,7 +5,7 @@ XLA compiles on a thread pool of its own, sized to the cores the process may use
 two cores, each worker's compiler threads spread onto the other's core, and two compilations at once
 slow each other down: on the leaderboard's speed-up grid (``benchmarks.sweep_speedup``), the runs of
 2 workers took 11% longer than the same runs of 1 worker, and the speed-up was 1.65-1.73x. With each
-worker held to a core of its own, they take 7% longer, and 2 workers are 1.69-1.88x faster than 1
+worker held to a core of its own, they take 7-9% longer, and 2 workers are 1.69-1.88x faster than 1
 (``benchmarks/RESULTS.md``, "Scale-out: each worker on a core of its own").
 
 A worker claims a core by an exclusive ``flock`` on a file per core in one folder per machine, so
