@@ -56,6 +56,15 @@ def test_the_joint_energy_distance_sees_a_lost_correlation_the_marginals_miss():
     assert joint_energy_distance(independent, reference) > np.mean(null) + 6 * np.std(null, ddof=1), null
 
 
+def _in_fresh_process(script: str) -> list[float]:
+    """The numbers ``script`` prints, run in a new interpreter: a test worker that ran other tests holds
+    memory its allocator can hand out again without the resident size growing."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    return [float(v) for v in done.stdout.split()]
+
+
 _FREED_MEMORY = """
 import time
 import numpy as np
@@ -74,10 +83,7 @@ print(memory.peak_mb, idle.peak_mb)
 def test_peak_memory_sees_an_allocation_that_is_freed_before_the_block_ends():
     """In a fresh process: in a test worker at 3.7 GB, memory that earlier tests freed but the allocator
     kept can take the block without the resident size growing (peak 3782.770 against 3782.766 MB)."""
-    done = subprocess.run([sys.executable, "-c", _FREED_MEMORY], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1])
-    assert done.returncode == 0, done.stderr
-    peak_mb, idle_mb = map(float, done.stdout.split())
+    peak_mb, idle_mb = _in_fresh_process(_FREED_MEMORY)
     assert peak_mb > idle_mb + 150, (peak_mb, idle_mb)
 
 
@@ -100,10 +106,7 @@ def test_added_memory_leaves_out_what_the_process_held_before():
     """A worker's earlier runs leave memory behind: a run's added_mb does not count it. In a fresh
     process: in a test worker that ran other tests, their memory released while the block runs
     (garbage collection, XLA's threads) offset the block's 100 MiB (added_mb 0.004 at 3.7 GB)."""
-    done = subprocess.run([sys.executable, "-c", _ADDED_MEMORY], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1])
-    assert done.returncode == 0, done.stderr
-    added_mb, peak_mb = map(float, done.stdout.split())
+    added_mb, peak_mb = _in_fresh_process(_ADDED_MEMORY)
     assert 80 < added_mb < 180 and peak_mb > 380, (added_mb, peak_mb)
 
 
