@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 import inference
+from benchmarks.entry import run_benchmark
 from benchmarks.iwae_mnist import test_nll
 from inference.importance import estimate
 from inference.networks import fitted_network
@@ -118,4 +119,4 @@ def main(argv=None) -> None:
                                                   rng))
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

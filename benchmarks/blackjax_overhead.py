@@ -48,6 +48,7 @@ from overhead import raw_model  # benchmarks/overhead.py: eight schools by hand,
 import inference
 import inference.methods.chees  # noqa: F401  (registers "chees" until it is in registry.BUILTINS)
 import ppl_models
+from benchmarks.entry import run_benchmark
 
 MODEL = "eight_schools-eight_schools_noncentered"
 # each method's layer defaults, written out: both sides run these
@@ -347,4 +348,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

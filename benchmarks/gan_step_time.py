@@ -30,6 +30,7 @@ import torch
 from jax.example_libraries import optimizers
 
 import inference
+from benchmarks.entry import run_benchmark
 from ppl_models import get_model
 
 BATCH, LR, HIDDEN = 256, 1e-3, 128
@@ -149,4 +150,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

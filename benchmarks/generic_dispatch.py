@@ -18,6 +18,7 @@ import torch
 from pyro.infer import SVI, Trace_ELBO
 from pyro.infer.autoguide import AutoNormal
 
+from benchmarks.entry import run_benchmark
 from benchmarks.overhead import raw_model
 from ppl_models.generic import for_backends
 from ppl_models.hierarchical.eight_schools import eight_schools_noncentered
@@ -53,4 +54,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

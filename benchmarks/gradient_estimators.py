@@ -18,6 +18,7 @@ import argparse
 import time
 import warnings
 
+from benchmarks.entry import run_benchmark
 from inference import gradient_check as gc
 
 # (estimator, num_particles, temperature): the rows, in order
@@ -60,4 +61,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -48,6 +48,7 @@ import numpy as np
 
 import inference
 from benchmarks.csv_rows import append_rows
+from benchmarks.entry import run_benchmark
 from inference.discrepancies import median_bandwidth, mmd2
 from ppl_models.data.mnist import test_order
 from ppl_models.errors import TrainingError
@@ -425,4 +426,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

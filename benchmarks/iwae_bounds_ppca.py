@@ -15,6 +15,7 @@ import numpy as np
 
 import inference
 import ppl_models
+from benchmarks.entry import run_benchmark
 from inference.importance import iwae_bounds
 
 
@@ -36,4 +37,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -29,6 +29,7 @@ import torch
 
 import inference
 from benchmarks import vae_reference as ref
+from benchmarks.entry import run_benchmark
 from inference.backends.numpyro_common import jax_device
 from inference.backends.pyro_common import torch_device
 from ppl_models.latent_gaussian.vae import vae_spec
@@ -124,4 +125,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -36,6 +36,7 @@ from numpyro.infer import SVI as NumPyroSVI
 from numpyro.infer import Trace_ELBO as NumPyroTraceELBO
 from numpyro.optim import Adam as NumPyroAdam
 
+from benchmarks.entry import run_benchmark
 from benchmarks.vae_step_time import numpyro_layer, pyro_layer, timed
 from inference.options import resolve_options
 from ppl_models.data.text import load_corpus
@@ -159,4 +160,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -55,6 +55,8 @@ import numpy as np
 
 import inference
 from benchmarks.csv_rows import append_rows
+from benchmarks.entry import run_benchmark
+from inference import interrupt
 from inference.api import InferenceWarning
 from ppl_models.data.mnist import test_order
 
@@ -301,7 +303,7 @@ def run_trained_row(row: Row, plan: Plan, args) -> dict:
     checkpoint = base.with_suffix(".ckpt")
     print(f"{row.name}: {plan.steps} steps ({plan.epochs:g} epochs), checkpoint {checkpoint} every "
           f"{plan.steps_per_epoch} steps", file=sys.stderr, flush=True)
-    with ledger(times, "train_s"):
+    with ledger(times, "train_s"), interrupt.activity(f"{row.name}: training", checkpoint=str(checkpoint)):
         fit = plan.train(checkpoint=str(checkpoint), checkpoint_every=plan.steps_per_epoch,
                          progress_bar=args.progress)
     record = dict(epochs=round(plan.epochs, 3), steps=plan.steps)
@@ -312,8 +314,10 @@ def run_trained_row(row: Row, plan: Plan, args) -> dict:
                            max_khat="", num_test=NUM_TEST, num_samples="exact")
         else:
             partial = base.with_suffix(f".score-n{args.num_test}-k{args.num_samples}.npz")
-            scores = importance_nll(test_spec_of(row, args.num_test), fit.params, num_samples=args.num_samples,
-                                    batch_size=args.score_batch, partial=partial, device=args.device, label=row.name)
+            with interrupt.activity(f"{row.name}: scoring", checkpoint=str(partial)):
+                scores = importance_nll(test_spec_of(row, args.num_test), fit.params, num_samples=args.num_samples,
+                                        batch_size=args.score_batch, partial=partial, device=args.device,
+                                        label=row.name)
             record |= dict(metric="nll", value=scores["nll"], se=scores["se"], test_se=scores["test_se"],
                            max_khat=scores["max_khat"], num_test=args.num_test, num_samples=args.num_samples)
     return record | read_times(times)
@@ -426,4 +430,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

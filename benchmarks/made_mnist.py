@@ -23,6 +23,7 @@ import argparse
 import time
 
 import inference
+from benchmarks.entry import run_benchmark
 from inference.backends import benchmark_backends
 from ppl_models.autoregressive.made import HIDDEN, made_spec
 from ppl_models.errors import DeviceError
@@ -84,4 +85,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -19,6 +19,7 @@ import sys
 import time
 
 import inference
+from benchmarks.entry import run_benchmark
 from inference.diagnostics import summarize
 from ppl_models.hierarchical.radon import reference_path
 from ppl_models.reference import save_reference_draws
@@ -75,4 +76,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

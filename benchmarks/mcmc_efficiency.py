@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 import inference
+from benchmarks.entry import run_benchmark
 from inference.compare import score_row
 from ppl_models import get_model
 
@@ -95,4 +96,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

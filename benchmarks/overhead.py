@@ -29,6 +29,7 @@ import numpy as np
 
 import inference
 import ppl_models
+from benchmarks.entry import run_benchmark
 from inference.backends import numpyro_common  # noqa: F401  (sets the host device count before JAX starts)
 
 MODEL = "eight_schools-eight_schools_noncentered"
@@ -170,4 +171,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

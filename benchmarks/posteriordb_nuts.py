@@ -24,6 +24,7 @@ import numpy as np
 import inference
 import ppl_models
 from benchmarks.csv_rows import append_rows
+from benchmarks.entry import run_benchmark
 from inference.diagnostics import score, summarize
 from ppl_models.registry import model_info
 
@@ -105,4 +106,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_benchmark(main)

@@ -21,6 +21,7 @@ import pyro
 import torch
 
 import inference
+from benchmarks.entry import run_benchmark
 from inference.backends import pyro_svi
 from inference.backends.pyro_common import backend_context, to_backend, trace_sites
 from ppl_models import get_model
@@ -80,4 +81,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

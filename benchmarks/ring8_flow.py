@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import inference
+from benchmarks.entry import run_benchmark
 from inference.backends import benchmark_backends
 from inference.networks import fitted_network
 from ppl_models.errors import DeviceError
@@ -69,4 +70,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

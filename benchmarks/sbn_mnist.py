@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 
 import inference
+from benchmarks.entry import run_benchmark
 from inference.backends.numpyro_common import jax_device
 from inference.backends.pyro_common import torch_device
 from ppl_models.discrete_latent.sbn import sbn_spec
@@ -109,4 +110,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

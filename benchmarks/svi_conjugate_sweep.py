@@ -27,6 +27,7 @@ import torch
 
 import inference
 import ppl_models
+from benchmarks.entry import run_benchmark
 from inference.cli import parse_value as value
 from tests.test_svi_conjugate import PARTICLES, SETTINGS, fitted_gaussian
 
@@ -76,4 +77,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.entry import run_benchmark
+
 GRIDS = {
     "svi": """models: [eight_schools-eight_schools_noncentered]
 methods:
@@ -132,4 +134,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

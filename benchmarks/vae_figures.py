@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import inference  # noqa: E402
+from benchmarks.entry import run_benchmark
 from ppl_models.data.mnist import load_mnist  # noqa: E402
 from ppl_models.latent_gaussian.vae import vae_spec  # noqa: E402
 from ppl_models.nets import params_of  # noqa: E402
@@ -89,4 +90,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

@@ -30,6 +30,8 @@ from jax.example_libraries import optimizers
 from torch import nn
 from torch.nn import functional as F
 
+from benchmarks.entry import run_benchmark
+
 HIDDEN, PIXELS, LAYERS = 200, 784, (0, 2, 4)
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -289,4 +291,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

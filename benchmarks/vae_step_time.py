@@ -42,6 +42,7 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.optim import Adam
 
 from benchmarks import vae_reference as ref
+from benchmarks.entry import run_benchmark
 from inference.backends import numpyro_svi, pyro_svi
 from inference.backends.numpyro_common import backend_context as jax_context
 from inference.backends.numpyro_common import jax_device
@@ -215,4 +216,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

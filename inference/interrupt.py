@@ -103,11 +103,14 @@ def _remember() -> None:
             _said.append(message())
 
 
-def report() -> int:
-    """Print the interrupt line on stderr (after closing the progress bars); return the exit status."""
-    line = _said.pop() if _said else message()
+def report(prog: str = "ppl") -> int:
+    """Print the interrupt line on stderr (after closing the progress bars), headed by the program's
+    name; return the exit status."""
+    # the first line remembered: the watcher's thread may remember one more once the block has ended
+    line = _said[0] if _said else message()
+    _said.clear()
     close_progress_bars()
-    print(f"\nppl: {line}", file=sys.stderr, flush=True)
+    print(f"\n{prog}: {line}", file=sys.stderr, flush=True)
     return EXIT_STATUS
 
 
@@ -124,14 +127,14 @@ def end_process(status: int = EXIT_STATUS) -> None:
     os._exit(status)
 
 
-def _end_now() -> None:
-    end_process(report())
+def _end_now(prog: str) -> None:
+    end_process(report(prog))
 
 
 @contextlib.contextmanager
-def watch_sigint(grace: float = 3.0):
+def watch_sigint(grace: float = 3.0, prog: str = "ppl"):
     """Inside the block, a SIGINT that the main thread has not acted on within ``grace`` seconds
-    (it is inside compiled code) ends the process with ``_end_now``. Outside the main thread, or
+    (it is inside compiled code) ends the process with ``_end_now`` (its line headed by ``prog``). Outside the main thread, or
     where signals cannot be watched, the block runs unwatched."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -164,7 +167,7 @@ def watch_sigint(grace: float = 3.0):
                 continue
             _remember()  # in case the main thread cannot run its handler
             if not done.wait(grace):
-                _end_now()
+                _end_now(prog)
 
     watcher = threading.Thread(target=watch, name="ppl-sigint-watcher", daemon=True)
     watcher.start()

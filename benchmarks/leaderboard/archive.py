@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from benchmarks.entry import run_benchmark
 from inference.sweep import write_record
 from ppl_models.atomic import atomic_write
 
@@ -73,4 +74,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_benchmark(main)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.entry import run_benchmark
 from inference.leaderboard import Leaderboard, cell_rgb, score
 from inference.sweep import write_index
 from ppl_models.atomic import atomic_write
@@ -122,4 +123,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_benchmark(main)

@@ -1,0 +1,50 @@
+"""Benchmark scripts end as the ``ppl`` command does (``benchmarks.entry``): bad input in one line with
+status 2, Ctrl-C in one line with status 130, no traceback."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(**extra):
+    return {**{k: v for k, v in os.environ.items() if k != "PPL_DATA_DIR"}, **extra}
+
+
+def test_a_missing_data_file_is_one_line_naming_it(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks.likelihood_table", "--status", "--rows", "made"],
+                          cwd=REPO, env=_env(PPL_DATA_DIR=str(tmp_path)), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("likelihood_table: error: data file 'mnist/binarized_mnist.npz' not found")
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+SLOW = """
+import time
+from benchmarks.entry import run_benchmark
+
+def main():
+    print("started", flush=True)
+    while True:
+        time.sleep(0.05)
+
+run_benchmark(main)
+"""
+
+
+def test_ctrl_c_is_one_line_and_status_130(tmp_path):
+    script = tmp_path / "slow_benchmark.py"
+    script.write_text(SLOW)
+    child = subprocess.Popen([sys.executable, str(script)], cwd=REPO, env=_env(PYTHONPATH=str(REPO)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert err.strip().startswith("__main__: interrupted: python -m __main__ after"), err
+    assert "Traceback" not in err
