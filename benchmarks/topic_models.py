@@ -10,7 +10,9 @@ For each corpus, K and seed:
 - ``prodlda``: ``inference.run`` SVI of ``ppl_models.lda.prodlda`` (alpha = 1) with the paper's
   batch normalization and dropout, Adam at ``--prodlda-lr`` with first-moment decay
   ``--prodlda-b1`` (the paper's 2e-3 and 0.99), ``--prodlda-steps`` steps of ``--prodlda-batch``
-  documents; ``prodlda_plain``: the same without batch normalization and dropout.
+  documents; ``prodlda_plain``: the same without batch normalization and dropout;
+  ``prodlda_shift``: the decoder's batch normalization with a learned shift and no scale (the
+  paper's TensorFlow layer) instead of both.
 
 All are scored alike (``inference.topic_scores``): held-out perplexity by document completion
 (each LDA's topics fixed, the test document's proportions folded in from its observed half;
@@ -35,12 +37,13 @@ import numpy as np
 import torch
 
 import inference
+from benchmarks.entry import run_benchmark
 from inference.topic_scores import score as score_result
 from inference.topic_scores import topic_scores
 from ppl_models.data.text import load_corpus
 from ppl_models.errors import TrainingError
 from ppl_models.lda import metrics
-from ppl_models.lda.corpus import prepare_corpus
+from ppl_models.lda.corpus import MIN_DF, prepare_corpus
 from ppl_models.lda.lda import lda_spec
 from ppl_models.lda.prodlda import prodlda_spec
 
@@ -80,11 +83,21 @@ def fit(method: str, name: str, corpus, k: int, seed: int, args) -> tuple[dict, 
     else:
         plain = method == "prodlda_plain"
         spec = prodlda_spec(corpus.train, k, name=f"{name}-{method}", batch_norm=not plain,
-                            dropout=0.0 if plain else args.prodlda_dropout)
+                            dropout=0.0 if plain else args.prodlda_dropout,
+                            decoder_affine="shift" if method == "prodlda_shift" else True)
         b1 = {"b1": args.prodlda_b1} if args.backend == "numpyro" else {"betas": (args.prodlda_b1, 0.999)}
         options = dict(num_steps=args.prodlda_steps, batch_size=args.prodlda_batch, learning_rate=args.prodlda_lr,
                        optimizer_options=b1)
     return *fit_ours(spec, corpus, seed, args.backend, **options), args.backend
+
+
+def describe(row: dict) -> str:
+    """One run's CSV row as a line to read (the CSV keeps the top words)."""
+    head = f"{row['corpus']} K={row['topics']} seed {row['seed']} {row['method']} ({row['backend']}):"
+    if "error" in row:
+        return f"{head} {row['error']}"
+    return (f"{head} perplexity {row['perplexity']:.0f}, NPMI {row['npmi']:.3f}, diversity {row['diversity']:.3f}, "
+            f"{row['wall_s']:.0f} s")
 
 
 def summary(path: Path) -> str:
@@ -118,6 +131,10 @@ def main(argv=None) -> None:
     parser.add_argument("--prodlda-b1", type=float, default=0.99, help="Adam's first-moment decay (beta1)")
     parser.add_argument("--prodlda-batch", type=int, default=32)
     parser.add_argument("--prodlda-dropout", type=float, default=0.2)
+    parser.add_argument("--min-df", type=int, default=MIN_DF, help="keep the words of at least this many documents "
+                        "(the vocabulary is part of a run: give a new --out when changing it)")
+    parser.add_argument("--max-words", type=int, default=None, help="keep at most this many words, those in the "
+                        "most documents (the ProdLDA paper's 20 Newsgroups vocabulary has 2000; again a new --out)")
     parser.add_argument("--sklearn-iter", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     # topic_models.csv: issue 4's runs (plain ProdLDA, topics as raw weights), in the columns of then
@@ -142,7 +159,7 @@ def main(argv=None) -> None:
         if new:
             writer.writeheader()
         for name in args.corpus:
-            corpus = prepare_corpus(load_corpus(name))
+            corpus = prepare_corpus(load_corpus(name), min_df=args.min_df, max_words=args.max_words)
             print(corpus.describe(), flush=True)
             for k, seed, method in itertools.product(args.topics, args.seeds, args.methods):
                 if (name, k, seed, method) in done:
@@ -160,8 +177,8 @@ def main(argv=None) -> None:
                                **{k: round(scores[k], 4) for k in ("npmi_raw", "diversity_raw") if k in scores})
                 writer.writerow(row)
                 f.flush()
-                print(row, flush=True)
+                print(describe(row), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(main)

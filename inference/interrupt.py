@@ -134,8 +134,8 @@ def _end_now(prog: str) -> None:
 @contextlib.contextmanager
 def watch_sigint(grace: float = 3.0, prog: str = "ppl"):
     """Inside the block, a SIGINT that the main thread has not acted on within ``grace`` seconds
-    (it is inside compiled code) ends the process with ``_end_now`` (its line headed by ``prog``). Outside the main thread, or
-    where signals cannot be watched, the block runs unwatched."""
+    (it is inside compiled code) ends the process with ``_end_now`` (its line headed by ``prog``).
+    Outside the main thread, or where signals cannot be watched, the block runs unwatched."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -35,6 +35,17 @@ def test_preparation_filters_splits_and_halves_as_documented():
     np.testing.assert_array_equal(again.test_observed, prepared.test_observed)
 
 
+def test_a_vocabulary_cut_keeps_the_words_in_the_most_documents():
+    corpus = load_corpus("reuters")
+    full, cut = prepare_corpus(corpus), prepare_corpus(corpus, max_words=500)
+    assert len(cut.vocab) == 500 and set(cut.vocab) <= set(full.vocab)
+    df = dict(zip(corpus.vocab, (corpus.counts > 0).sum(axis=0), strict=True))
+    # every kept word is in at least as many documents as every word cut
+    assert min(df[w] for w in cut.vocab) >= max(df[w] for w in set(full.vocab) - set(cut.vocab))
+    with pytest.raises(ValueError, match="max_words must be a positive number of words, not 0"):
+        prepare_corpus(corpus, max_words=0)
+
+
 @pytest.mark.parametrize("lines, match", [
     (["2 0:1 7:1"], r"document 0 \(line 1\).*word id 7, outside the vocabulary of 5"),
     (["1 0:1", "1 2:-3"], r"document 1 \(line 2\).*negative count"),

@@ -100,6 +100,35 @@ def test_bad_dropout_is_refused():
         MLP((5, 2), dropout=0.2)
     with pytest.raises(ValueError, match="MLP: affine=True is batch normalization's scale and shift, and batch_norm"):
         MLP((5, 4, 2), affine=True)
+    with pytest.raises(ValueError, match=r"ProductOfExperts: affine='scale' is not one of \(False, True, 'shift'\)"):
+        ProductOfExperts(3, 10, batch_norm=True, affine="scale")
+
+
+def test_a_shift_without_a_scale_after_batch_norm_on_both_backends():
+    """``affine="shift"`` (the ProdLDA paper's TensorFlow layer): standardized logits plus a learned
+    shift per word, no scale; the same parameters, names and outputs on both backends."""
+    factory = ProductOfExperts(4, 6, batch_norm=True, affine="shift")
+    net = factory.build("pyro", seed=0, dtype="float32")
+    assert sorted(k for k, _ in net.named_parameters()) == ["norm.bias", "topics.bias", "topics.weight"]
+    h = np.random.default_rng(3).normal(size=(16, 4)).astype(np.float32)
+    shift = np.linspace(-1, 1, 6).astype(np.float32)
+    with torch.no_grad():
+        net.norm.bias.copy_(torch.as_tensor(shift))
+        logits = net.topics(torch.softmax(torch.as_tensor(h), -1)).numpy()
+        net.train()
+        out = net(torch.as_tensor(h)).numpy()
+        net.eval()
+        eval_out = net(torch.as_tensor(h)).numpy()
+    np.testing.assert_allclose(out, (logits - logits.mean(0)) / np.sqrt(logits.var(0) + EPS) + shift, rtol=1e-4,
+                               atol=1e-5)
+    eqx_net = with_parameters(factory.build("numpyro", seed=1, dtype="float32"),
+                              {k: v.numpy() for k, v in net.state_dict().items()})
+    assert sorted(named_parameters(eqx_net)) == ["norm.bias", "topics.bias", "topics.weight"]
+    eqx_out, _ = eqx_net.apply(eqx_net.buffers, (jnp.asarray(h),), train=True)
+    np.testing.assert_allclose(np.asarray(eqx_out), out, rtol=1e-4, atol=1e-5)
+    # eval mode: the running statistics after one batch (the backends average them differently, see
+    # equinox_nets), then the same shift
+    np.testing.assert_allclose(np.asarray(eqx_net(jnp.asarray(h))), eval_out, rtol=1e-5, atol=1e-5)
 
 
 COUNTS = np.random.default_rng(2).poisson(2.0, size=(64, 30))

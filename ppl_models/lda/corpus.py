@@ -68,16 +68,25 @@ def halve(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return first, counts - first
 
 
-def prepare_corpus(corpus: Corpus, *, min_df: int = MIN_DF, max_df: float = MAX_DF,
+def prepare_corpus(corpus: Corpus, *, min_df: int = MIN_DF, max_df: float = MAX_DF, max_words: int | None = None,
                    test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED) -> TopicCorpus:
-    """Filter the vocabulary, drop near-empty documents, split, and halve the test documents."""
+    """Filter the vocabulary (words in at least ``min_df`` documents and at most a share ``max_df`` of
+    them; of those, the ``max_words`` in the most documents, if given), drop near-empty documents,
+    split, and halve the test documents."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), not {test_fraction}")
+    if max_words is not None and max_words < 1:
+        raise ValueError(f"max_words must be a positive number of words, not {max_words}")
     df = (corpus.counts > 0).sum(axis=0)
     keep = (df >= min_df) & (df <= max_df * corpus.num_docs)
     if not keep.any():
         raise ValueError(f"no word of corpus {corpus.name!r} occurs in between {min_df} documents and "
                          f"{max_df:.0%} of them")
+    if max_words is not None and keep.sum() > max_words:
+        # the most frequent by document frequency; ties go to the earlier word, so the cut is deterministic
+        ranked = np.lexsort((np.arange(len(df)), -np.where(keep, df, -1)))
+        keep = np.zeros_like(keep)
+        keep[ranked[:max_words]] = True
     counts = corpus.counts[:, keep]
     kept = np.flatnonzero(counts.sum(axis=1) >= 2)
     rng = np.random.default_rng(seed)

@@ -62,12 +62,14 @@ def prodlda_guide(counts, num_docs, prior_loc, prior_scale, encoder):
 
 BATCH_NORM = True  # the paper's network; False for the plain decoder and encoder
 DROPOUT = 0.2  # Pyro's ProdLDA tutorial
+DECODER_AFFINE = True  # a learned scale and shift per word after the decoder's batch normalization
 
 
 def prodlda_spec(counts: np.ndarray, num_topics: int, *, name: str, alpha: float = 1.0, batch_norm: bool = BATCH_NORM,
-                 dropout: float = DROPOUT) -> ModelSpec:
+                 dropout: float = DROPOUT, decoder_affine: bool | str = DECODER_AFFINE) -> ModelSpec:
     """ProdLDA with ``num_topics`` topics on a documents x words count matrix; ``batch_norm`` and
-    ``dropout`` in both networks (``batch_norm=False, dropout=0``: the networks without them)."""
+    ``dropout`` in both networks (``batch_norm=False, dropout=0``: the networks without them);
+    ``decoder_affine``: what the decoder learns after its batch normalization (``ProductOfExperts``)."""
     num_docs, vocab_size = counts.shape
     loc, scale = laplace_dirichlet(np.full(num_topics, alpha))
     return ModelSpec(
@@ -76,7 +78,7 @@ def prodlda_spec(counts: np.ndarray, num_topics: int, *, name: str, alpha: float
         model=for_backends(prodlda),
         guide=for_backends(prodlda_guide),
         networks={"decoder": ProductOfExperts(num_topics, vocab_size, batch_norm=batch_norm, dropout=dropout,
-                                              affine=batch_norm),
+                                              affine=decoder_affine if batch_norm else False),
                   "encoder": MLP((vocab_size, *ENCODER_HIDDEN, 2 * num_topics), activation="softplus",
                                  head="normal", inputs="log1p", batch_norm=batch_norm, dropout=dropout)},
         minibatch=Minibatch(keys=("counts",)),

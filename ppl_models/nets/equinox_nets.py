@@ -71,12 +71,16 @@ class BatchNorm(eqx.Module):
     """Equinox's ``BatchNorm`` over the last axis of inputs with any leading dimensions."""
 
     layer: eqx.nn.BatchNorm
+    # ``affine="shift"``: a learned shift and no scale, which Equinox's layer has no switch for
+    bias: jax.Array | None = None
 
     @staticmethod
-    def init(size: int, dtype: str, affine: bool = False) -> BatchNorm:
-        bn = eqx.nn.BatchNorm(size, "batch", channelwise_affine=affine, momentum=0.9, mode="batch", dtype=dtype)
+    def init(size: int, dtype: str, affine: bool | str = False) -> BatchNorm:
+        bn = eqx.nn.BatchNorm(size, "batch", channelwise_affine=affine is True, momentum=0.9, mode="batch",
+                              dtype=dtype)
         # the batch counter as an int32 of its own (Equinox starts it as a weakly typed 0)
-        return BatchNorm(eqx.tree_at(lambda b: b.batch_counter.init, bn, jnp.zeros((), jnp.int32)))
+        bn = eqx.tree_at(lambda b: b.batch_counter.init, bn, jnp.zeros((), jnp.int32))
+        return BatchNorm(bn, jnp.zeros(size, dtype) if affine == "shift" else None)
 
     def initial_buffers(self) -> dict:
         """Running statistics before any batch: mean 0, variance 1 (as PyTorch starts them), no batches."""
@@ -97,6 +101,8 @@ class BatchNorm(eqx.Module):
         call = functools.partial(bn, inference=not train)
         flat, state = jax.vmap(call, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(
             x.reshape(-1, x.shape[-1]), state)
+        if self.bias is not None:
+            flat = flat + self.bias
         if not train:
             return flat.reshape(x.shape), buffers
         count = state.get(bn.batch_counter)
@@ -194,7 +200,7 @@ def _dropout(p: float):
 
 
 def MLP(sizes, activation: str, head: str, inputs: str, batch_norm: bool = False, dropout: float = 0.0,  # noqa: N802
-        affine: bool = False, *, seed: int, dtype: str) -> _MLP:
+        affine: bool | str = False, *, seed: int, dtype: str) -> _MLP:
     keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
     layers = [Linear.init(k, a, b, dtype) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
     norm = BatchNorm.init(sizes[-1], dtype, affine) if batch_norm else None
@@ -209,7 +215,7 @@ def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype:
 
 
 def ProductOfExperts(num_topics: int, vocab_size: int, batch_norm: bool = False, dropout: float = 0.0,  # noqa: N802
-                     affine: bool = False, *, seed: int, dtype: str) -> _ProductOfExperts:
+                     affine: bool | str = False, *, seed: int, dtype: str) -> _ProductOfExperts:
     norm = BatchNorm.init(vocab_size, dtype, affine) if batch_norm else None
     return _ProductOfExperts(Linear.init(jax.random.PRNGKey(seed), num_topics, vocab_size, dtype), norm,
                              _dropout(dropout), _norm_buffers(norm))

@@ -65,10 +65,16 @@ def flatten_state(values: dict) -> dict:
     return out
 
 
+AFFINE = (False, True, "shift")  # none; a learned scale and shift per feature; a learned shift alone
+
+
 def _check_affine(factory) -> None:
+    if factory.affine not in AFFINE:
+        raise ValueError(f"{type(factory).__name__}: affine={factory.affine!r} is not one of {AFFINE} (False: none; "
+                         "True: a learned scale and shift after batch normalization; 'shift': a learned shift alone)")
     if factory.affine and not factory.batch_norm:
-        raise ValueError(f"{type(factory).__name__}: affine=True is batch normalization's scale and shift, and "
-                         "batch_norm is False")
+        raise ValueError(f"{type(factory).__name__}: affine={factory.affine!r} is batch normalization's scale and "
+                         "shift, and batch_norm is False")
 
 
 def _check_dropout(dropout, what: str) -> None:
@@ -100,8 +106,8 @@ class MLP:
     (scaling the others by 1 / (1 - p)); ``batch_norm=True`` normalizes the last layer's raw output
     (before the head) by batch statistics in train mode and by running statistics in eval mode,
     without affine parameters (ProdLDA's encoder, Srivastava & Sutton 2017) unless ``affine=True``
-    (a learned scale and shift per feature after it). Both are the libraries'
-    own layers (``torch.nn.Dropout``, ``BatchNorm1d``; Equinox's ``Dropout``, ``BatchNorm``).
+    (a learned scale and shift per feature after it) or ``affine="shift"`` (a learned shift alone).
+    Both are the libraries' own layers (``torch.nn.Dropout``, ``BatchNorm1d``; Equinox's ``Dropout``, ``BatchNorm``).
     Called with several arrays, ``net(x, e)``, it takes their concatenation along the last axis:
     an implicit guide's encoder of data and noise, or a discriminator of (x, z) pairs.
     """
@@ -112,7 +118,7 @@ class MLP:
     inputs: str = "raw"
     batch_norm: bool = False
     dropout: float = 0.0
-    affine: bool = False
+    affine: bool | str = False
 
     def __post_init__(self):
         _check_dropout(self.dropout, "MLP")
@@ -180,13 +186,14 @@ class ProductOfExperts:
     train mode, and ``batch_norm=True`` normalizes the word logits (running statistics in eval mode),
     which keeps topics from collapsing into copies of one; ``affine=True`` learns a scale and a
     shift per word after it (the shift carries each word's overall frequency, which normalization
-    alone takes out of the logits)."""
+    alone takes out of the logits), ``affine="shift"`` the shift alone (the paper's TensorFlow layer,
+    ``batch_norm(center=True, scale=False)``: every word's logit keeps the same spread over documents)."""
 
     num_topics: int
     vocab_size: int
     batch_norm: bool = False
     dropout: float = 0.0
-    affine: bool = False
+    affine: bool | str = False
 
     def __post_init__(self):
         _check_dropout(self.dropout, "ProductOfExperts")

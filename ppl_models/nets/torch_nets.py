@@ -2,7 +2,8 @@
 PyTorch's default for ``nn.Linear`` and ``nn.Conv2d``, drawn from a generator seeded per network.
 Networks are built in eval mode; the Pyro adapter of ``pyro.module`` (``ppl_models.generic``)
 sets each network's mode from ``nets.training()`` whenever a model or guide registers it.
-Batch normalization (``nn.BatchNorm1d``, momentum 0.1; ``norm.weight``, ``norm.bias`` if affine) keeps its running
+Batch normalization (``nn.BatchNorm1d``, momentum 0.1; ``norm.weight``, ``norm.bias`` if affine, ``norm.bias``
+alone if ``affine="shift"``) keeps its running
 statistics as buffers (``norm.running_mean``, ``norm.running_var``, ``norm.num_batches_tracked``)."""
 from __future__ import annotations
 
@@ -23,8 +24,22 @@ def _seeded(seed: int, dtype: str, make):
     return module.to(getattr(torch, dtype)).eval()
 
 
-def _norm(size: int, batch_norm: bool, affine: bool):
-    return nn.BatchNorm1d(size, affine=affine) if batch_norm else None
+def _norm(size: int, batch_norm: bool, affine: bool | str):
+    if not batch_norm:
+        return None
+    if affine == "shift":
+        return _ShiftedBatchNorm1d(size)
+    return nn.BatchNorm1d(size, affine=affine)
+
+
+class _ShiftedBatchNorm1d(nn.BatchNorm1d):
+    """Batch normalization with a learned shift (``bias``) and no scale: TensorFlow's
+    ``batch_norm(center=True, scale=False)``, which ``nn.BatchNorm1d`` has no switch for
+    (``F.batch_norm`` takes a bias without a weight)."""
+
+    def __init__(self, size: int):
+        super().__init__(size, affine=False)
+        self.bias = nn.Parameter(torch.zeros(size))
 
 
 def _normalize(norm, x):
@@ -36,7 +51,7 @@ def _normalize(norm, x):
 
 class _MLP(nn.Module):
     def __init__(self, sizes, activation: str, head: str, inputs: str, batch_norm: bool, dropout: float,
-                 affine: bool):
+                 affine: bool | str):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.activation, self.head, self.inputs = activation, head, inputs
@@ -79,7 +94,7 @@ class _ConvDecoder(nn.Module):
 
 
 class _ProductOfExperts(nn.Module):
-    def __init__(self, num_topics: int, vocab_size: int, batch_norm: bool, dropout: float, affine: bool):
+    def __init__(self, num_topics: int, vocab_size: int, batch_norm: bool, dropout: float, affine: bool | str):
         super().__init__()
         self.topics = nn.Linear(num_topics, vocab_size)
         self.drop = nn.Dropout(dropout) if dropout else None
@@ -93,7 +108,7 @@ class _ProductOfExperts(nn.Module):
 
 
 def MLP(sizes, activation: str, head: str, inputs: str, batch_norm: bool = False, dropout: float = 0.0,  # noqa: N802
-        affine: bool = False, *, seed: int, dtype: str) -> nn.Module:
+        affine: bool | str = False, *, seed: int, dtype: str) -> nn.Module:
     return _seeded(seed, dtype, lambda: _MLP(sizes, activation, head, inputs, batch_norm, dropout, affine))
 
 
@@ -102,5 +117,5 @@ def ConvDecoder(latent_dim: int, channels, activation: str, *, seed: int, dtype:
 
 
 def ProductOfExperts(num_topics: int, vocab_size: int, batch_norm: bool = False, dropout: float = 0.0,  # noqa: N802
-                     affine: bool = False, *, seed: int, dtype: str) -> nn.Module:
+                     affine: bool | str = False, *, seed: int, dtype: str) -> nn.Module:
     return _seeded(seed, dtype, lambda: _ProductOfExperts(num_topics, vocab_size, batch_norm, dropout, affine))
