@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import itertools
 import time
 from pathlib import Path
@@ -144,6 +145,8 @@ def main(argv=None) -> None:
     if args.summary:
         print(summary(args.out))
         return
+    if "sklearn" in args.methods and importlib.util.find_spec("sklearn") is None:
+        parser.error("method sklearn needs scikit-learn, which is not installed: pip install -e '.[benchmarks]'")
     torch.set_num_threads(1)
     new = not args.out.exists()
     done = set()
