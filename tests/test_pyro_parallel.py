@@ -73,7 +73,12 @@ def test_an_error_in_a_worker_is_raised_in_the_parent():
     assert any("in a chain worker process" in note for note in info.value.__notes__)
 
 
+# The child starts with Python's own SIGINT handler, as a program started at a terminal does: a shell
+# without job control starts a background job (``pytest ... &``) with SIGINT ignored, and a child
+# inherits that, so that the signal would never reach it.
 CTRL_C = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import subprocess, sys
 popen = subprocess.Popen
 class Recorded(popen):
