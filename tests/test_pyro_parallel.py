@@ -1,5 +1,6 @@
 """Pyro NUTS chains in worker processes: the same draws as one after another, the default
 chain method, errors raised in the parent, and Ctrl-C that stops every worker quietly."""
+import contextlib
 import os
 import pickle
 import signal
@@ -102,7 +103,13 @@ def test_ctrl_c_stops_every_worker_without_tracebacks():
     workers = [int(child.stdout.readline().split()[1]) for _ in range(2)]
     time.sleep(3)  # let them get into their chains (or not: either way they must go)
     os.killpg(child.pid, signal.SIGINT)
-    out, err = child.communicate(timeout=60)
+    try:
+        out, err = child.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # fail without leaving the child and its workers running
+        for pid in (child.pid, *workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise
     assert "interrupted" in out and "Traceback" not in err, err
     for pid in workers:
         with pytest.raises(ProcessLookupError):
