@@ -374,9 +374,10 @@ def status(rows, args) -> None:
                 step = pickle.load(f)["step"]
         partial = base.with_suffix(f".score-n{args.num_test}-k{args.num_samples}.npz")
         scored = int(np.isfinite(np.load(partial)["log_p"]).sum()) if partial.exists() else 0
-        times = read_times(base.with_suffix(".time.json"))
-        print(f"{row.name}: trained {step}/{plan.steps} steps, scored {scored}/{args.num_test} test images, "
-              f"{ {k: round(v) for k, v in times.items()} } s")
+        times = read_times(base.with_suffix(".time.json"))  # written as each piece of training or scoring ends
+        spent = ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in times.items()) or "none recorded yet"
+        print(f"{row.name}: trained {step}/{plan.steps} steps, scored {scored}/{args.num_test} test images; "
+              f"time spent: {spent}")
 
 
 def parse(argv=None):
