@@ -76,8 +76,8 @@ class BatchNorm(eqx.Module):
 
     @staticmethod
     def init(size: int, dtype: str, affine: bool | str = False) -> BatchNorm:
-        bn = eqx.nn.BatchNorm(size, "batch", channelwise_affine=affine is True, momentum=0.9, mode="batch",
-                              dtype=dtype)
+        scaled = bool(affine) and affine != "shift"
+        bn = eqx.nn.BatchNorm(size, "batch", channelwise_affine=scaled, momentum=0.9, mode="batch", dtype=dtype)
         # the batch counter as an int32 of its own (Equinox starts it as a weakly typed 0)
         bn = eqx.tree_at(lambda b: b.batch_counter.init, bn, jnp.zeros((), jnp.int32))
         return BatchNorm(bn, jnp.zeros(size, dtype) if affine == "shift" else None)

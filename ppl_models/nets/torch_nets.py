@@ -29,7 +29,7 @@ def _norm(size: int, batch_norm: bool, affine: bool | str):
         return None
     if affine == "shift":
         return _ShiftedBatchNorm1d(size)
-    return nn.BatchNorm1d(size, affine=affine)
+    return nn.BatchNorm1d(size, affine=bool(affine))
 
 
 class _ShiftedBatchNorm1d(nn.BatchNorm1d):
