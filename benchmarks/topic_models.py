@@ -52,6 +52,9 @@ FIELDS = ("corpus", "topics", "seed", "method", "backend", "perplexity", "npmi",
           "error", "npmi_raw", "diversity_raw")  # *_raw: ProdLDA's topics as its raw decoder weights
 
 
+DEFAULT_OUT = Path("benchmarks/topic_models_issue17.csv")
+
+
 def fit_sklearn(corpus, k: int, seed: int, passes: int):
     from sklearn.decomposition import LatentDirichletAllocation
 
@@ -139,12 +142,15 @@ def main(argv=None) -> None:
     parser.add_argument("--sklearn-iter", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     # topic_models.csv: issue 4's runs (plain ProdLDA, topics as raw weights), in the columns of then
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/topic_models_issue17.csv"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--summary", action="store_true", help="print the table of --out and stop")
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.out))
         return
+    if (args.min_df != MIN_DF or args.max_words is not None) and args.out == DEFAULT_OUT:
+        # the CSV does not record the vocabulary, and a restart skips the runs it holds
+        parser.error(f"--min-df and --max-words change the vocabulary: give --out a file of its own, not {DEFAULT_OUT}")
     if "sklearn" in args.methods and importlib.util.find_spec("sklearn") is None:
         parser.error("method sklearn needs scikit-learn, which is not installed: pip install -e '.[benchmarks]'")
     torch.set_num_threads(1)
