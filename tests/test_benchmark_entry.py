@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -48,3 +50,12 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path):
     assert child.returncode == 130, err
     assert err.strip().startswith("__main__: interrupted: python -m __main__ after"), err
     assert "Traceback" not in err
+
+
+def test_topic_models_refuses_a_new_vocabulary_in_the_default_csv(capsys):
+    from benchmarks import topic_models
+
+    with pytest.raises(SystemExit) as info:
+        topic_models.main(["--max-words", "3000", "--methods", "lda"])
+    assert info.value.code == 2
+    assert "--min-df and --max-words change the vocabulary: give --out a file of its own" in capsys.readouterr().err
