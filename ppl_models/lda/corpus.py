@@ -54,9 +54,10 @@ class TopicCorpus:
         return np.concatenate([self.train, self.test])
 
     def describe(self) -> str:
-        return (f"{self.name}: {len(self.vocab)} words ({self.dropped_words} filtered out), "
-                f"{len(self.train_docs)} train / {len(self.test_docs)} test documents "
-                f"({len(self.dropped_docs)} dropped with < 2 words), {int(self.train.sum())} train tokens")
+        # one line of at most 100 columns
+        return (f"{self.name}: {len(self.vocab)} words ({self.dropped_words} cut), "
+                f"{len(self.train_docs)} train / {len(self.test_docs)} test docs "
+                f"({len(self.dropped_docs)} dropped: < 2 words), {int(self.train.sum())} train tokens")
 
 
 def halve(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -83,10 +84,10 @@ def prepare_corpus(corpus: Corpus, *, min_df: int = MIN_DF, max_df: float = MAX_
         raise ValueError(f"no word of corpus {corpus.name!r} occurs in between {min_df} documents and "
                          f"{max_df:.0%} of them")
     if max_words is not None and keep.sum() > max_words:
-        # the most frequent by document frequency; ties go to the earlier word, so the cut is deterministic
-        ranked = np.lexsort((np.arange(len(df)), -np.where(keep, df, -1)))
+        # the words in the most documents; a stable sort gives ties to the earlier word
+        kept_words = np.flatnonzero(keep)
         keep = np.zeros_like(keep)
-        keep[ranked[:max_words]] = True
+        keep[kept_words[np.argsort(-df[kept_words], kind="stable")[:max_words]]] = True
     counts = corpus.counts[:, keep]
     kept = np.flatnonzero(counts.sum(axis=1) >= 2)
     rng = np.random.default_rng(seed)
