@@ -156,6 +156,10 @@ def discriminator_steps(default: int) -> Option:
     return opt(default, "discriminator updates per generator update", integer(1))
 
 
+DISCRIMINATOR_LEARNING_RATE = opt(None, "the discriminator's Adam step size, for two time-scale updates "
+                                        "(Heusel et al. 2017; default: learning_rate)", or_none(positive()))
+
+
 FACTORY = (lambda v: v is None or callable(getattr(v, "build", None)), "None or a network factory (ppl_models.nets)")
 
 

@@ -89,16 +89,21 @@ def test_gan_options_that_do_not_apply_are_refused_with_the_reason(backend, opti
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_discriminator_learning_rate_steps_the_discriminator_alone(backend):
-    """A step size of 1e-30 leaves the discriminator where it started; the generator still moves."""
-    run = dict(method="adversarial", backend=backend, seed=1, num_samples=0, batch_size=64, generator_average=0,
-               gradient_penalty=None)
-    start = inference.run("ring8-implicit", num_steps=1, learning_rate=1e-30, **run).params
-    end = inference.run("ring8-implicit", num_steps=5, discriminator_learning_rate=1e-30, **run).params
+@pytest.mark.parametrize("method, model, player, options", [
+    ("adversarial", "ring8-implicit", "generator", {"generator_average": 0, "gradient_penalty": None}),
+    ("avb", "onehot4-vae_implicit", "encoder", {}),
+])
+def test_discriminator_learning_rate_steps_the_discriminator_alone(backend, method, model, player, options):
+    """A step size of 1e-30 leaves the discriminator where it started; the generator (for AVB, the
+    model and its implicit guide) still moves."""
+    run = dict(method=method, backend=backend, seed=1, batch_size=64, **options)
+    if method == "adversarial":
+        run["num_samples"] = 0
+    start = inference.run(model, num_steps=1, learning_rate=1e-30, **run).params
+    end = inference.run(model, num_steps=5, discriminator_learning_rate=1e-30, **run).params
     for name, value in params_of(start, "discriminator").items():
         np.testing.assert_allclose(params_of(end, "discriminator")[name], value, atol=1e-20)
-    assert not np.allclose(params_of(end, "generator")["layers.0.weight"],
-                           params_of(start, "generator")["layers.0.weight"])
+    assert not np.allclose(params_of(end, player)["layers.0.weight"], params_of(start, player)["layers.0.weight"])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -14,6 +14,7 @@ import numbers
 from inference.discrepancies import CROSS_ENTROPY_LOSSES, GENERATOR_LOSSES, GRADIENT_PENALTIES, PENALTY_WEIGHTS
 from inference.methods import on_backends
 from inference.options import (
+    DISCRIMINATOR_LEARNING_RATE,
     FACTORY,
     LIKELIHOOD_FREE_OPTIONS,
     discriminator_steps,
@@ -59,8 +60,7 @@ register_method(
                                     + ", ".join(f"{k} {v:g}" for k, v in PENALTY_WEIGHTS.items())
                                     + "; R1 on images such as MNIST wants about 10)",
                               or_none(positive())),
-        "discriminator_learning_rate": opt(None, "the discriminator's Adam step size, for two time-scale updates "
-                                                 "(Heusel et al. 2017; default: learning_rate)", or_none(positive())),
+        "discriminator_learning_rate": DISCRIMINATOR_LEARNING_RATE,
         "discriminator_steps": discriminator_steps(1),
         "generator_average": opt(0.999, "decay of the exponential moving average of the generator's weights, "
                                         "which the fitted generator takes (Yazıcı et al. 2019); 0: its last "

@@ -3,7 +3,14 @@ guide, whose log density ratio to the prior a discriminator T(x, z) estimates.""
 from __future__ import annotations
 
 from inference.methods import on_backends
-from inference.options import ADAPTIVE_CONTRAST, FACTORY, LIKELIHOOD_FREE_OPTIONS, discriminator_steps, opt
+from inference.options import (
+    ADAPTIVE_CONTRAST,
+    DISCRIMINATOR_LEARNING_RATE,
+    FACTORY,
+    LIKELIHOOD_FREE_OPTIONS,
+    discriminator_steps,
+    opt,
+)
 from inference.registry import register_method
 
 
@@ -25,6 +32,7 @@ register_method(
         # stale ratio: on AVB's toy, 5 updates cut the total variation to the exact posterior by half
         # (benchmarks/RESULTS.md, "Implicit models against their ground truth")
         "discriminator_steps": discriminator_steps(5),
+        "discriminator_learning_rate": DISCRIMINATOR_LEARNING_RATE,
         "adaptive_contrast": opt(0, "m >= 2: contrast q(z | x) with the Gaussian of its own mean and sd, estimated "
                                     "from m guide draws per data point, so that T(x, z) learns only how far q is "
                                     "from that Gaussian (Mescheder et al. 2017, adaptive contrast); 0: with the "
