@@ -70,7 +70,8 @@ def fitted_proposal_log_weights(decode, guide_draws, x: np.ndarray, num_draws: i
     return np.concatenate(out).T
 
 
-def refitted_encoder(spec, decoder_params: dict, epochs: float, num_particles: int, seed: int) -> dict:
+def refitted_encoder(spec, decoder_params: dict, epochs: float, num_particles: int, seed: int,
+                     device: str = "cpu") -> dict:
     """A Gaussian encoder (``spec``'s, with fresh weights) fitted to a frozen decoder: Adam at 1e-3
     on the ``num_particles``-sample IWAE bound, batch 20 of dynamically binarized training images,
     for ``epochs`` epochs. Its weights, as ``encoder$$$...`` entries of a result's params.
@@ -79,6 +80,15 @@ def refitted_encoder(spec, decoder_params: dict, epochs: float, num_particles: i
     proposal gives an estimate of log p(x) that is low in expectation, so a better one only tightens
     the bound on the test NLL; the AVB paper scores with annealed importance sampling for the same
     reason. Written here by hand because the layer's SVI cannot hold a network fixed."""
+    import jax
+
+    from inference.backends.numpyro_common import jax_device
+
+    with jax.default_device(jax_device(device)):
+        return _refit(spec, decoder_params, epochs, num_particles, seed)
+
+
+def _refit(spec, decoder_params: dict, epochs: float, num_particles: int, seed: int) -> dict:
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -179,7 +189,7 @@ def main(argv=None) -> None:
             decoder = {k: v for k, v in result.params.items() if k.startswith(param_name("decoder", ""))}
             t = time.perf_counter()
             encoder = refitted_encoder(train_spec, params_of(decoder, "decoder"), args.refit_epochs,
-                                       args.refit_particles, args.seed + 2)
+                                       args.refit_particles, args.seed + 2, args.device)
             nll = test_nll(test_spec, decoder | encoder, args.num_samples, args.device)
             print(f"| {label}, Gaussian encoder refitted to its decoder ({time.perf_counter() - t:.0f} s) | "
                   f"{nll:.2f} | | |", flush=True)
