@@ -362,10 +362,13 @@ def test_a_refitted_encoder_learns_the_exact_posterior_of_a_decoder_that_ignores
     fitted = avb_mnist.refitted_encoder(spec, decoder, 0.5, 1, seed=0)
     decoder = {param_name("decoder", k): v for k, v in decoder.items()}
     assert test_nll(test_spec, decoder | start, 100, "cpu") > exact + 1.0
+    # importance sampling's bias with k = 100 draws is about (exp(chi^2) - 1) / 2k, under 0.01 nats for a
+    # proposal within the KL asserted below (chi^2 ~ 2 KL = 1): 0.1 is ten times that
     assert abs(test_nll(test_spec, decoder | fitted, 100, "cpu") - exact) < 0.1
     loc, scale = fitted_network(spec, inference.InferenceResult(
         model=spec.name, backend="numpyro", method="svi", samples={}, params=decoder | fitted), "encoder")(x)
-    kl_to_prior = 0.5 * (loc**2 + scale**2 - 1 - 2 * np.log(scale)).sum(-1)  # the ELBO's whole gap here
+    # the ELBO's whole gap here; a convergence criterion, not a Monte Carlo error: 0.2 epochs left it at 0.55
+    kl_to_prior = 0.5 * (loc**2 + scale**2 - 1 - 2 * np.log(scale)).sum(-1)
     assert kl_to_prior.max() < 0.5, kl_to_prior.max()
     assert set(params_of(fitted, "encoder")) == set(named_parameters(spec.networks["encoder"].build(
         "numpyro", 0, "float32")))
