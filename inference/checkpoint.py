@@ -10,7 +10,10 @@ and data order, or a chain's position, step size, mass matrix and RNG states. Re
 nothing: the steps after the checkpoint see the same random numbers and minibatches as an
 uninterrupted run, so on the same device the run ends with the same numbers. A checkpoint records
 what run wrote it (model, backend, method, seed and options); resuming a different run from it is
-an error that says what differs.
+an error that says what differs. While a run uses a checkpoint, it holds a lock on it (an advisory
+``flock`` on ``<path>.lock``, released when the process ends, however it ends): a second process
+started on the same path is refused with one line, instead of training from, and overwriting, the
+file the first one is still writing.
 """
 from __future__ import annotations
 
@@ -19,8 +22,14 @@ import pickle
 import sys
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # fcntl is Unix's: on Windows runs take no lock
+    fcntl = None
+
 from ppl_models.atomic import atomic_write
 
+_HELD: dict = {}  # checkpoint path -> its open, locked file, while this process runs it
 NOT_FINGERPRINTED = ("checkpoint", "checkpoint_every", "progress_bar")  # how a run is saved, not what it computes
 
 
@@ -55,8 +64,35 @@ class Checkpoint:
             of = f" of {self.total}" if self.total is not None else ""
             print(f"resumed from {self.unit} {step}{of} (checkpoint {self.path})", file=sys.stderr, flush=True)
 
+    def lock(self) -> None:
+        """Hold ``<path>.lock`` until the run is finished (or the process ends); refuse if another
+        process holds it. The same process may take it again (a run resumed after Ctrl-C in a notebook)."""
+        key = str(self.path.resolve())
+        if fcntl is None or key in _HELD:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.with_name(self.path.name + ".lock").open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise ValueError(f"checkpoint {self.path} is in use by another run (process {holder}); wait for it to "
+                             "end, or give this run a checkpoint path of its own") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        _HELD[key] = f
+
+    def unlock(self) -> None:
+        if (f := _HELD.pop(str(self.path.resolve()), None)) is not None:
+            f.close()  # closing the file releases the flock
+
     def load(self):
-        """``(step, state, record)`` of the last checkpoint, or None when there is none."""
+        """``(step, state, record)`` of the last checkpoint, or None when there is none; from here on
+        the checkpoint is this process's (``lock``)."""
+        self.lock()
         if not self.path.exists():
             return None
         try:
@@ -71,6 +107,8 @@ class Checkpoint:
             raise ValueError(f"checkpoint {self.path} was written by another run; differing (saved, now): {diff}. "
                              "Give this run a checkpoint path of its own")
         self._announce(saved["step"])
+        if self.total is not None and saved["step"] >= self.total:
+            self.unlock()  # a finished run: nothing more is written
         return saved["step"], saved["state"], saved["record"]
 
     def save(self, step: int, state, record) -> None:
@@ -78,6 +116,8 @@ class Checkpoint:
         finished = self.total is not None and step >= self.total
         with atomic_write(self.path) as f:
             pickle.dump({"run": self.run, "step": step, "finished": finished, "state": state, "record": record}, f)
+        if finished:
+            self.unlock()
 
     def segments(self, start: int, stop: int):
         """``[a, b)`` pieces of the steps ``[start, stop)`` that end on multiples of ``every``."""

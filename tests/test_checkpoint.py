@@ -121,3 +121,35 @@ def test_a_checkpoint_of_another_run_is_refused_by_what_differs(tmp_path):
         inference.run(model, method="svi", backend="numpyro", checkpoint=path, **options)
     with pytest.raises(ValueError, match="unknown option for method 'is' 'checkpoint'"):
         inference.run(model, method="is", backend="numpyro", checkpoint=path)
+
+
+HOLD = """
+import fcntl, os, sys, time
+f = open(sys.argv[1], "a+")
+fcntl.flock(f, fcntl.LOCK_EX)
+f.truncate(0); f.write(str(os.getpid())); f.flush()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock is a Unix flock")
+def test_a_checkpoint_in_use_by_another_process_is_refused_and_free_once_that_process_ends(tmp_path):
+    model, _, _, options, _ = RUNS["numpyro svi, full batch"]
+    path = tmp_path / "run.ckpt"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path) + ".lock"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ValueError, match=rf"run.ckpt is in use by another run \(process {holder.pid}\)"):
+            inference.run(model, method="svi", backend="numpyro", checkpoint=path, checkpoint_every=500, **options)
+        assert not path.exists()  # refused before anything was written
+    finally:
+        holder.kill()
+        holder.wait()
+    r = inference.run(model, method="svi", backend="numpyro", checkpoint=path, checkpoint_every=500, **options)
+    assert path.exists() and len(r.losses) == options["num_steps"]
+    # finished, the run gives the lock back: this process may return its saved result, and so may another
+    again = inference.run(model, method="svi", backend="numpyro", checkpoint=path, checkpoint_every=500, **options)
+    np.testing.assert_array_equal(again.losses, r.losses)
+    out = _run(RUNS["numpyro svi, full batch"], path, tmp_path / "again.npz")
+    assert out.returncode == 0 and "holds a finished run" in out.stderr, out.stderr
