@@ -46,6 +46,7 @@ BUILTIN_MODULES = (
     "ppl_models.implicit.avb_toy",
     "ppl_models.autoregressive.made",
     "ppl_models.flows.realnvp",
+    "ppl_models.flows.mnist",
     "ppl_models.discrete_latent.sbn",
 )
 

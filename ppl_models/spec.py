@@ -213,10 +213,20 @@ class Minibatch:
 
     ``binarize`` maps a key to grey levels (uint8, 0..255, the key's shape) for dynamic
     binarization: each minibatch draws that key afresh, pixel by pixel, as Bernoulli(grey / 255).
+    ``dequantize`` maps a key to grey levels for uniform dequantization: each minibatch draws it
+    afresh as (grey + u) / 256, u ~ Uniform(0, 1) per pixel, continuous values in (0, 1) whose
+    density, times 256^-D, bounds the probability of the grey levels from below (Theis et al. 2016).
     """
 
     keys: tuple[str, ...]
     binarize: Mapping[str, np.ndarray] = field(default_factory=dict)
+    dequantize: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def grey(self) -> dict[str, tuple[str, np.ndarray]]:
+        """The keys drawn afresh for each minibatch: key -> (``"binarize"`` or ``"dequantize"``, grey levels)."""
+        return ({k: ("binarize", g) for k, g in self.binarize.items()}
+                | {k: ("dequantize", g) for k, g in self.dequantize.items()})
 
     def check(self, data: Mapping, name: str) -> None:
         sizes = set()
@@ -226,12 +236,20 @@ class Minibatch:
             sizes.add(np.shape(data[key])[0])
         if len(sizes) > 1:
             raise DataError(f"minibatch keys {self.keys} of {name!r} differ in length along axis 0: {sorted(sizes)}")
-        for key, grey in self.binarize.items():
+        if both := sorted(set(self.binarize) & set(self.dequantize)):
+            raise DataError(f"minibatch keys {both} of {name!r} are both binarized and dequantized; choose one")
+        for key, (kind, grey) in self.grey.items():
             if key not in self.keys:
-                raise DataError(f"binarize key {key!r} of {name!r} is not a minibatch key {self.keys}")
+                raise DataError(f"{kind} key {key!r} of {name!r} is not a minibatch key {self.keys}")
             if np.asarray(grey).dtype != np.uint8 or np.shape(grey) != np.shape(data[key]):
-                raise DataError(f"binarize[{key!r}] of {name!r} must be uint8 grey levels of shape "
+                raise DataError(f"{kind}[{key!r}] of {name!r} must be uint8 grey levels of shape "
                                 f"{np.shape(data[key])}, not {np.asarray(grey).dtype} {np.shape(grey)}")
+
+
+def redraw(kind: str, grey, u):
+    """A minibatch key drawn afresh from its grey levels (``Minibatch``), given uniforms ``u`` of their
+    shape; numpy, JAX or PyTorch arrays: the binarized pixels (booleans) or the dequantized values."""
+    return u * 255.0 < grey if kind == "binarize" else (grey + u) / 256.0
 
 
 HELD_OUT_KINDS = ("topics", "likelihood", "samples", "exact_likelihood")

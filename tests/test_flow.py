@@ -1,11 +1,15 @@
 """The flow generative model (ppl_models.flows.realnvp): its log-determinant against a numerical Jacobian
 on both backends, a density that integrates to one, the ring's exact entropy, maximum likelihood with
-guide=None, and a blow-up stopped with TrainingError."""
+guide=None, and a blow-up stopped with TrainingError; for ``mnist-flow``, the density of data in (0, 1)
+through the logit map, a flow that starts as the identity, and minibatches dequantized afresh."""
+import importlib
+
 import numpy as np
 import pytest
 
 import inference
-from ppl_models.errors import TrainingError
+from ppl_models.errors import DataError, TrainingError
+from ppl_models.flows.mnist import bits_per_pixel, dequantized
 from ppl_models.flows.realnvp import RING, flow_spec
 from ppl_models.implicit.toys import RingOfGaussians
 from ppl_models.nets import RealNVP, network_seed, param_name
@@ -143,3 +147,67 @@ def test_a_flow_that_blows_up_stops_with_the_last_good_parameters(backend):
         if backend == "pyro":
             np.testing.assert_allclose(kept[key], value.numpy(), rtol=1e-6)
         assert np.isfinite(kept[key]).all()
+
+
+@pytest.mark.parametrize("backend", ["numpyro", "pyro"])
+def test_data_in_the_unit_interval_have_the_flows_density_at_their_logits_times_the_maps_jacobian(backend):
+    """With ``alpha``, log p(x) = log p_f(s) + sum_d log ds_d/dx_d, s = logit(y), y = alpha + (1 - 2 alpha) x,
+    ds/dx = (1 - 2 alpha) / (y (1 - y)): the model's exact density of points in (0, 1)^3 against the same
+    flow's (alpha 0) at their logits, at random weights; 1e-5 relative is float32 data's rounding."""
+    log_likelihood = importlib.import_module(f"inference.backends.{backend}_likelihood").log_likelihood
+    alpha = 0.05
+    x = np.random.default_rng(3).uniform(size=(50, 3)).astype(np.float32).astype(float)
+    y = alpha + (1 - 2 * alpha) * x
+    params = {param_name("flow", k): v for k, v in random_params(FLOW).items()}
+    in_unit = log_likelihood(flow_spec("test-unit", x, FLOW, alpha=alpha), params, dtype="float64")
+    in_logit = log_likelihood(flow_spec("test-logit", np.log(y / (1 - y)), FLOW), params, dtype="float64")
+    np.testing.assert_allclose(in_unit, in_logit + np.log((1 - 2 * alpha) / (y * (1 - y))).sum(-1), rtol=1e-5)
+    # a density of 1 on (0, 1)^784 is 8 bits per grey level; each nat less is 1 / (784 log 2) bits more
+    assert bits_per_pixel(0.0) == pytest.approx(8.0)
+    assert bits_per_pixel(-784 * np.log(2)) == pytest.approx(7.0)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 0.5\)"):
+        flow_spec("test-unit", x, FLOW, alpha=0.5)
+
+
+@pytest.mark.parametrize("backend", ["numpyro", "pyro"])
+def test_a_zero_initialized_flow_starts_as_the_identity(backend):
+    """Every coupling starts as exp(0) * z + 0, so four couplings and their four reversals are the identity."""
+    z = np.random.default_rng(4).normal(size=(5, 6)).astype(np.float32)
+    as_array = (lambda a: __import__("torch").as_tensor(a)) if backend == "pyro" else np.asarray
+
+    def out(zero_init):
+        net = RealNVP(6, (8,), 4, zero_init=zero_init).build(backend, 0, "float32")
+        return np.asarray(net(as_array(z)).detach() if backend == "pyro" else net(as_array(z)))
+
+    np.testing.assert_array_equal(out(True), z)
+    assert np.abs(out(False) - z).max() > 0.1
+
+
+def test_minibatches_are_dequantized_afresh_on_both_backends():
+    """Each minibatch of a dequantized key is (grey + u) / 256 with fresh u: within its grey level's cell
+    [g / 256, (g + 1) / 256), and different from one draw to the next."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    from inference.backends.numpyro_svi import gather_batch
+    from inference.backends.pyro_svi import Minibatches
+
+    grey = np.random.default_rng(5).integers(0, 256, (40, 3)).astype(np.uint8)
+    spec = flow_spec("test-dequantized", dequantized(grey, 0), FLOW, grey=grey)
+    idx = np.arange(40)
+    draws = [np.asarray(gather_batch(spec.data, ("x",), {"x": jnp.asarray(grey)}, jnp.asarray(idx),
+                                     jax.random.PRNGKey(k), "float32", {"x": "dequantize"})["x"]) for k in (0, 1)]
+    batches = Minibatches(spec, {**spec.data, "x": torch.as_tensor(spec.data["x"])}, 40, "cpu")
+    for _ in range(2):
+        x = batches(0)["x"].numpy()
+        order = np.argsort(batches.plate_indices.indices.numpy())
+        draws.append(x[order])
+    for a, b in zip(draws[::2], draws[1::2], strict=True):  # numpyro's two draws, then pyro's
+        for x in (a, b):
+            assert ((grey / 256 <= x) & (x < (grey.astype(int) + 1) / 256)).all()
+        assert (a != b).mean() > 0.99
+    with pytest.raises(DataError, match=r"\['x'\] of 'test-both' are both binarized and dequantized"):
+        from ppl_models.spec import Minibatch
+
+        Minibatch(keys=("x",), binarize={"x": grey}, dequantize={"x": grey}).check(spec.data, "test-both")

@@ -251,11 +251,12 @@ def run(spec, model, *, method, seed, device, dtype, progress_bar, **opts) -> In
         batch_size, keys_ = opts["batch_size"], spec.minibatch.keys
         steps_per_epoch = check_batch_size(spec, batch_size, method)
         num_data = int(np.shape(spec.data[keys_[0]])[0])
-        grey = {k: jnp.asarray(v) for k, v in spec.minibatch.binarize.items()}
+        grey = {k: jnp.asarray(v) for k, (_, v) in spec.minibatch.grey.items()}
+        kinds = {k: kind for k, (kind, _) in spec.minibatch.grey.items()}
         arrays = {k: v for k, v in data.items() if isinstance(v, jax.Array)}
 
         def gather(arrays, idx, key):
-            return gather_batch({**data, **arrays}, keys_, grey, idx, key, dtype)
+            return gather_batch({**data, **arrays}, keys_, grey, idx, key, dtype, kinds)
 
         game = GAMES[method](spec, model, guide, sites, method, seed, opts, dtype)
         g_params = game.init(init_key, gather(arrays, jnp.arange(batch_size), init_key))

@@ -56,7 +56,7 @@ from inference.result import InferenceResult
 from inference.sites import check_guide_matches
 from ppl_models.errors import TrainingError
 from ppl_models.nets.modes import training
-from ppl_models.spec import check_rank
+from ppl_models.spec import check_rank, redraw
 
 
 def no_guide(*args, **kwargs) -> None:
@@ -155,7 +155,7 @@ def guarded_step(svi: SVI, data: dict, created: dict | None = None) -> float:
 
 class Minibatches:
     """The data with each minibatch key replaced by the next batch: a fresh permutation each
-    epoch, the last incomplete batch dropped, grey levels binarized afresh where given.
+    epoch, the last incomplete batch dropped, grey levels binarized or dequantized afresh where given.
 
     ``plate_indices`` hands the batch's indices to the model's and guide's subsampled plates,
     which would otherwise each draw a permutation of the whole data set, unused, every step.
@@ -165,7 +165,7 @@ class Minibatches:
     def __init__(self, spec, data: dict, batch_size: int, device):
         self.data, self.batch_size, self.device = data, batch_size, device
         self.keys = spec.minibatch.keys
-        self.grey = {k: torch.as_tensor(v, device=device) for k, v in spec.minibatch.binarize.items()}
+        self.grey = {k: (kind, torch.as_tensor(v, device=device)) for k, (kind, v) in spec.minibatch.grey.items()}
         self.num_data = int(np.shape(spec.data[self.keys[0]])[0])
         self.steps_per_epoch = check_batch_size(spec, batch_size)
         self.plate_indices = PlateIndices(self.num_data)
@@ -180,8 +180,8 @@ class Minibatches:
         out = dict(self.data)
         for k in self.keys:
             if k in self.grey:
-                grey = self.grey[k][idx]
-                out[k] = (torch.rand(grey.shape, device=self.device) * 255.0 < grey).to(torch.get_default_dtype())
+                kind, grey = self.grey[k][0], self.grey[k][1][idx]
+                out[k] = redraw(kind, grey, torch.rand(grey.shape, device=self.device)).to(torch.get_default_dtype())
             else:
                 out[k] = self.data[k][idx]
         return out

@@ -35,12 +35,19 @@ NUM_DATA, DATA_SEED = 20000, 0  # as ring8-implicit
 NUM_HELD_OUT, HELD_OUT_SEED = 2000, 1
 
 
-def flow_model(x, num_data, dim, flow):
-    """x_n = f(z_n), z_n ~ Normal(0, I): x_n observed under the flow's exact density."""
+def flow_model(x, num_data, dim, flow, alpha=0.0):
+    """x_n = f(z_n), z_n ~ Normal(0, I): x_n observed under the flow's exact density. With ``alpha`` > 0
+    the data lie in (0, 1) and x_n = (sigmoid(f(z_n)) - alpha) / (1 - 2 alpha): the flow works in
+    logit space, logit(alpha + (1 - 2 alpha) x), and the density counts the Jacobian of that map too
+    (RealNVP's preprocessing of images, Dinh et al. 2017)."""
     f = pyro.module("flow", flow)
+    transforms = f.transforms()
+    if alpha:
+        transforms = [*transforms, dist.transforms.SigmoidTransform(),
+                      dist.transforms.AffineTransform(-alpha / (1 - 2 * alpha), 1 / (1 - 2 * alpha))]
     with pyro.plate("data", num_data, subsample_size=x.shape[0]):
         base = dist.Normal(0.0, 1.0).expand([x.shape[0], dim]).to_event(1)
-        pyro.sample("x", dist.TransformedDistribution(base, f.transforms()), obs=x)
+        pyro.sample("x", dist.TransformedDistribution(base, transforms), obs=x)
 
 
 def check_flow(flow, dim: int) -> None:
@@ -49,17 +56,22 @@ def check_flow(flow, dim: int) -> None:
         raise ValueError(f"the flow maps {n}-dimensional points, but the data are {dim}-dimensional")
 
 
-def flow_spec(name: str, x: np.ndarray, flow, held_out: np.ndarray | None = None, description: str = "") -> ModelSpec:
+def flow_spec(name: str, x: np.ndarray, flow, held_out: np.ndarray | None = None, description: str = "",
+              alpha: float = 0.0, grey: np.ndarray | None = None) -> ModelSpec:
     """A ``flow_model`` spec on points ``x`` (n, d) with the ``flow`` network factory; fits are scored by
-    their exact negative log-likelihood on ``held_out`` points, if given."""
+    their exact negative log-likelihood on ``held_out`` points, if given. ``alpha``: ``flow_model``'s;
+    ``grey``: uint8 grey levels that training dequantizes afresh for each minibatch (``Minibatch``)."""
     x = np.asarray(x, dtype=np.float32)
     check_flow(flow, x.shape[1])
+    if not 0.0 <= alpha < 0.5:
+        raise ValueError(f"alpha must be in [0, 0.5) (the logit map of (alpha, 1 - alpha)), not {alpha!r}")
     held = None
     if held_out is not None:
-        held = HeldOut("exact_likelihood", functools.partial(flow_spec, name, held_out, flow))
+        held = HeldOut("exact_likelihood", functools.partial(flow_spec, name, held_out, flow, alpha=alpha))
     return ModelSpec(
-        name=name, data={"x": x, "num_data": x.shape[0], "dim": x.shape[1]},
-        model=for_backends(flow_model), networks={"flow": flow}, minibatch=Minibatch(keys=("x",)),
+        name=name, data={"x": x, "num_data": x.shape[0], "dim": x.shape[1]} | ({"alpha": alpha} if alpha else {}),
+        model=for_backends(flow_model), networks={"flow": flow},
+        minibatch=Minibatch(keys=("x",), dequantize={} if grey is None else {"x": grey}),
         data_dims={"x": ("num_data", "dim")}, dtype="float32",
         description=description or __doc__.split("\n\n")[1], held_out=held,
     )

@@ -110,12 +110,16 @@ class MADE:
 @dataclass(frozen=True)
 class RealNVP:
     """``num_couplings`` affine couplings on ``dim`` coordinates, each conditioner an MLP
-    ``dim // 2 -> hidden -> 2 * (dim - dim // 2)`` (mean, then log-scale), a reversal after each."""
+    ``dim // 2 -> hidden -> 2 * (dim - dim // 2)`` (mean, then log-scale), a reversal after each.
+    ``zero_init=True`` starts each conditioner's last layer at zero, so that the flow starts as the
+    identity (as Glow's zero-initialized last layers, Kingma & Dhariwal 2018): in hundreds of dimensions
+    six random couplings can scale a point by e^5 each, and the first losses overflow."""
 
     dim: int = 2
     hidden: tuple[int, ...] = (64, 64)
     num_couplings: int = 6
     activation: str = "relu"
+    zero_init: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -144,4 +148,4 @@ class RealNVP:
 
     def build(self, backend: str, seed: int, dtype: str):
         return _builder(backend, "RealNVP")(self.dim, self.conditioner_sizes(), self.num_couplings, self.activation,
-                                            seed=seed, dtype=dtype)
+                                            self.zero_init, seed=seed, dtype=dtype)

@@ -124,8 +124,11 @@ def MADE(sizes, masks, activation: str, *, seed: int, dtype: str) -> _MADE:  # n
                  [[jnp.asarray(m, dtype=bool) for m in layer_masks] for layer_masks in masks], activation)
 
 
-def RealNVP(dim: int, conditioner_sizes, num_couplings: int, activation: str, *, seed: int,  # noqa: N802
-            dtype: str) -> _RealNVP:
+def RealNVP(dim: int, conditioner_sizes, num_couplings: int, activation: str, zero_init: bool = False, *,  # noqa: N802
+            seed: int, dtype: str) -> _RealNVP:
     keys = jax.random.split(jax.random.PRNGKey(seed), num_couplings)
-    return _RealNVP([_Conditioner(_layers(k, conditioner_sizes, dtype), activation) for k in keys], dim,
-                    conditioner_sizes[0])
+    stacks = [_layers(k, conditioner_sizes, dtype) for k in keys]
+    if zero_init:
+        stacks = [[*layers[:-1], Linear(jnp.zeros_like(layers[-1].weight), jnp.zeros_like(layers[-1].bias))]
+                  for layers in stacks]
+    return _RealNVP([_Conditioner(layers, activation) for layers in stacks], dim, conditioner_sizes[0])

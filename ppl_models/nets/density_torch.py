@@ -42,10 +42,13 @@ class _MADE(nn.Module):
 class _Conditioner(nn.Module):
     """y1 -> (mean, log_scale) of the moved coordinates: an MLP whose output is split in half."""
 
-    def __init__(self, sizes, activation: str):
+    def __init__(self, sizes, activation: str, zero_init: bool):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.activation = activation
+        if zero_init:
+            nn.init.zeros_(self.layers[-1].weight)
+            nn.init.zeros_(self.layers[-1].bias)
 
     def forward(self, x):
         act = _ACTIVATIONS[self.activation]
@@ -56,10 +59,11 @@ class _Conditioner(nn.Module):
 
 
 class _RealNVP(nn.Module):
-    def __init__(self, dim: int, conditioner_sizes, num_couplings: int, activation: str):
+    def __init__(self, dim: int, conditioner_sizes, num_couplings: int, activation: str, zero_init: bool):
         super().__init__()
         self.dim, self.split_dim = dim, conditioner_sizes[0]
-        self.couplings = nn.ModuleList(_Conditioner(conditioner_sizes, activation) for _ in range(num_couplings))
+        self.couplings = nn.ModuleList(_Conditioner(conditioner_sizes, activation, zero_init)
+                                       for _ in range(num_couplings))
 
     def transforms(self) -> list:
         """z -> x as Pyro transforms: each coupling, then a reversal of the coordinates."""
@@ -80,6 +84,6 @@ def MADE(sizes, masks, activation: str, *, seed: int, dtype: str) -> nn.Module: 
     return _seeded(seed, dtype, lambda: _MADE(sizes, masks, activation))
 
 
-def RealNVP(dim: int, conditioner_sizes, num_couplings: int, activation: str, *, seed: int,  # noqa: N802
-            dtype: str) -> nn.Module:
-    return _seeded(seed, dtype, lambda: _RealNVP(dim, conditioner_sizes, num_couplings, activation))
+def RealNVP(dim: int, conditioner_sizes, num_couplings: int, activation: str, zero_init: bool = False, *,  # noqa: N802
+            seed: int, dtype: str) -> nn.Module:
+    return _seeded(seed, dtype, lambda: _RealNVP(dim, conditioner_sizes, num_couplings, activation, zero_init))
