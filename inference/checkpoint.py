@@ -28,6 +28,7 @@ except ImportError:  # fcntl is Unix's: on Windows runs take no lock
     fcntl = None
 
 from ppl_models.atomic import atomic_write
+from ppl_models.errors import CheckpointError
 
 _HELD: dict = {}  # checkpoint path -> its open, locked file, while this process runs it
 NOT_FINGERPRINTED = ("checkpoint", "checkpoint_every", "progress_bar")  # how a run is saved, not what it computes
@@ -78,8 +79,8 @@ class Checkpoint:
             f.seek(0)
             holder = f.read().strip() or "unknown"
             f.close()
-            raise ValueError(f"checkpoint {self.path} is in use by another run (process {holder}); wait for it to "
-                             "end, or give this run a checkpoint path of its own") from None
+            raise CheckpointError(f"checkpoint {self.path} is in use by another run (process {holder}); wait for it "
+                                  "to end, or give this run a checkpoint path of its own") from None
         f.truncate(0)
         f.write(str(os.getpid()))
         f.flush()
@@ -99,13 +100,13 @@ class Checkpoint:
             with self.path.open("rb") as f:
                 saved = pickle.load(f)
         except Exception as e:  # noqa: BLE001 - any unreadable file is named, with why
-            raise ValueError(f"checkpoint {self.path} cannot be read ({type(e).__name__}: {e}); delete it to start "
-                             "afresh") from None
+            raise CheckpointError(f"checkpoint {self.path} cannot be read ({type(e).__name__}: {e}); delete it to "
+                                  "start afresh") from None
         if saved.get("run") != self.run:
             theirs = saved.get("run", {})
             diff = {k: (theirs.get(k), v) for k, v in self.run.items() if theirs.get(k) != v}
-            raise ValueError(f"checkpoint {self.path} was written by another run; differing (saved, now): {diff}. "
-                             "Give this run a checkpoint path of its own")
+            raise CheckpointError(f"checkpoint {self.path} was written by another run; differing (saved, now): "
+                                  f"{diff}. Give this run a checkpoint path of its own")
         self._announce(saved["step"])
         if self.total is not None and saved["step"] >= self.total:
             self.unlock()  # a finished run: nothing more is written

@@ -52,6 +52,10 @@ class ResultFileError(PPLError, ValueError):
     the message names the file and what is wrong with it."""
 
 
+class CheckpointError(PPLError, ValueError):
+    """A checkpoint that cannot serve this run: unreadable, written by another run, or in use by another process."""
+
+
 class OptionError(PPLError, ValueError):
     """An option value that does not fit the model it is given with (a rank above the number of latent
     dimensions); the message names the option and the model's figure."""

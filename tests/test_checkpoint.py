@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import inference
+from ppl_models.errors import CheckpointError
 
 VAE = dict(guide="spec", num_steps=600, batch_size=128, learning_rate=0.01, num_samples=0)
 RUNS = {  # (model, backend, method, options, the checkpoint after which the first attempt dies)
@@ -140,7 +141,7 @@ def test_a_checkpoint_in_use_by_another_process_is_refused_and_free_once_that_pr
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path) + ".lock"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(ValueError, match=rf"run.ckpt is in use by another run \(process {holder.pid}\)"):
+        with pytest.raises(CheckpointError, match=rf"run.ckpt is in use by another run \(process {holder.pid}\)"):
             inference.run(model, method="svi", backend="numpyro", checkpoint=path, checkpoint_every=500, **options)
         assert not path.exists()  # refused before anything was written
     finally:
