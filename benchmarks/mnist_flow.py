@@ -25,6 +25,7 @@ import numpy as np
 import inference
 from benchmarks.entry import run_benchmark
 from benchmarks.implicit_models import image_grid
+from inference import interrupt
 from inference.held_out import held_out_exact_likelihood
 from inference.networks import fitted_network
 from ppl_models.flows.mnist import ALPHA, PIXELS, bits_per_pixel, mnist_flow_spec
@@ -59,9 +60,11 @@ def main(argv=None) -> None:
     num_steps = int(args.epochs * steps_per_epoch)
     checkpoint = args.out / f"flow-{num_steps}steps-lr{args.learning_rate:g}-seed{args.seed}.ckpt"
     t0 = time.perf_counter()
-    fit = inference.run(spec, method="svi", backend="numpyro", guide=None, batch_size=args.batch_size,
-                        num_steps=num_steps, learning_rate=args.learning_rate, seed=args.seed, device=args.device,
-                        progress_bar=args.progress, checkpoint=str(checkpoint), checkpoint_every=steps_per_epoch)
+    with interrupt.activity("mnist-flow: training", checkpoint=str(checkpoint)):
+        fit = inference.run(spec, method="svi", backend="numpyro", guide=None, batch_size=args.batch_size,
+                            num_steps=num_steps, learning_rate=args.learning_rate, seed=args.seed,
+                            device=args.device, progress_bar=args.progress, checkpoint=str(checkpoint),
+                            checkpoint_every=steps_per_epoch)
     train_s = time.perf_counter() - t0
     test = mnist_flow_spec(num_test=args.num_test).held_out.data()
     score = held_out_exact_likelihood(test, fit)
