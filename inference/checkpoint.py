@@ -11,7 +11,8 @@ nothing: the steps after the checkpoint see the same random numbers and minibatc
 uninterrupted run, so on the same device the run ends with the same numbers. A checkpoint records
 what run wrote it (model, backend, method, seed and options); resuming a different run from it is
 an error that says what differs. While a run uses a checkpoint, it holds a lock on it (an advisory
-``flock`` on ``<path>.lock``, released when the process ends, however it ends): a second process
+``flock`` on ``<path>.lock``, released when the run finishes or its process ends, however it ends;
+the file itself stays): a second process
 started on the same path is refused with one line, instead of training from, and overwriting, the
 file the first one is still writing.
 """

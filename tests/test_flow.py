@@ -167,6 +167,8 @@ def test_data_in_the_unit_interval_have_the_flows_density_at_their_logits_times_
     assert bits_per_pixel(-784 * np.log(2)) == pytest.approx(7.0)
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 0.5\)"):
         flow_spec("test-unit", x, FLOW, alpha=0.5)
+    with pytest.raises(DataError, match=r"'test-unit': with alpha the data must lie in \[0, 1\].*range over \[1.0"):
+        flow_spec("test-unit", x + 1.0, FLOW, alpha=alpha)
 
 
 @pytest.mark.parametrize("backend", ["numpyro", "pyro"])

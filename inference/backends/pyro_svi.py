@@ -180,7 +180,8 @@ class Minibatches:
         out = dict(self.data)
         for k in self.keys:
             if k in self.grey:
-                kind, grey = self.grey[k][0], self.grey[k][1][idx]
+                kind, grey = self.grey[k]
+                grey = grey[idx]
                 out[k] = redraw(kind, grey, torch.rand(grey.shape, device=self.device)).to(torch.get_default_dtype())
             else:
                 out[k] = self.data[k][idx]

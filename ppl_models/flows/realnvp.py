@@ -24,6 +24,7 @@ import functools
 
 import numpy as np
 
+from ppl_models.errors import DataError
 from ppl_models.generic import dist, for_backends, pyro
 from ppl_models.implicit.toys import RingOfGaussians
 from ppl_models.nets.density import RealNVP
@@ -65,6 +66,9 @@ def flow_spec(name: str, x: np.ndarray, flow, held_out: np.ndarray | None = None
     check_flow(flow, x.shape[1])
     if not 0.0 <= alpha < 0.5:
         raise ValueError(f"alpha must be in [0, 0.5) (the logit map of (alpha, 1 - alpha)), not {alpha!r}")
+    if alpha and not ((x >= 0) & (x <= 1)).all():
+        raise DataError(f"{name!r}: with alpha the data must lie in [0, 1] (the flow works on their logits); "
+                        f"they range over [{x.min():g}, {x.max():g}]")
     held = None
     if held_out is not None:
         held = HeldOut("exact_likelihood", functools.partial(flow_spec, name, held_out, flow, alpha=alpha))
