@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     bits = bits_per_pixel(-log_likelihood(test, fit.params, device=args.device))  # per test image, exact
     image_grid(samples(spec, fit, 64, args.seed), FIGURE)
     print(f"# mnist-flow, {args.epochs:g} epochs ({num_steps} steps, batch {args.batch_size}, "
-          f"lr {args.learning_rate:g}), {train_s:.0f} s of training; {args.num_test} test images")
+          f"lr {args.learning_rate:g})\n# {train_s:.0f} s of training in this process; {args.num_test} test images")
     print("| model | test bits per pixel: mean (se) | median | share above 8 (worse than uniform) |\n|---|---|---|---|")
     print(f"| mnist-flow (this run, exact) | {bits.mean():.3f} ({bits.std(ddof=1) / np.sqrt(bits.size):.3f}) | "
           f"{np.median(bits):.3f} | {np.mean(bits > 8):.4f} |")
