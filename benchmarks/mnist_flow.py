@@ -29,6 +29,8 @@ from inference import interrupt
 from inference.backends.numpyro_likelihood import log_likelihood
 from inference.networks import fitted_network
 from ppl_models.flows.mnist import ALPHA, PIXELS, bits_per_pixel, mnist_flow_spec
+from ppl_models.flows.realnvp import unit_interval
+from ppl_models.generic import use_backend
 
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "mnist_flow_samples.png"
 TRAIN_IMAGES = 60_000
@@ -39,9 +41,11 @@ PUBLISHED = {"MADE (Papamakarios et al. 2017)": 2.04, "MAF (Papamakarios et al. 
 def samples(spec, result, num: int, seed: int) -> np.ndarray:
     """``num`` images x = (sigmoid(f(z)) - alpha) / (1 - 2 alpha), z ~ Normal(0, I), clipped to [0, 1]."""
     flow = fitted_network(spec, result, "flow")
-    z = np.random.default_rng(seed).standard_normal((num, PIXELS)).astype(np.float32)
-    x = (1.0 / (1.0 + np.exp(-np.asarray(flow(z), dtype=float))) - ALPHA) / (1.0 - 2.0 * ALPHA)
-    return np.clip(x, 0.0, 1.0)
+    x = flow(np.random.default_rng(seed).standard_normal((num, PIXELS)).astype(np.float32))
+    with use_backend("numpyro"):
+        for transform in unit_interval(ALPHA):  # the model's own map onto (0, 1)
+            x = transform(x)
+    return np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
 
 
 def main(argv=None) -> None:

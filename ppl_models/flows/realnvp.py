@@ -42,13 +42,17 @@ def flow_model(x, num_data, dim, flow, alpha=0.0):
     logit space, logit(alpha + (1 - 2 alpha) x), and the density counts the Jacobian of that map too
     (RealNVP's preprocessing of images, Dinh et al. 2017)."""
     f = pyro.module("flow", flow)
-    transforms = f.transforms()
-    if alpha:
-        transforms = [*transforms, dist.transforms.SigmoidTransform(),
-                      dist.transforms.AffineTransform(-alpha / (1 - 2 * alpha), 1 / (1 - 2 * alpha))]
+    transforms = [*f.transforms(), *unit_interval(alpha)] if alpha else f.transforms()
     with pyro.plate("data", num_data, subsample_size=x.shape[0]):
         base = dist.Normal(0.0, 1.0).expand([x.shape[0], dim]).to_event(1)
         pyro.sample("x", dist.TransformedDistribution(base, transforms), obs=x)
+
+
+def unit_interval(alpha: float) -> list:
+    """The map of the flow's logit space onto data in (0, 1), s -> (sigmoid(s) - alpha) / (1 - 2 alpha), as the
+    active backend's transforms (``ppl_models.generic.use_backend``)."""
+    return [dist.transforms.SigmoidTransform(),
+            dist.transforms.AffineTransform(-alpha / (1 - 2 * alpha), 1 / (1 - 2 * alpha))]
 
 
 def check_flow(flow, dim: int) -> None:
