@@ -116,7 +116,10 @@ def test_added_memory_leaves_out_what_the_process_held_before():
 def test_comparison_rows_hold_each_methods_scores(method, options):
     table = inference.compare("eight_schools-eight_schools_noncentered", [("numpyro", method, options)])
     row = table.iloc[0]
-    assert row["peak_mb"] > 0 and np.isfinite(row["energy_distance"]) and np.isfinite(row["max_w1"])
+    # peak_mb is the memory the run added to its process (score_row's default is NaN). In a test worker
+    # that ran other tests first, the allocator may serve the whole run from memory it already holds,
+    # so 0 is a true reading here; what it measures is tested in fresh processes above.
+    assert row["peak_mb"] >= 0 and np.isfinite(row["energy_distance"]) and np.isfinite(row["max_w1"])
     assert 0 < row["min_sd_ratio"] and np.isfinite(row["w1[tau]"])
     assert np.isfinite(row["ess_per_grad"]) == (method == "nuts")
     if method == "nuts":
