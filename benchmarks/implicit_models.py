@@ -49,6 +49,7 @@ import numpy as np
 import inference
 from benchmarks.csv_rows import append_rows
 from benchmarks.entry import run_benchmark
+from benchmarks.image_grid import image_grid
 from inference.discrepancies import median_bandwidth, mmd2
 from ppl_models.data.mnist import test_order
 from ppl_models.errors import TrainingError
@@ -287,16 +288,6 @@ def posterior_figure(experiment: str, label: str, spec, result, decode, rng) -> 
            title=f"{label}\n(dots: guide; contours: exact posterior, 50/90/99%)")
     fig.savefig(figure_path(experiment, label), dpi=100, bbox_inches="tight")
     plt.close(fig)
-
-
-def image_grid(images: np.ndarray, path: Path, rows: int = 8) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tiles = images[:rows * rows].reshape(rows, rows, 28, 28).transpose(0, 2, 1, 3).reshape(rows * 28, rows * 28)
-    plt.imsave(path, tiles, cmap="gray", vmin=0, vmax=1)
 
 
 def heldout_mmd2(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 
 import inference
 from benchmarks.entry import run_benchmark
-from benchmarks.implicit_models import image_grid
+from benchmarks.image_grid import image_grid
 from inference import interrupt
 from inference.backends.numpyro_likelihood import log_likelihood
 from inference.networks import fitted_network

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import inference  # noqa: E402
 from benchmarks.entry import run_benchmark
+from benchmarks.image_grid import image_grid
 from ppl_models.data.mnist import load_mnist  # noqa: E402
 from ppl_models.latent_gaussian.vae import vae_spec  # noqa: E402
 from ppl_models.nets import params_of  # noqa: E402
@@ -43,17 +44,6 @@ def trained_networks(latent_dim: int, epochs: int, seed: int) -> tuple[dict, obj
     return nets, fit
 
 
-def image_grid(images: np.ndarray, rows: int, path: Path, title: str) -> None:
-    cols = len(images) // rows
-    grid = images[: rows * cols].reshape(rows, cols, 28, 28).transpose(0, 2, 1, 3).reshape(rows * 28, cols * 28)
-    fig, ax = plt.subplots(figsize=(cols * 0.6, rows * 0.6 + 0.4))
-    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
@@ -68,12 +58,12 @@ def main(argv=None) -> None:
 
     nets, fit = trained_networks(args.latent_dim, args.epochs, args.seed)
     z = jax.random.normal(jax.random.PRNGKey(args.seed), (64, args.latent_dim))
-    image_grid(np.asarray(jax.nn.sigmoid(nets["decoder"](z))), 8, out / "vae_samples.png",
+    image_grid(np.asarray(jax.nn.sigmoid(nets["decoder"](z))), out / "vae_samples.png", 8,
                f"VAE (L={args.latent_dim}, {args.epochs} epochs): decoder means for z ~ N(0, I)")
     loc, _ = nets["encoder"](test[:32])
     recon = np.asarray(jax.nn.sigmoid(nets["decoder"](loc)))
     pairs = np.concatenate([test[:32].reshape(4, 8, 784), recon.reshape(4, 8, 784)], axis=1).reshape(64, 784)
-    image_grid(pairs, 8, out / "vae_reconstructions.png", "test images (rows 1, 3, 5, 7) and reconstructions")
+    image_grid(pairs, out / "vae_reconstructions.png", 8, "test images (rows 1, 3, 5, 7) and reconstructions")
 
     nets2, _ = trained_networks(2, args.epochs, args.seed)
     loc2, _ = nets2["encoder"](test[:5000])
