@@ -52,6 +52,31 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path):
     assert "Traceback" not in err
 
 
+WARNS = """
+import warnings
+from benchmarks.entry import run_benchmark
+from inference import InferenceWarning
+
+def main():
+    warnings.warn("2 of 1000 transitions diverged", InferenceWarning)
+    warnings.warn("something else", DeprecationWarning)
+
+run_benchmark(main)
+"""
+
+
+def test_a_diagnostic_warning_is_one_line_and_other_warnings_keep_their_source(tmp_path):
+    script = tmp_path / "warning_benchmark.py"
+    script.write_text(WARNS)
+    done = subprocess.run([sys.executable, "-W", "always", str(script)], cwd=REPO, env=_env(PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert "__main__: warning: 2 of 1000 transitions diverged" in lines
+    assert "InferenceWarning" not in done.stderr, lines  # neither the category nor the warn call's source line
+    assert any("warning_benchmark.py" in x and "DeprecationWarning: something else" in x for x in lines), lines
+
+
 def test_topic_models_refuses_a_new_vocabulary_in_the_default_csv(capsys):
     from benchmarks import topic_models
 
