@@ -1,8 +1,9 @@
 """IWAE, DReG, RWS and VIMCO (``inference.objectives``) as NumPyro ELBOs, particles vectorized with vmap.
 
 ``loss`` returns -(stop_gradient(bound) + surrogate - stop_gradient(surrogate)): the bound's
-value, the surrogate's gradient. For DReG each parameter group (model, guide) gets its
-own surrogate term, through stop-gradients on the other group's parameters.
+value, the surrogate's gradient. DReG's two parameter groups (model, guide) weigh the same
+log weights differently, so its bound carries its gradient itself (``_dreg_bound``): one
+forward pass, pulled back once per group.
 """
 from __future__ import annotations
 
@@ -79,26 +80,49 @@ class ImportanceWeightedELBO(ELBO):
         if self.estimator == "iwae":
             log_p, log_q, _, scale = self._log_densities(keys, param_map, model, guide, args, kwargs)
             return -scale * jnp.sum(logsumexp(log_p - log_q, axis=0) - log_k)
+        if self.estimator == "dreg":
+            def log_weights(params):  # log w with q's parameters held inside log q: z carries the path
+                log_p, log_q, _, scale = self._log_densities(keys, params, model, guide, args, kwargs, hold_q=True)
+                return log_p - log_q, jnp.asarray(scale)
+
+            return -_dreg_bound(log_weights, param_map, _param_names(guide, param_map, keys[0], args, kwargs), log_k)
         if self.estimator == "rws":
             log_p, log_q, _, scale = self._log_densities(keys, param_map, model, guide, args, kwargs, hold_z=True)
             log_w = log_p - log_q
             surrogate = scale * jnp.sum(stop_gradient(jax.nn.softmax(log_w, axis=0)) * (log_p + log_q))
-        elif self.estimator == "vimco":  # the weighted gradient of log w, and the score term with its baselines
+        else:  # vimco: the weighted gradient of log w, and the score term with its baselines
             log_p, log_q, log_score, scale = self._log_densities(keys, param_map, model, guide, args, kwargs)
             log_w = log_p - log_q
             signals = vimco_signals(stop_gradient(log_w), jnp.eye, lambda a: logsumexp(a, axis=1))
             surrogate = scale * jnp.sum(stop_gradient(jax.nn.softmax(log_w, axis=0)) * log_w + signals * log_score)
-        else:  # dreg
-            guide_names = _param_names(guide, param_map, keys[0], args, kwargs)
-            theta = {k: stop_gradient(v) if k in guide_names else v for k, v in param_map.items()}
-            phi = {k: v if k in guide_names else stop_gradient(v) for k, v in param_map.items()}
-            log_p, log_q, _, scale = self._log_densities(keys, theta, model, guide, args, kwargs)
-            log_w = log_p - log_q  # z does not depend on phi here: held with the guide's parameters
-            weights = stop_gradient(jax.nn.softmax(log_w, axis=0))
-            path_p, path_q, _, _ = self._log_densities(keys, phi, model, guide, args, kwargs, hold_q=True)
-            surrogate = scale * jnp.sum(weights * log_w + weights**2 * (path_p - path_q))
         bound = scale * jnp.sum(logsumexp(log_w, axis=0) - log_k)
         return -(stop_gradient(bound) + surrogate - stop_gradient(surrogate))
+
+
+def _dreg_bound(log_weights, params: dict, guide_names: set, log_k):
+    """The bound sum_b log (1/K sum_k w_kb), with DReG's gradient: the model's parameters get
+    sum_k wt_kb grad log w_kb and the guide's sum_k wt_kb^2 grad log w_kb, where ``log_weights(params)``
+    -> (log w, the plate's scale) holds q's parameters inside log q, so the guide's gradient is the path
+    through z. One forward pass of the model and guide, pulled back twice, as one writes DReG by hand
+    (``benchmarks/vae_reference.py``); XLA drops the half of each pullback that is not kept."""
+    @jax.custom_vjp
+    def bound(params):
+        log_w, scale = log_weights(params)
+        return scale * jnp.sum(logsumexp(log_w, axis=0) - log_k)
+
+    def forward(params):
+        log_w, pullback, scale = jax.vjp(log_weights, params, has_aux=True)
+        weights = jax.nn.softmax(log_w, axis=0)
+        return scale * jnp.sum(logsumexp(log_w, axis=0) - log_k), (pullback, weights, scale)
+
+    def backward(residuals, cotangent):
+        pullback, weights, scale = residuals
+        (model_grads,) = pullback(cotangent * scale * weights)
+        (guide_grads,) = pullback(cotangent * scale * weights**2)
+        return ({k: guide_grads[k] if k in guide_names else model_grads[k] for k in model_grads},)
+
+    bound.defvjp(forward, backward)
+    return bound(params)
 
 
 def _param_names(guide, param_map, key, args, kwargs) -> set[str]:
