@@ -159,6 +159,30 @@ def _prior_trace(fn, data: dict):
         return poutine.trace(InitMessenger(_prior_draw)(fn)).get_trace(**data)
 
 
+def _start_draw(site):
+    """Where NUTS starts (``init_to_uniform``); a prior draw for a support with no bijection to the
+    reals (a discrete latent)."""
+    try:
+        return init_to_uniform(site)
+    except Exception:  # noqa: BLE001 - NotImplementedError from biject_to
+        return _prior_draw(site)
+
+
+def _support_trace(fn, data: dict):
+    """One run of ``fn`` to read its latent sites' supports, from a fixed seed, the caller's RNG state
+    kept. The latents are drawn where NUTS starts, not from the prior: a heavy-tailed prior (half-Cauchy
+    rate constants) can put an ODE where its solution is not finite, and Pyro's argument validation then
+    refused the trace that a point's log density only needed for its supports, at random (6 of 200 torch
+    seeds on ``one_comp_mm_elim_abs``), so the result hung on what had drawn from the RNG before."""
+    state = pyro.util.get_rng_state()
+    try:
+        pyro.set_rng_seed(0)
+        with torch.no_grad():
+            return poutine.trace(InitMessenger(_start_draw)(fn)).get_trace(**data)
+    finally:
+        pyro.util.set_rng_state(state)
+
+
 def _observed(trace) -> dict:
     return {n: s for n, s in trace.nodes.items() if s["type"] == "sample" and s["is_observed"]
             and not site_is_subsample(s) and not s["infer"].get("_deterministic")}
@@ -308,7 +332,7 @@ def log_density(model, data: dict, point: dict[str, np.ndarray]) -> float:
     and so do their Jacobians (as in NumPyro: a minibatch's latents stand for all the data's).
     """
     data = settle_integers(model, data)
-    supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
+    supports = {n: s["fn"].support for n, s in _support_trace(model, data).nodes.items() if n in point}
     values, jacobians = {}, {}
     with torch.no_grad():
         for name, u in point.items():
@@ -324,7 +348,7 @@ def generated_data(model, data: dict, point: dict[str, np.ndarray]) -> dict[str,
     """The observed sites drawn afresh (``poutine.uncondition``) with the latents at ``point``
     (unconstrained): what an implicit model generates from that noise."""
     data = settle_integers(model, data)
-    supports = {n: s["fn"].support for n, s in _prior_trace(model, data).nodes.items() if n in point}
+    supports = {n: s["fn"].support for n, s in _support_trace(model, data).nodes.items() if n in point}
     values = {n: unconstrain(supports[n])(torch.tensor(u, dtype=torch.get_default_dtype())) for n, u in point.items()}
     with torch.no_grad():
         trace = poutine.trace(poutine.condition(poutine.uncondition(model), data=values)).get_trace(**data)
