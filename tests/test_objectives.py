@@ -183,12 +183,14 @@ def test_numpyro_dreg_gradient_is_the_stop_gradient_formula_at_the_same_draws():
             return -scale * jnp.sum(w * log_w + w**2 * (path_p - path_q))
 
         ours_of = jax.jit(jax.grad(lambda p, key: elbo.loss(key, p, model, guide, x)))
+        expected_of = jax.jit(jax.grad(textbook))
         for seed in range(3):
             key = jax.random.PRNGKey(seed)
-            ours, expected = ours_of(params, key), jax.jit(jax.grad(textbook))(params, key)
+            ours, expected = ours_of(params, key), expected_of(params, key)
             for name in params:
                 assert np.allclose(ours[name], expected[name], rtol=1e-10, atol=1e-12), (name, ours, expected)
             assert float(jnp.abs(ours["b"])) > 0  # the model's group is exercised
-            bound = -elbo.loss(key, params, model, guide, x)
-            log_p, log_q, _, scale = elbo._log_densities(jax.random.split(key, K), params, model, guide, (x,), {})
-            assert np.isclose(bound, scale * jnp.sum(jlogsumexp(log_p - log_q, axis=0) - np.log(K)), rtol=1e-12)
+        key = jax.random.PRNGKey(0)
+        bound = -elbo.loss(key, params, model, guide, x)
+        log_p, log_q, _, scale = elbo._log_densities(jax.random.split(key, K), params, model, guide, (x,), {})
+        assert np.isclose(bound, scale * jnp.sum(jlogsumexp(log_p - log_q, axis=0) - np.log(K)), rtol=1e-12)
