@@ -107,7 +107,7 @@ def test_log_density_differences_are_the_stan_programs(name, stan):
         assert ours[0] - ours[1] == pytest.approx(stan_diff, abs=1e-5), backend
 
 
-def test_pyro_log_density_does_not_hang_on_the_rng_state():
+def test_pyro_log_density_does_not_depend_on_the_rng_state():
     """Pyro's log density reads the latents' supports off one run of the model. That run used to draw
     the latents from the prior with whatever RNG state earlier code had left: a half-Cauchy draw could
     make the ODE's solution non-finite and Pyro's validation refuse the run (torch seeds 25, 28 and 29

@@ -173,7 +173,7 @@ def _support_trace(fn, data: dict):
     kept. The latents are drawn where NUTS starts, not from the prior: a heavy-tailed prior (half-Cauchy
     rate constants) can put an ODE where its solution is not finite, and Pyro's argument validation then
     refused the trace that a point's log density only needed for its supports, at random (6 of 200 torch
-    seeds on ``one_comp_mm_elim_abs``), so the result hung on what had drawn from the RNG before."""
+    seeds on ``one_comp_mm_elim_abs``), so the result depended on what had drawn from the RNG before."""
     state = pyro.util.get_rng_state()
     try:
         pyro.set_rng_seed(0)
