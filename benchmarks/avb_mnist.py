@@ -2,7 +2,8 @@
 Gaussian-guide VAE (issue 5).
 
 Both are the 784-200-200-50 tanh VAE of ``latent_gaussian.vae`` on dynamically binarized MNIST
-(batch 20, Adam at ``--learning-rate``, ``--epochs`` epochs of 3000 steps, NumPyro):
+(batch 20, Adam at ``--learning-rate`` decaying by ``--lr-decay`` over the run, ``--epochs`` epochs of
+3000 steps, NumPyro):
 ``mnist-vae`` fitted by SVI (ELBO, Gaussian guide) and ``mnist-vae_implicit`` by AVB (implicit
 guide z = encoder(x, e), discriminator T(x, z)), with adaptive contrast from ``--adaptive-contrast``
 guide draws per image (0: plain AVB, T contrasting q with the prior).
@@ -156,6 +157,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=float, default=5)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--lr-decay", type=float, default=1.0, help="factor by which every step size decays, "
+                        "exponentially, over the run, for SVI and AVB alike (1: constant)")
     parser.add_argument("--discriminator-steps", type=int, default=5)
     parser.add_argument("--discriminator-learning-rate", type=float, default=None,
                         help="T's Adam step size (default: --learning-rate)")
@@ -172,7 +175,7 @@ def main(argv=None) -> None:
     test_spec = vae_spec("mnist", "test", num_images=args.num_test)
     x = test_spec.data["x"].astype(float)
     common = dict(backend="numpyro", seed=args.seed, batch_size=BATCH, num_steps=int(args.epochs * STEPS_PER_EPOCH),
-                  learning_rate=args.learning_rate, progress_bar=False, device=args.device)
+                  learning_rate=args.learning_rate, lr_decay=args.lr_decay, progress_bar=False, device=args.device)
     t0 = time.perf_counter()
     gaussian = inference.run("mnist-vae", method="svi", guide="spec", num_samples=0, **common)
     t1 = time.perf_counter()
@@ -181,7 +184,8 @@ def main(argv=None) -> None:
                         adaptive_contrast=args.adaptive_contrast, **common)
     t2 = time.perf_counter()
     # two lines of at most 100 columns
-    print(f"# {args.epochs} epoch(s) of {STEPS_PER_EPOCH} steps, batch {BATCH}, lr {args.learning_rate}; "
+    print(f"# {args.epochs} epoch(s) of {STEPS_PER_EPOCH} steps, batch {BATCH}, lr {args.learning_rate}"
+          f"{f' decaying by {args.lr_decay}' if args.lr_decay != 1 else ''}; "
           f"train s: SVI {t1 - t0:.0f}, AVB {t2 - t1:.0f}")
     print(f"# test NLL (nats) on {args.num_test} test images, k = {args.num_samples}; "
           f"AVB's adaptive contrast: {args.adaptive_contrast or 'off'}")

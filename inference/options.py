@@ -75,6 +75,9 @@ def schedule_defaults(options: Mapping[str, object], has_networks: bool) -> dict
             "lr_decay": lr_decay if options["lr_decay"] is None else options["lr_decay"]}
 
 
+DECAY = ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1), "a number in (0, 1]")
+
+
 def opt(default, doc, check, backends=("pyro", "numpyro")) -> Option:
     """An option from a ``(valid, expect)`` or ``(valid, expect, choices)`` check."""
     valid, expect, *choices = check
@@ -132,7 +135,7 @@ TRAINING_OPTIONS = {
                                 "with networks: see SCHEDULES)", or_none(positive())),
     "lr_decay": opt(None, "factor by which the step size decays, exponentially, over the run: the last step's "
                            "is learning_rate * lr_decay (1: constant; default 0.01, or 1 for a model with networks)",
-                     or_none((lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]"))),
+                     or_none(DECAY)),
     "num_samples": opt(None, "posterior draws from the fitted guide (default 1000; 0 for models trained on "
                               "minibatches, whose local latents number one per data point)",
                         (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
@@ -144,6 +147,8 @@ LIKELIHOOD_FREE_OPTIONS = {
     "batch_size": opt(256, "data points (and generated points) per minibatch", integer(2)),
     "learning_rate": opt(1e-3, "Adam step size (betas 0.5, 0.999, as is usual for adversarial training)",
                           positive()),
+    "lr_decay": opt(1.0, "factor by which every player's step size decays, exponentially, over the run: the last "
+                         "step's is its first step's times lr_decay (1: constant)", DECAY),
     "num_samples": opt(10000, "points drawn from the fitted generator, kept as the posterior predictive", integer(0)),
 }
 

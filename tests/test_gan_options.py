@@ -6,6 +6,7 @@ the refusal of options that do not apply to the chosen loss.
   own gradient reaching the discriminator's weights (R1 of a linear logit a.x + c is gamma/2 ||a||²).
 * The Wasserstein game's losses, alike in every array library.
 * The discriminator's step size reaches its optimizer alone, on both backends.
+* ``lr_decay`` shrinks every player's step size over the run, on both backends.
 * The fitted generator is the moving average of the iterates, on both backends.
 * A short ring fit with the defaults covers all eight modes on the seed whose fit without a
   penalty collapsed (benchmarks/implicit_models.py ring).
@@ -81,6 +82,7 @@ def test_wasserstein_game_is_the_critics_mean_difference(xp, convert):
     ({"gradient_penalty": None, "penalty_weight": 2.0}, "option penalty_weight goes with a gradient_penalty"),
     ({"penalty_weight": -1.0}, r"penalty_weight=-1.0 .* expected a finite number > 0"),
     ({"discriminator_learning_rate": 0}, "discriminator_learning_rate=0 .* expected a finite number > 0"),
+    ({"lr_decay": 1.5}, r"lr_decay=1.5 .* expected a number in \(0, 1\]"),
 ])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gan_options_that_do_not_apply_are_refused_with_the_reason(backend, options, match):
@@ -104,6 +106,25 @@ def test_discriminator_learning_rate_steps_the_discriminator_alone(backend, meth
     for name, value in params_of(start, "discriminator").items():
         np.testing.assert_allclose(params_of(end, "discriminator")[name], value, atol=1e-20)
     assert not np.allclose(params_of(end, player)["layers.0.weight"], params_of(start, player)["layers.0.weight"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method, model, options", [
+    ("adversarial", "ring8-implicit", {"generator_average": 0, "gradient_penalty": None, "num_samples": 0}),
+    ("avb", "onehot4-vae_implicit", {}),
+])
+def test_lr_decay_shrinks_every_players_later_steps(backend, method, model, options):
+    """With lr_decay 1e-12 over two steps (one discriminator update each), the second step's size is
+    1e-6 of the first's for every player, so two steps land where one step lands; two steps at a
+    constant step size do not."""
+    run = dict(method=method, backend=backend, seed=3, batch_size=64, discriminator_steps=1, **options)
+    one = inference.run(model, num_steps=1, **run).params
+    decayed = inference.run(model, num_steps=2, lr_decay=1e-12, **run).params
+    constant = inference.run(model, num_steps=2, **run).params
+    assert set(params_of(one, "discriminator")) and set(one) == set(decayed)
+    for name, value in one.items():
+        np.testing.assert_allclose(decayed[name], value, atol=1e-7, err_msg=name)
+    assert all(not np.allclose(constant[name], one[name], atol=1e-5) for name in one if name.endswith("weight"))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

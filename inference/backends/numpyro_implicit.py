@@ -20,7 +20,7 @@ from numpyro.optim import Adam
 from tqdm.auto import tqdm
 
 from inference.backends.numpyro_common import backend_context, to_backend, to_numpy, trace_sites, with_networks
-from inference.backends.numpyro_svi import gather_batch, with_batch_indices
+from inference.backends.numpyro_svi import exponential_decay, gather_batch, with_batch_indices
 from inference.discrepancies import (
     discriminator_loss,
     generator_loss,
@@ -207,9 +207,12 @@ class Trainer:
 
     def __init__(self, game: Game, opts: dict, gather):
         self.game, self.gather = game, gather
-        self.optim = Adam(opts["learning_rate"], b1=B1)
-        self.d_optim = Adam(opts.get("discriminator_learning_rate") or opts["learning_rate"], b1=B1)
         self.batches_per_step = 1 + (game.critic is not None) * opts.get("discriminator_steps", 1)
+        # each player's schedule counts its own updates: the discriminator makes batches_per_step - 1 a step
+        decay, num_steps = opts["lr_decay"], opts["num_steps"]
+        self.optim = Adam(exponential_decay(opts["learning_rate"], decay, num_steps), b1=B1)
+        self.d_optim = Adam(exponential_decay(opts.get("discriminator_learning_rate") or opts["learning_rate"], decay,
+                                              num_steps * max(self.batches_per_step - 1, 1)), b1=B1)
         self.decay = opts.get("generator_average", 0.0)
         self.chunk = jax.jit(self._chunk)
 

@@ -64,11 +64,27 @@ from ppl_models.nets import network_seed, param_name
 BETAS = (0.5, 0.999)
 
 
+class ScheduledAdam:
+    """torch's Adam (betas ``BETAS``) whose step size falls exponentially, by ``decay`` over
+    ``num_updates`` updates (torch's ``ExponentialLR``, stepped after every update)."""
+
+    def __init__(self, params, learning_rate: float, decay: float, num_updates: int):
+        self.optimizer = torch.optim.Adam(params, lr=learning_rate, betas=BETAS)
+        self.schedule = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=decay ** (1 / num_updates))
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
+
+    def step(self) -> None:
+        self.optimizer.step()
+        self.schedule.step()
+
+
 class NotFinite(Exception):
     """An update's loss or gradient is not finite; it was not applied."""
 
 
-def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list, player: str) -> float:
+def update(loss: torch.Tensor, optimizer: ScheduledAdam, params: list, player: str) -> float:
     """Back-propagate ``loss`` and step ``optimizer``; ``NotFinite`` if the loss or a gradient is not finite."""
     optimizer.zero_grad()
     if not torch.isfinite(loss):
@@ -110,12 +126,15 @@ class Game:
             factory = discriminator_factory(opts["discriminator"], size)
             self.critic = factory.build("pyro", network_seed(seed, DISCRIMINATOR), dtype).to(device)
             learning_rate = opts.get("discriminator_learning_rate") or opts["learning_rate"]
-            self.d_optim = torch.optim.Adam(self.critic.parameters(), lr=learning_rate, betas=BETAS)
+            # each player's schedule counts its own updates: the discriminator makes discriminator_steps a step
+            self.d_optim = ScheduledAdam(self.critic.parameters(), learning_rate, opts["lr_decay"],
+                                         opts["num_steps"] * opts["discriminator_steps"])
 
     def start_players(self):
         """Adam for the parameters the model (and guide) registered on their first runs."""
         self.params = [p.unconstrained() for p in pyro.get_param_store().values()]
-        self.optim = torch.optim.Adam(self.params, lr=self.opts["learning_rate"], betas=BETAS)
+        self.optim = ScheduledAdam(self.params, self.opts["learning_rate"], self.opts["lr_decay"],
+                                   self.opts["num_steps"])
 
     def logit(self, *inputs) -> torch.Tensor:
         return self.critic(*map(_flat, inputs))[..., 0]
