@@ -126,3 +126,29 @@ def test_pyro_log_density_does_not_depend_on_the_rng_state():
         torch.manual_seed(seed)
         assert torch.equal(after, torch.rand(3))  # the caller's RNG state is untouched
     assert np.isfinite(values).all() and np.ptp(values) == 0
+
+
+def test_a_solution_below_zero_has_density_zero_and_pyro_traces_the_prior_draws_that_give_one():
+    """k_a = 22.36, K_m = 0.0099, V_m = 5.06: absorbed and eliminated within hours, so C at ten days
+    is about 1e-11, inside the solver's atol of 0, and Pyro's solution comes out at -4e-11. log C was
+    NaN there, and Pyro's argument validation refused the run: tracing the model failed for the torch
+    seeds whose prior draws land there (25, 28 and 29 of the first 60). As in Stan, which rejects the
+    NaN of log(C), the point has density 0."""
+    import jax
+    import numpyro
+    import torch
+
+    from inference.backends import pyro_common
+
+    spec = ppl_models.get_model(PK)
+    point = {k: np.log(v) for k, v in dict(k_a=22.36, K_m=0.0099, V_m=5.06, sigma=0.98).items()}
+    assert BackendModel(spec, "pyro", {}).log_density(point) == -np.inf
+    with backend_context("cpu", "float64"):  # under jit, as NUTS evaluates it (eagerly, NumPyro validates)
+        data = {k: jax.numpy.asarray(v) for k, v in spec.data.items()}
+        jitted = jax.jit(lambda u: -numpyro.infer.util.potential_energy(spec.model_fn("numpyro"), (), data, u))
+        assert float(jitted({k: jax.numpy.asarray(v) for k, v in point.items()})) == -np.inf
+    with pyro_common.backend_context("cpu", "float64") as device:
+        for seed in (25, 28, 29):
+            torch.manual_seed(seed)
+            sites = pyro_common.trace_sites(spec.model_fn("pyro"), pyro_common.to_backend(spec.data, device))
+            assert set(sites.latent) == {"k_a", "K_m", "V_m", "sigma"}
