@@ -1,9 +1,23 @@
-"""One figure of MNIST-sized images, shared by the benchmarks that draw samples or reconstructions."""
+"""One figure of MNIST-sized images, shared by the benchmarks that draw samples or reconstructions,
+and the save every benchmark figure goes through."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from ppl_models.atomic import atomic_write
+
+
+def save_figure(fig, path: Path, dpi: int = 120) -> None:
+    """``fig`` saved to ``path`` (its format from the suffix) in one piece: an interrupted save leaves
+    the file that was there, not half a PNG; then closed."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_write(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
 
 
 def image_grid(images: np.ndarray, path: Path, rows: int = 8, title: str | None = None) -> None:
@@ -21,5 +35,4 @@ def image_grid(images: np.ndarray, path: Path, rows: int = 8, title: str | None 
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path)

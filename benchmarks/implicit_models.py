@@ -49,7 +49,7 @@ import numpy as np
 import inference
 from benchmarks.csv_rows import append_rows
 from benchmarks.entry import run_benchmark
-from benchmarks.image_grid import image_grid
+from benchmarks.image_grid import image_grid, save_figure
 from inference.discrepancies import median_bandwidth, mmd2
 from ppl_models.data.mnist import test_order
 from ppl_models.errors import TrainingError
@@ -286,8 +286,7 @@ def posterior_figure(experiment: str, label: str, spec, result, decode, rng) -> 
         ax.scatter(draws[:, 0], draws[:, 1], s=2, color=f"C{k}", alpha=0.5)
     ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", xlabel="z1", ylabel="z2",
            title=f"{label}\n(dots: guide; contours: exact posterior, 50/90/99%)")
-    fig.savefig(figure_path(experiment, label), dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, figure_path(experiment, label), dpi=100)
 
 
 def heldout_mmd2(a: np.ndarray, b: np.ndarray) -> float:

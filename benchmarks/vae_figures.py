@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import inference  # noqa: E402
 from benchmarks.entry import run_benchmark
-from benchmarks.image_grid import image_grid
+from benchmarks.image_grid import image_grid, save_figure
 from ppl_models.data.mnist import load_mnist  # noqa: E402
 from ppl_models.latent_gaussian.vae import vae_spec  # noqa: E402
 from ppl_models.nets import params_of  # noqa: E402
@@ -72,8 +72,7 @@ def main(argv=None) -> None:
     points = ax.scatter(loc2[:, 0], loc2[:, 1], c=labels[:5000], cmap="tab10", s=3)
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
     ax.set(xlabel="z1", ylabel="z2", title=f"2-D VAE: encoder means of 5000 test images ({args.epochs} epochs)")
-    fig.savefig(out / "vae_latent_2d.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out / "vae_latent_2d.png")
     num_data = vae_spec("mnist", num_images=None).data["num_data"]  # minibatch losses are scaled to it
     print(f"negative ELBO per training image, last 100 steps: {fit.losses[-100:].mean() / num_data:.1f}")
     print("wrote", *sorted(p.name for p in out.glob("vae_*.png")))
