@@ -208,11 +208,11 @@ class Trainer:
     def __init__(self, game: Game, opts: dict, gather):
         self.game, self.gather = game, gather
         self.batches_per_step = 1 + (game.critic is not None) * opts.get("discriminator_steps", 1)
-        # each player's schedule counts its own updates: the discriminator makes batches_per_step - 1 a step
+        # each player's schedule counts its own updates: the discriminator makes discriminator_steps a step
         decay, num_steps = opts["lr_decay"], opts["num_steps"]
         self.optim = Adam(exponential_decay(opts["learning_rate"], decay, num_steps), b1=B1)
         self.d_optim = Adam(exponential_decay(opts.get("discriminator_learning_rate") or opts["learning_rate"], decay,
-                                              num_steps * max(self.batches_per_step - 1, 1)), b1=B1)
+                                              num_steps * opts.get("discriminator_steps", 1)), b1=B1)
         self.decay = opts.get("generator_average", 0.0)
         self.chunk = jax.jit(self._chunk)
 
