@@ -1,23 +1,11 @@
-"""One figure of MNIST-sized images, shared by the benchmarks that draw samples or reconstructions,
-and the save every benchmark figure goes through."""
+"""One figure of MNIST-sized images, shared by the benchmarks that draw samples or reconstructions."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from ppl_models.atomic import atomic_write
-
-
-def save_figure(fig, path: Path, dpi: int = 120) -> None:
-    """``fig`` saved to ``path`` (its format from the suffix) in one piece: an interrupted save leaves
-    the file that was there, not half a PNG; then closed."""
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    with atomic_write(path) as f:
-        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+from ppl_models.atomic import save_figure
 
 
 def image_grid(images: np.ndarray, path: Path, rows: int = 8, title: str | None = None) -> None:

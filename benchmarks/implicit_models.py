@@ -49,8 +49,9 @@ import numpy as np
 import inference
 from benchmarks.csv_rows import append_rows
 from benchmarks.entry import run_benchmark
-from benchmarks.image_grid import image_grid, save_figure
+from benchmarks.image_grid import image_grid
 from inference.discrepancies import median_bandwidth, mmd2
+from ppl_models.atomic import save_figure
 from ppl_models.data.mnist import test_order
 from ppl_models.errors import TrainingError
 from ppl_models.implicit.generators import LINEAR, RING, mnist_images

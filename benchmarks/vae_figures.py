@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import inference  # noqa: E402
 from benchmarks.entry import run_benchmark
-from benchmarks.image_grid import image_grid, save_figure
+from benchmarks.image_grid import image_grid
+from ppl_models.atomic import save_figure
 from ppl_models.data.mnist import load_mnist  # noqa: E402
 from ppl_models.latent_gaussian.vae import vae_spec  # noqa: E402
 from ppl_models.nets import params_of  # noqa: E402

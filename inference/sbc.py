@@ -85,7 +85,7 @@ class SBCResult:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from ppl_models.atomic import atomic_write
+        from ppl_models.atomic import save_figure
 
         num_bins = num_bins or default_bins(self.num_ranks)
         names = list(self.ranks.columns)[:max_params]
@@ -105,11 +105,7 @@ class SBCResult:
             ax.axis("off")
         fig.suptitle(f"SBC ranks: {self.model}, {self.backend} {self.method}, {n} simulations", fontsize=10)
         fig.tight_layout()
-        path = Path(path)
-        with atomic_write(path) as f:
-            fig.savefig(f, format="png", dpi=90)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path, dpi=90, bbox_inches=None)
 
 
 def ranks_of(truth: dict[str, np.ndarray], samples: dict[str, np.ndarray], num_ranks: int) -> dict[str, int]:

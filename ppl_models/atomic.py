@@ -34,6 +34,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
             os.unlink(tmp)
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120, bbox_inches: str | None = "tight") -> Path:
+    """``fig`` saved to ``path`` (its format from the suffix) in one piece, then closed: an interrupted
+    save leaves the file that was there, not half a PNG."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_write(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches=bbox_inches)
+    plt.close(fig)
+    return path
+
+
 def remove_in_flight() -> None:
     """Delete the temporary files of writes still under way (for a process about to end at once)."""
     for tmp in list(IN_FLIGHT):

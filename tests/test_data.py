@@ -103,6 +103,31 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert target.read_bytes() == b"whole" and list(tmp_path.iterdir()) == [target]
 
 
+def test_figure_save_interrupted_keeps_old_figure(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ppl_models.atomic import save_figure
+
+    target = save_figure(plt.figure(), tmp_path / "grid.png")
+    before = target.read_bytes()
+    assert before.startswith(b"\x89PNG")
+    fig = plt.figure()
+    fig.text(0.5, 0.5, "new")
+    draw = fig.savefig
+
+    def interrupted_savefig(f, **kwargs):
+        draw(f, **kwargs)  # the whole new PNG is written to the temporary file, then Ctrl-C
+        raise KeyboardInterrupt
+
+    fig.savefig = interrupted_savefig
+    with pytest.raises(KeyboardInterrupt):
+        save_figure(fig, target)
+    assert target.read_bytes() == before and list(tmp_path.iterdir()) == [target]
+
+
 def test_result_save_failure_keeps_old_file(tmp_path, monkeypatch):
     from inference.result import InferenceResult, load_result
 

@@ -25,7 +25,7 @@ import pandas as pd
 from benchmarks.entry import run_benchmark
 from inference.leaderboard import Leaderboard, cell_rgb, score
 from inference.sweep import write_index
-from ppl_models.atomic import atomic_write
+from ppl_models.atomic import save_figure
 
 
 def board_of(source: str | Path) -> Leaderboard:
@@ -94,11 +94,7 @@ def draw(board: Leaderboard, path: str | Path) -> Path:
     ax.tick_params(which="minor", length=0)
     ax.set_title(f"{len(board.runs)} runs, seeds {', '.join(map(str, sorted(board.runs['seed'].unique())))}: "
                  "median error (green: passed on every seed; grey: failed), seeds passed / run", fontsize=8)
-    path = Path(path)
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 def main(argv: list[str] | None = None) -> int:
