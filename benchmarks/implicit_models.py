@@ -50,6 +50,7 @@ import inference
 from benchmarks.csv_rows import append_rows
 from benchmarks.entry import run_benchmark
 from benchmarks.image_grid import image_grid
+from inference.backends import check_device
 from inference.discrepancies import median_bandwidth, mmd2
 from ppl_models.atomic import save_figure
 from ppl_models.data.mnist import test_order
@@ -128,13 +129,19 @@ def append(rows: list[dict]) -> None:
     append_rows(OUT, FIELDS, rows)
 
 
-def fit(experiment, model, label, method, options, seed, num_steps, backend="numpyro", **extra):
-    row = dict(experiment=experiment, model=model, method=method, options=label, backend=backend, seed=seed,
-               num_steps=num_steps, error="")
+def backend_column(backend: str, device: str) -> str:
+    """The CSV's backend column: the backend, and the device when it is not the CPU (a GPU run is a row
+    of its own, not one the CPU run already made)."""
+    return backend if device == "cpu" else f"{backend} ({device})"
+
+
+def fit(experiment, model, label, method, options, seed, num_steps, backend="numpyro", device="cpu", **extra):
+    row = dict(experiment=experiment, model=model, method=method, options=label,
+               backend=backend_column(backend, device), seed=seed, num_steps=num_steps, error="")
     t0 = time.perf_counter()
     try:
         result = inference.run(model, method=method, backend=backend, seed=seed, num_steps=num_steps,
-                               **{**options, **extra})
+                               device=device, **{**options, **extra})
     except TrainingError as e:
         return row | {"metric": "", "value": "", "wall_s": time.perf_counter() - t0, "error": str(e)}, None
     return row | {"wall_s": round(time.perf_counter() - t0, 1)}, result
@@ -156,13 +163,13 @@ def ring_fits(labels, texts) -> dict[str, tuple[str, dict, str]]:
     return fits
 
 
-def ring(seeds, num_steps: int, fits: dict) -> None:
+def ring(seeds, num_steps: int, fits: dict, device: str = "cpu") -> None:
     done = done_rows()
     for label, (method, options, backend) in fits.items():
         for seed in seeds:
-            if ("ring", method, label, str(seed), str(num_steps), backend) in done:
+            if ("ring", method, label, str(seed), str(num_steps), backend_column(backend, device)) in done:
                 continue
-            row, result = fit("ring", "ring8-implicit", label, method, options, seed, num_steps, backend,
+            row, result = fit("ring", "ring8-implicit", label, method, options, seed, num_steps, backend, device,
                               num_samples=10000)
             if result is None:
                 append([row])
@@ -173,14 +180,14 @@ def ring(seeds, num_steps: int, fits: dict) -> None:
             print(label, backend, seed, coverage.covered, round(coverage.high_quality, 3), row["wall_s"], flush=True)
 
 
-def linear(steps, seed: int = 0) -> None:
+def linear(steps, seed: int = 0, device: str = "cpu") -> None:
     done = done_rows()
     for label, (method, options) in LINEAR_FITS.items():
         for num_steps in steps:
-            if ("linear", method, label, str(seed), str(num_steps), "numpyro") in done:
+            if ("linear", method, label, str(seed), str(num_steps), backend_column("numpyro", device)) in done:
                 continue
             row, result = fit("linear", "linear_gaussian-implicit", label, method, options, seed, num_steps,
-                              num_samples=0)
+                              device=device, num_samples=0)
             if result is not None:
                 weight = params_of(result.params, "generator")["layers.0.weight"]
                 row |= {"metric": "covariance_frobenius_error",
@@ -216,7 +223,8 @@ def guide_draws(spec, result, x: np.ndarray, num: int, rng) -> np.ndarray:
     return loc + scale * rng.standard_normal(loc.shape)
 
 
-def avb_toy(experiment: str, seeds, num_steps: int, num: int = 1000, num_tv: int = 200_000) -> None:
+def avb_toy(experiment: str, seeds, num_steps: int, num: int = 1000, num_tv: int = 200_000,
+            device: str = "cpu") -> None:
     """Each guide fitted with the toy's learned decoder (``avb_toy``) or the fixed quadrant decoder
     (``avb_quadrants``), scored per image against the exact posterior of the decoder it ends with."""
     from inference.networks import fitted_network
@@ -235,10 +243,10 @@ def avb_toy(experiment: str, seeds, num_steps: int, num: int = 1000, num_tv: int
     for label, (method, options) in AVB_FITS.items():
         model = base + ("_implicit" if method == "avb" else "")
         for seed in seeds:
-            if (experiment, method, label, str(seed), str(num_steps), "numpyro") in done:
+            if (experiment, method, label, str(seed), str(num_steps), backend_column("numpyro", device)) in done:
                 continue
-            row, result = fit(experiment, model, label, method, options, seed, num_steps, batch_size=128,
-                              learning_rate=learning_rate)
+            row, result = fit(experiment, model, label, method, options, seed, num_steps, device=device,
+                              batch_size=128, learning_rate=learning_rate)
             if result is None:
                 append([row])
                 continue
@@ -341,7 +349,7 @@ def mnist_test_subsets(num: int = 2000) -> dict[str, np.ndarray]:
     return {"random": test[test_order(len(test))[:num]], "first": test[:num]}
 
 
-def mnist(seed: int, num_steps: int, labels=None) -> None:
+def mnist(seed: int, num_steps: int, labels=None, device: str = "cpu") -> None:
     done = done_rows()
     train = mnist_images("train")
     train = train[np.random.default_rng(0).choice(len(train), 2000, replace=False)].astype(float)
@@ -350,12 +358,14 @@ def mnist(seed: int, num_steps: int, labels=None) -> None:
     suffix = {"random": "", "first": "_first2000"}  # metric names: the random subset's are the plain ones
     classify, accuracy = None, None
     for label, (method, options) in MNIST_FITS.items():
-        if ("mnist", method, label, str(seed), str(num_steps), "numpyro") in done or (labels and label not in labels):
+        key = ("mnist", method, label, str(seed), str(num_steps), backend_column("numpyro", device))
+        if key in done or (labels and label not in labels):
             continue
         if classify is None:
             classify, accuracy = digit_classifier()
             print(f"digit classifier: test accuracy {accuracy:.4f}", flush=True)
-        row, result = fit("mnist", "mnist-implicit", label, method, options, seed, num_steps, num_samples=10000)
+        row, result = fit("mnist", "mnist-implicit", label, method, options, seed, num_steps, device=device,
+                          num_samples=10000)
         rows = [row]
         if result is not None:
             generated = result.posterior_predictive["x"][0]
@@ -398,20 +408,24 @@ def main(argv=None) -> None:
     parser.add_argument("--linear-steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
     parser.add_argument("--mnist-steps", type=int, default=5000)
     parser.add_argument("--avb-steps", type=int, default=20000)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the fits run; a GPU run is recorded as a row of its own")
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args(argv)
     unknown = set(args.experiments) - set(EXPERIMENTS)
     if unknown:
         parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    fits = ring_fits(args.fits, args.fit) if "ring" in args.experiments else {}
+    check_device({backend for _, _, backend in fits.values()} | {"numpyro"}, args.device)
     for experiment in args.experiments:
         if experiment == "ring":
-            ring(args.seeds, args.ring_steps, ring_fits(args.fits, args.fit))
+            ring(args.seeds, args.ring_steps, fits, args.device)
         elif experiment == "linear":
-            linear(args.linear_steps)
+            linear(args.linear_steps, device=args.device)
         elif experiment in AVB_DECODERS:
-            avb_toy(experiment, args.seeds[:3], args.avb_steps)
+            avb_toy(experiment, args.seeds[:3], args.avb_steps, device=args.device)
         else:
-            mnist(args.seeds[0], args.mnist_steps, args.fits)
+            mnist(args.seeds[0], args.mnist_steps, args.fits, args.device)
     if args.summary:
         summary()
 

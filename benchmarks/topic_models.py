@@ -39,6 +39,7 @@ import torch
 
 import inference
 from benchmarks.entry import run_benchmark
+from inference.backends import check_device
 from inference.topic_scores import score as score_result
 from inference.topic_scores import topic_scores
 from ppl_models.data.text import load_corpus
@@ -68,8 +69,9 @@ def fit_sklearn(corpus, k: int, seed: int, passes: int):
     return topic_scores(phi, probs, corpus), wall
 
 
-def fit_ours(spec, corpus, seed: int, backend: str, **options):
-    result = inference.run(spec, method="svi", backend=backend, guide="spec", seed=seed, num_samples=0, **options)
+def fit_ours(spec, corpus, seed: int, backend: str, device: str, **options):
+    result = inference.run(spec, method="svi", backend=backend, guide="spec", seed=seed, num_samples=0,
+                           device=device, **options)
     scores = score_result(spec, result, corpus)
     if "decoder" in spec.networks:  # ProdLDA: also the paper's ranking of words, by raw decoder weights
         raw = score_result(spec, result, corpus, raw=True)
@@ -92,7 +94,8 @@ def fit(method: str, name: str, corpus, k: int, seed: int, args) -> tuple[dict, 
         b1 = {"b1": args.prodlda_b1} if args.backend == "numpyro" else {"betas": (args.prodlda_b1, 0.999)}
         options = dict(num_steps=args.prodlda_steps, batch_size=args.prodlda_batch, learning_rate=args.prodlda_lr,
                        optimizer_options=b1)
-    return *fit_ours(spec, corpus, seed, args.backend, **options), args.backend
+    backend = args.backend if args.device == "cpu" else f"{args.backend} ({args.device})"
+    return *fit_ours(spec, corpus, seed, args.backend, args.device, **options), backend
 
 
 def describe(row: dict) -> str:
@@ -129,6 +132,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["sklearn", "lda", "prodlda"])
     parser.add_argument("--backend", default="pyro", choices=["pyro", "numpyro"])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where our LDA and ProdLDA run (scikit-learn's runs on the CPU)")
     parser.add_argument("--lda-steps", type=int, default=1000)
     parser.add_argument("--prodlda-steps", type=int, default=3000)
     parser.add_argument("--prodlda-lr", type=float, default=2e-3)
@@ -151,6 +156,10 @@ def main(argv=None) -> None:
     if (args.min_df != MIN_DF or args.max_words is not None) and args.out == DEFAULT_OUT:
         # the CSV does not record the vocabulary, and a restart skips the runs it holds
         parser.error(f"--min-df and --max-words change the vocabulary: give --out a file of its own, not {DEFAULT_OUT}")
+    if args.device != "cpu" and args.out == DEFAULT_OUT:
+        # the CSV's runs are keyed without the device, and a restart skips the runs it holds
+        parser.error(f"--device {args.device}: give --out a file of its own, not {DEFAULT_OUT}")
+    check_device([args.backend], args.device)
     if "sklearn" in args.methods and importlib.util.find_spec("sklearn") is None:
         parser.error("method sklearn needs scikit-learn, which is not installed: pip install -e '.[benchmarks]'")
     torch.set_num_threads(1)

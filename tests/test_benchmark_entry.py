@@ -84,3 +84,29 @@ def test_topic_models_refuses_a_new_vocabulary_in_the_default_csv(capsys):
         topic_models.main(["--max-words", "3000", "--methods", "lda"])
     assert info.value.code == 2
     assert "--min-df and --max-words change the vocabulary: give --out a file of its own" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["implicit_models", "ring", "--device", "cuda"],
+                                  ["implicit_models", "mnist", "--device", "cuda", "--fit", "pyro:adversarial:"],
+                                  ["topic_models", "--device", "cuda", "--methods", "prodlda", "--out", "runs.csv"]])
+def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_any_work(argv, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    argv = [str(tmp_path / a) if a == "runs.csv" else a for a in argv]
+    done = subprocess.run([sys.executable, "-m", f"benchmarks.{argv[0]}", *argv[1:]], cwd=REPO,
+                          env=_env(PPL_DATA_DIR=str(tmp_path)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"{argv[0]}: error: device='cuda' was asked for, but "), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs.csv").exists()
+
+
+def test_topic_models_keeps_gpu_runs_out_of_the_default_csv(capsys):
+    from benchmarks import topic_models
+
+    with pytest.raises(SystemExit) as info:
+        topic_models.main(["--device", "cuda", "--methods", "prodlda"])
+    assert info.value.code == 2
+    assert "--device cuda: give --out a file of its own" in capsys.readouterr().err
