@@ -14,3 +14,9 @@ def append_rows(path: str | Path, fields: Sequence[str], rows: Iterable[Mapping]
         if f.tell() == 0:
             writer.writeheader()
         writer.writerows(rows)
+
+
+def backend_column(backend: str, device: str) -> str:
+    """A run's backend column: the backend, and the device when it is not the CPU, so that a GPU run is a
+    row of its own and not one that a CPU run already made."""
+    return backend if device == "cpu" else f"{backend} ({device})"

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 import inference
-from benchmarks.csv_rows import append_rows
+from benchmarks.csv_rows import append_rows, backend_column
 from benchmarks.entry import run_benchmark
 from benchmarks.image_grid import image_grid
 from inference.backends import check_device
@@ -127,12 +127,6 @@ def done_rows() -> set:
 
 def append(rows: list[dict]) -> None:
     append_rows(OUT, FIELDS, rows)
-
-
-def backend_column(backend: str, device: str) -> str:
-    """The CSV's backend column: the backend, and the device when it is not the CPU (a GPU run is a row
-    of its own, not one the CPU run already made)."""
-    return backend if device == "cpu" else f"{backend} ({device})"
 
 
 def fit(experiment, model, label, method, options, seed, num_steps, backend="numpyro", device="cpu", **extra):

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 import inference
+from benchmarks.csv_rows import backend_column
 from benchmarks.entry import run_benchmark
 from inference.backends import check_device
 from inference.topic_scores import score as score_result
@@ -94,8 +95,8 @@ def fit(method: str, name: str, corpus, k: int, seed: int, args) -> tuple[dict, 
         b1 = {"b1": args.prodlda_b1} if args.backend == "numpyro" else {"betas": (args.prodlda_b1, 0.999)}
         options = dict(num_steps=args.prodlda_steps, batch_size=args.prodlda_batch, learning_rate=args.prodlda_lr,
                        optimizer_options=b1)
-    backend = args.backend if args.device == "cpu" else f"{args.backend} ({args.device})"
-    return *fit_ours(spec, corpus, seed, args.backend, args.device, **options), backend
+    return (*fit_ours(spec, corpus, seed, args.backend, args.device, **options),
+            backend_column(args.backend, args.device))
 
 
 def describe(row: dict) -> str:

@@ -87,7 +87,7 @@ def test_topic_models_refuses_a_new_vocabulary_in_the_default_csv(capsys):
 
 
 @pytest.mark.parametrize("argv", [["implicit_models", "ring", "--device", "cuda"],
-                                  ["implicit_models", "mnist", "--device", "cuda", "--fit", "pyro:adversarial:"],
+                                  ["implicit_models", "mnist", "linear", "--device", "cuda"],
                                   ["topic_models", "--device", "cuda", "--methods", "prodlda", "--out", "runs.csv"]])
 def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_any_work(argv, tmp_path):
     import torch
