@@ -33,10 +33,12 @@ def jax_device(device: str):
     platform = {"cpu": "cpu", "cuda": "gpu"}[device]
     try:
         return jax.devices(platform)[0]
-    except RuntimeError as e:
-        raise DeviceError(f"device={device!r} was asked for, but JAX finds no {platform.upper()} "
-                          f"(JAX {jax.__version__}: {e}). Install a CUDA build of jaxlib on a GPU machine, "
-                          "or use device='cpu'.") from None
+    except RuntimeError:
+        # JAX's own message ("Unknown backend: 'gpu' requested, but no platforms that are instances of gpu
+        # are present ...") doubles the line's length and names its internals; the platforms it has say as much.
+        here = ", ".join(sorted({d.platform for d in jax.devices()}))
+        raise DeviceError(f"device={device!r} was asked for, but JAX {jax.__version__} finds no {platform.upper()} "
+                          f"(only {here}): use device='cpu', or install a CUDA jaxlib") from None
 
 
 @contextlib.contextmanager

@@ -22,9 +22,9 @@ from ppl_models.spec import bind_networks, check_left_at_none, check_observed, d
 
 def torch_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device='cuda' was asked for, but PyTorch finds no CUDA GPU (torch {torch.__version__}, "
-                          f"CUDA build: {torch.version.cuda or 'none'}). Use device='cpu', or install a CUDA "
-                          "build of torch on a GPU machine.")
+        build = "" if torch.version.cuda else " (a CPU-only build)"
+        raise DeviceError(f"device='cuda' was asked for, but torch {torch.__version__} finds no CUDA GPU{build}: "
+                          "use device='cpu', or install a CUDA torch")
     return torch.device(device)
 
 
