@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 import inference
-from benchmarks.csv_rows import backend_column
+from benchmarks.csv_rows import append_rows, backend_column
 from benchmarks.entry import run_benchmark
 from inference.backends import check_device
 from inference.topic_scores import score as score_result
@@ -164,39 +164,34 @@ def main(argv=None) -> None:
     if "sklearn" in args.methods and importlib.util.find_spec("sklearn") is None:
         parser.error("method sklearn needs scikit-learn, which is not installed: pip install -e '.[benchmarks]'")
     torch.set_num_threads(1)
-    new = not args.out.exists()
     done = set()
-    if not new:
+    if args.out.exists() and args.out.stat().st_size:
         with open(args.out) as f:
             reader = csv.DictReader(f)
             if tuple(reader.fieldnames or ()) != FIELDS:
                 parser.error(f"{args.out} has the columns {reader.fieldnames}, not this benchmark's {list(FIELDS)}; "
                              "give --out a new file")
             done = {(r["corpus"], int(r["topics"]), int(r["seed"]), r["method"]) for r in reader}
-    with open(args.out, "a", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        if new:
-            writer.writeheader()
-        for name in args.corpus:
-            corpus = prepare_corpus(load_corpus(name), min_df=args.min_df, max_words=args.max_words)
-            print(corpus.describe(), flush=True)
-            for k, seed, method in itertools.product(args.topics, args.seeds, args.methods):
-                if (name, k, seed, method) in done:
-                    continue
-                row = {"corpus": name, "topics": k, "seed": seed, "method": method}
-                try:
-                    scores, wall, backend = fit(method, name, corpus, k, seed, args)
-                except TrainingError as e:
-                    row.update(backend=args.backend, error=str(e).split(". The parameters")[0])
-                else:
-                    row.update(backend=backend, perplexity=round(scores["perplexity"], 1),
-                               npmi=round(scores["npmi"], 4), diversity=round(scores["diversity"], 3),
-                               wall_s=round(wall, 1),
-                               top_words=" | ".join(" ".join(t[:5]) for t in scores["top_words"]),
-                               **{k: round(scores[k], 4) for k in ("npmi_raw", "diversity_raw") if k in scores})
-                writer.writerow(row)
-                f.flush()
-                print(describe(row), flush=True)
+    for name in args.corpus:
+        corpus = prepare_corpus(load_corpus(name), min_df=args.min_df, max_words=args.max_words)
+        print(corpus.describe(), flush=True)
+        for k, seed, method in itertools.product(args.topics, args.seeds, args.methods):
+            if (name, k, seed, method) in done:
+                continue
+            row = {"corpus": name, "topics": k, "seed": seed, "method": method}
+            try:
+                scores, wall, backend = fit(method, name, corpus, k, seed, args)
+            except TrainingError as e:
+                row.update(backend=args.backend, error=str(e).split(". The parameters")[0])
+            else:
+                row.update(backend=backend, perplexity=round(scores["perplexity"], 1),
+                           npmi=round(scores["npmi"], 4), diversity=round(scores["diversity"], 3),
+                           wall_s=round(wall, 1),
+                           top_words=" | ".join(" ".join(t[:5]) for t in scores["top_words"]),
+                           **{k: round(scores[k], 4) for k in ("npmi_raw", "diversity_raw") if k in scores})
+            # one row at a time, header with the first: a run stopped before its first row leaves no file
+            append_rows(args.out, FIELDS, [row])
+            print(describe(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -110,3 +110,34 @@ def test_topic_models_keeps_gpu_runs_out_of_the_default_csv(capsys):
         topic_models.main(["--device", "cuda", "--methods", "prodlda"])
     assert info.value.code == 2
     assert "--device cuda: give --out a file of its own" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rows_before_ctrl_c", [0, 1])
+def test_topic_models_stopped_keeps_its_rows_and_no_header_only_file(rows_before_ctrl_c, tmp_path, monkeypatch):
+    from benchmarks import topic_models
+
+    class Corpus:
+        def describe(self):
+            return "corpus"
+
+    fits = []
+
+    def fit(method, name, corpus, k, seed, args):
+        if len(fits) == rows_before_ctrl_c:
+            raise KeyboardInterrupt
+        fits.append(method)
+        return {"perplexity": 1000.0, "npmi": 0.1, "diversity": 0.9, "top_words": [["a"] * 5]}, 1.0, "pyro"
+
+    monkeypatch.setattr(topic_models, "load_corpus", lambda name: name)
+    monkeypatch.setattr(topic_models, "prepare_corpus", lambda corpus, **kw: Corpus())
+    monkeypatch.setattr(topic_models, "fit", fit)
+    out = tmp_path / "runs.csv"
+    with pytest.raises(KeyboardInterrupt):
+        topic_models.main(["--corpus", "ap", "--topics", "20", "--seeds", "0", "1", "--methods", "prodlda",
+                           "--out", str(out)])
+    if rows_before_ctrl_c == 0:
+        assert not out.exists()
+    else:
+        import pandas as pd
+
+        assert pd.read_csv(out)[["corpus", "seed", "perplexity"]].values.tolist() == [["ap", 0, 1000.0]]
