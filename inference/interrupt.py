@@ -59,7 +59,8 @@ def progress_note() -> str:
         return ""
     notes: dict[str, int] = {}  # one entry per distinct note, with how many bars show it
     for bar in sorted(bars, key=lambda b: str(b.desc)):
-        desc = " ".join((bar.desc or "").replace(".", " ").split()).rstrip(":")
+        # tqdm's desc is the description and ": " ("Compiling.. : " for NumPyro's first bar state)
+        desc = " ".join((bar.desc or "").replace(".", " ").split()).rstrip(": ")
         note = f"{desc + ' ' if desc else ''}{bar.n}/{bar.total}" if bar.total else f"{desc} {bar.n}".strip()
         notes[note] = notes.get(note, 0) + 1
     return ", ".join(note if count == 1 else f"{note} (x{count})" for note, count in notes.items())
@@ -91,7 +92,7 @@ def message() -> str:
     elif checkpoint:
         line += f"; no checkpoint was written yet to {checkpoint}"
     else:
-        line += "; the run under way was not saved (no checkpoint)"
+        line += "; nothing was saved (no checkpoint)"
     return line
 
 

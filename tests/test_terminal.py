@@ -1,6 +1,7 @@
 """The ``ppl`` command as a person runs it: in a terminal (a pseudo-terminal, so that progress bars
 switch on), interrupted with Ctrl-C (SIGINT to a real process), from a folder of its own."""
 import fcntl
+import io
 import os
 import pty
 import select
@@ -78,7 +79,7 @@ def test_ctrl_c_stops_numpyro_nuts_with_one_line_and_status_130(tmp_path):
     lines = [line for line in output.splitlines() if line.startswith("ppl: interrupted")]
     assert len(lines) == 1, output[-3000:]
     assert "fit eight_schools-eight_schools_noncentered (numpyro nuts) at sample " in lines[0]
-    assert "the run under way was not saved (no checkpoint)" in lines[0]
+    assert lines[0].endswith("; nothing was saved (no checkpoint)")
     assert "Traceback" not in output and "KeyboardInterrupt" not in output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # no partial file
 
@@ -119,3 +120,20 @@ def test_the_interrupt_line_names_a_sweeps_store_once(tmp_path):
         assert interrupt.message().endswith(f"; resume from the checkpoint {tmp_path} by running the same command")
     with interrupt.activity("fit eight_schools (numpyro nuts)", checkpoint=str(tmp_path / "not yet")):
         assert interrupt.message().endswith(f"; no checkpoint was written yet to {tmp_path / 'not yet'}")
+
+
+def test_the_interrupt_line_reads_numpyros_bar_descriptions_in_words():
+    from tqdm import tqdm
+
+    from inference import interrupt
+
+    bars = [tqdm(total=2000, file=io.StringIO()) for _ in range(2)]
+    try:
+        for bar in bars:
+            bar.set_description("Compiling.. ")  # as numpyro.util.progress_bar_factory sets it
+        assert interrupt.progress_note() == "Compiling 0/2000 (x2)"
+        bars[0].set_description("warmup"), bars[0].update(340)
+        assert interrupt.progress_note() == "Compiling 0/2000, warmup 340/2000"
+    finally:
+        for bar in bars:
+            bar.close()
