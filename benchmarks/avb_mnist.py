@@ -61,10 +61,15 @@ def fitted_proposal_log_weights(decode, guide_draws, x: np.ndarray, num_draws: i
     out = []
     for start in range(0, len(x), chunk):
         xs = x[start:start + chunk]
-        draws = guide_draws(np.repeat(xs, num_draws, axis=0), rng).reshape(len(xs), num_draws, -1)
+        draws = np.asarray(guide_draws(np.repeat(xs, num_draws, axis=0), rng), dtype=float)
+        draws = draws.reshape(len(xs), num_draws, -1)
         mean = draws.mean(1)
         centred = draws - mean[:, None]
-        cov = np.einsum("bmi,bmj->bij", centred, centred) / (num_draws - 1) + 1e-6 * np.eye(draws.shape[-1])
+        cov = np.einsum("bmi,bmj->bij", centred, centred) / (num_draws - 1)
+        # An implicit guide can collapse onto a subspace (AVB at Adam 4e-3, seed 2): the jitter, relative to
+        # the covariance's scale, keeps it positive definite through the rounding of its null directions.
+        scale = np.trace(cov, axis1=1, axis2=2) / cov.shape[-1]
+        cov += (1e-6 * scale + 1e-12)[:, None, None] * np.eye(cov.shape[-1])
         chol = np.linalg.cholesky(cov)
         eps = rng.standard_normal((len(xs), num_samples, draws.shape[-1]))
         z = mean[:, None] + np.einsum("bij,bkj->bki", chol, eps)
