@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 import inference
-from benchmarks.csv_rows import append_rows
+from benchmarks.csv_rows import append_rows, backend_column
 from benchmarks.entry import run_benchmark
 from inference import interrupt
 from inference.api import InferenceWarning
@@ -267,7 +267,8 @@ def done_keys(path: Path) -> set:
     if not path.exists():
         return set()
     with path.open() as f:
-        return {(r["row"], r["steps"], r["seed"], r["num_test"], r["num_samples"]) for r in csv.DictReader(f)}
+        return {(r["row"], r["backend"], r["steps"], r["seed"], r["num_test"], r["num_samples"])
+                for r in csv.DictReader(f)}
 
 
 def fmt(value, digits: int = 2) -> str:
@@ -283,12 +284,12 @@ def markdown(path: Path) -> str:
         return "(no rows yet)"
     with path.open() as f:
         records = list(csv.DictReader(f))
-    lines = ["| row | model | epochs | steps | train s | score s | score | value | se | test se | max k-hat "
-             "| test images | k | paper | note |", "|" + "---|" * 15]
+    lines = ["| row | model | backend | epochs | steps | train s | score s | score | value | se | test se | max k-hat "
+             "| test images | k | paper | note |", "|" + "---|" * 16]
     for r in records:
         digits = 5 if r["metric"] == "mmd2" else 2
-        lines.append(f"| {r['row']} | {r['model']} | {fmt(r['epochs'], 1)} | {r['steps']} | {fmt(r['train_s'], 0)} "
-                     f"| {fmt(r['score_s'], 0)} | {r['metric']} | {fmt(r['value'], digits)} "
+        lines.append(f"| {r['row']} | {r['model']} | {r['backend']} | {fmt(r['epochs'], 1)} | {r['steps']} "
+                     f"| {fmt(r['train_s'], 0)} | {fmt(r['score_s'], 0)} | {r['metric']} | {fmt(r['value'], digits)} "
                      f"| {fmt(r['se'], digits + 1)} | {fmt(r['test_se'], digits)} | {fmt(r['max_khat'])} "
                      f"| {r['num_test']} | {r['num_samples']} "
                      f"| {fmt(r['paper'])} | {r['note']} |")
@@ -350,7 +351,8 @@ def run_implicit_row(row: Row, args) -> dict:
 def run_row(row: Row, plan: Plan | None, args) -> dict:
     """One CSV line: the row trained and scored (``plan`` is None for a generator without a likelihood)."""
     record = run_implicit_row(row, args) if plan is None else run_trained_row(row, plan, args)
-    return dict(row=row.name, model=row.model, backend="numpyro", seed=args.seed, paper=row.paper or "",
+    return dict(row=row.name, model=row.model, backend=backend_column("numpyro", args.device), seed=args.seed,
+                paper=row.paper or "",
                 note=row.note) | record
 
 
@@ -406,12 +408,14 @@ def parse(argv=None):
 
 
 def csv_key(row: Row, plan: Plan | None, args) -> tuple:
-    """What identifies a row's CSV line: the row, its steps, seed, test images and samples per image."""
+    """What identifies a row's CSV line: the row, its backend and device (a GPU run is a line of its own), its
+    steps, seed, test images and samples per image."""
+    backend = backend_column("numpyro", args.device)
     if plan is None:
-        return row.name, str(args.implicit_steps), str(args.seed), str(args.mmd_points), ""
+        return row.name, backend, str(args.implicit_steps), str(args.seed), str(args.mmd_points), ""
     if row.family == "made":
-        return row.name, str(plan.steps), str(args.seed), str(NUM_TEST), "exact"
-    return row.name, str(plan.steps), str(args.seed), str(args.num_test), str(args.num_samples)
+        return row.name, backend, str(plan.steps), str(args.seed), str(NUM_TEST), "exact"
+    return row.name, backend, str(plan.steps), str(args.seed), str(args.num_test), str(args.num_samples)
 
 
 def main(argv=None) -> None:

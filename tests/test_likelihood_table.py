@@ -110,7 +110,7 @@ def test_a_row_in_the_csv_is_not_run_again(tmp_path, monkeypatch, capsys):
     assert lt.csv_key(lt.ROWS["gan"], None, args) in lt.done_keys(out)
     monkeypatch.setattr(lt, "run_row", lambda *a: pytest.fail("a finished row was run again"))
     lt.main(["--rows", "gan", "--csv", str(out), "--implicit-steps", "7", "--out", str(tmp_path)])
-    assert "| gan | mnist-implicit |" in capsys.readouterr().out
+    assert "| gan | mnist-implicit | numpyro |" in capsys.readouterr().out
     with out.open() as f:
         assert len(list(csv.DictReader(f))) == 1
 
@@ -124,3 +124,16 @@ def test_a_subset_of_the_vae_test_images_is_a_fixed_random_one():
     subset = vae_spec("binarized_mnist", "test", num_images=100).data["x"]
     np.testing.assert_array_equal(subset, images[test_order(len(images))[:100]])
     assert abs(subset.mean() - images.mean()) < abs(images[:100].mean() - images.mean())
+
+
+def test_a_gpu_run_is_a_line_of_its_own(tmp_path):
+    """A line trained on the CPU does not stand in for the same row run on a GPU, nor the other way round."""
+    out = tmp_path / "table.csv"
+    argv = ["--rows", "gan", "--csv", str(out), "--implicit-steps", "7", "--out", str(tmp_path)]
+    cpu, gpu = lt.parse(argv), lt.parse([*argv, "--device", "cuda"])
+    lt.append_rows(out, lt.FIELDS, [dict(row="gan", model="mnist-implicit", backend="numpyro (cuda)", epochs="",
+                                         steps=7, seed=0, train_s=1.0, score_s=2.0, metric="mmd2", value=0.0123,
+                                         se="", test_se="", max_khat="", num_test=gpu.mmd_points, num_samples="",
+                                         paper="", note="no likelihood")])
+    assert lt.csv_key(lt.ROWS["gan"], None, gpu) in lt.done_keys(out)
+    assert lt.csv_key(lt.ROWS["gan"], None, cpu) not in lt.done_keys(out)

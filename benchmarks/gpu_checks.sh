@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Issue 17's GPU items in one run of a few minutes, for a session that is lent a GPU for a short
+# while (15 minutes of device time in all, machine start included):
+#
+#   1. the VAE step time, the layer against hand-written JAX and PyTorch, alone on the GPU
+#      (benchmarks.vae_step_time: K = 1, 5, 50, and K = 50 with DReG);
+#   2. then, side by side on the GPU:
+#      - IWAE k=50 with DReG on the IWAE schedule's first 6 stages (benchmarks.likelihood_table),
+#        checkpointed every epoch, until the budget runs out: a later run resumes the checkpoint
+#        on any device (the checkpoint records the run, not the device);
+#      - the MNIST GAN that keeps its modes (benchmarks.implicit_models mnist, R1 10, 40000 steps);
+#      - ProdLDA with batch normalization and dropout, AP and Reuters, K = 20 and 50
+#        (benchmarks.topic_models, NumPyro).
+#   3. everything the runs wrote, in one archive.
+#
+#   OUT=/path BUDGET=540 PPL_DATA_DIR=../shared/data bash benchmarks/gpu_checks.sh
+#
+# BUDGET (seconds) bounds the whole script: each piece runs under `timeout`, and the IWAE run is
+# interrupted (its last epoch's checkpoint kept) early enough to write the archive. DEVICE=cpu and
+# SMALL=1 make a dry run of a minute or two on a CPU, to check the script before device time is spent.
+set -u
+OUT=${OUT:-runs/gpu_checks}
+BUDGET=${BUDGET:-540}
+DEVICE=${DEVICE:-cuda}
+WORK=runs/gpu_checks_work
+mkdir -p "$OUT" "$WORK"
+export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # three JAX processes share the GPU
+if [ "${SMALL:-0}" = 1 ]; then
+    STEP=(--rounds 1 --steps 20); STAGES=1; NUM_TEST=(--num-test 200 --num-samples 50)
+    GAN_STEPS=200; PRODLDA=(--corpus ap --topics 20 --prodlda-steps 50)
+else
+    STEP=(--rounds 3 --steps 300); STAGES=6; NUM_TEST=()
+    GAN_STEPS=40000; PRODLDA=(--corpus ap reuters --topics 20 50)
+fi
+left() { echo $((BUDGET - SECONDS)); }
+bounded() {  # bounded SECONDS CMD...: run CMD, interrupted (Ctrl-C's signal) after SECONDS, killed 15 s later
+    local s=$1; shift
+    [ "$s" -gt 5 ] || { echo "skipped (no time left): $*"; return 124; }
+    timeout -s INT -k 15 "$s" "$@"
+}
+touch "$WORK/started"
+{
+    date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+    python3 -c 'import sys, jax, torch, numpyro, pyro; print(sys.version.split()[0], "jax", jax.__version__,
+jax.devices(), "torch", torch.__version__, torch.cuda.is_available(), "numpyro", numpyro.__version__, "pyro",
+pyro.__version__)'
+
+    echo "== 1. step time ($(left) s left)"
+    bounded $(( $(left) / 4 )) python3 -m benchmarks.vae_step_time --device "$DEVICE" "${STEP[@]}" --k 1,5,50
+    bounded $(( $(left) / 5 )) python3 -m benchmarks.vae_step_time --device "$DEVICE" "${STEP[@]}" --k 50 --dreg
+
+    echo "== 2. IWAE k=50 DReG ($STAGES stages), the GAN and ProdLDA, side by side ($(left) s left)"
+    bounded $(( $(left) - 40 )) python3 -m benchmarks.likelihood_table --rows iwae_k50_dreg --stages "$STAGES" \
+        --device "$DEVICE" "${NUM_TEST[@]}" --out "$WORK/k50" --csv "$WORK/k50/rows.csv" --progress \
+        > "$OUT/k50.log" 2>&1 &
+    k50=$!
+    bounded $(( $(left) - 60 )) python3 -m benchmarks.implicit_models mnist --device "$DEVICE" \
+        --mnist-steps "$GAN_STEPS" --seeds 0 --fits "adversarial non_saturating, r1 10, average 0.999" \
+        > "$OUT/gan.log" 2>&1 &
+    gan=$!
+    bounded $(( $(left) - 60 )) python3 -m benchmarks.topic_models --device "$DEVICE" "${PRODLDA[@]}" --seeds 0 \
+        --methods prodlda --backend numpyro --out "$WORK/topic_models_$DEVICE.csv" > "$OUT/prodlda.log" 2>&1 &
+    prodlda=$!
+    wait $gan; echo "GAN: exit $?"
+    wait $prodlda; echo "ProdLDA: exit $?"
+    wait $k50; echo "IWAE k=50: exit $? ($(left) s left)"
+    python3 -m benchmarks.likelihood_table --rows iwae_k50_dreg --stages "$STAGES" "${NUM_TEST[@]}" \
+        --out "$WORK/k50" --csv "$WORK/k50/rows.csv" --status
+} > "$OUT/log.txt" 2>&1
+
+echo "== 3. the archive" >> "$OUT/log.txt"
+# the IWAE checkpoint on its own (about 14 MB after 6 stages: the device tool brings back files of up
+# to 16 MiB); the runs' other files, and what the GAN appended or drew (implicit_models.csv, a grid)
+cp "$WORK"/k50/*.ckpt "$OUT/" 2>> "$OUT/log.txt"
+find "$WORK" benchmarks/implicit_models.csv docs/figures -type f -newer "$WORK/started" ! -name '*.lock' \
+    ! -name '*.ckpt' -size -8M -print0 | tar czf "$OUT/results.tgz" --null -T - >> "$OUT/log.txt" 2>&1
+tar tzvf "$OUT/results.tgz" >> "$OUT/log.txt" 2>&1
