@@ -58,6 +58,7 @@ from benchmarks.csv_rows import append_rows, backend_column
 from benchmarks.entry import run_benchmark
 from inference import interrupt
 from inference.api import InferenceWarning
+from inference.backends import check_device
 from ppl_models.data.mnist import test_order
 
 OUT_CSV = Path(__file__).with_name("likelihood_table.csv")
@@ -424,6 +425,7 @@ def main(argv=None) -> None:
     if args.status:
         return status(rows, args)
     if not args.table:
+        check_device(["numpyro"], args.device)  # now, before a row writes its first file
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still adds up the time spent
         for row in rows:
             plan = PLANS[row.family](row, args) if row.family in PLANS else None

@@ -88,19 +88,21 @@ def test_topic_models_refuses_a_new_vocabulary_in_the_default_csv(capsys):
 
 @pytest.mark.parametrize("argv", [["implicit_models", "ring", "--device", "cuda"],
                                   ["implicit_models", "mnist", "linear", "--device", "cuda"],
-                                  ["topic_models", "--device", "cuda", "--methods", "prodlda", "--out", "runs.csv"]])
+                                  ["topic_models", "--device", "cuda", "--methods", "prodlda", "--out", "runs.csv"],
+                                  ["likelihood_table", "--rows", "iwae_k5", "--device", "cuda", "--out", "runs",
+                                   "--csv", "runs.csv"]])
 def test_a_gpu_asked_for_where_there_is_none_is_one_line_before_any_work(argv, tmp_path):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    argv = [str(tmp_path / a) if a == "runs.csv" else a for a in argv]
+    argv = [str(tmp_path / a) if a in ("runs", "runs.csv") else a for a in argv]
     done = subprocess.run([sys.executable, "-m", f"benchmarks.{argv[0]}", *argv[1:]], cwd=REPO,
                           env=_env(PPL_DATA_DIR=str(tmp_path)), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"{argv[0]}: error: device='cuda' was asked for, but "), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
-    assert not (tmp_path / "runs.csv").exists()
+    assert not (tmp_path / "runs.csv").exists() and not (tmp_path / "runs").exists()
 
 
 def test_topic_models_keeps_gpu_runs_out_of_the_default_csv(capsys):
