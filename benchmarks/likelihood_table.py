@@ -353,8 +353,7 @@ def run_row(row: Row, plan: Plan | None, args) -> dict:
     """One CSV line: the row trained and scored (``plan`` is None for a generator without a likelihood)."""
     record = run_implicit_row(row, args) if plan is None else run_trained_row(row, plan, args)
     return dict(row=row.name, model=row.model, backend=backend_column("numpyro", args.device), seed=args.seed,
-                paper=row.paper or "",
-                note=row.note) | record
+                paper=row.paper or "", note=row.note) | record
 
 
 def status(rows, args) -> None:
