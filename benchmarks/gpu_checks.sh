@@ -19,6 +19,7 @@
 # interrupted (its last epoch's checkpoint kept) early enough to write the archive. DEVICE=cpu and
 # SMALL=1 make a dry run of a minute or two on a CPU, to check the script before device time is spent.
 set -u
+cd "$(dirname "$0")/.."  # the repository's root, where `python3 -m benchmarks...` finds the package
 OUT=${OUT:-runs/gpu_checks}
 BUDGET=${BUDGET:-540}
 DEVICE=${DEVICE:-cuda}
