@@ -5,10 +5,12 @@ Each posterior mean and sd within 4 combined Monte Carlo standard errors of post
 correlated, so its NUTS runs with a dense mass matrix (about 15 leapfrog steps per draw, against
 hundreds with a diagonal one). gp_pois_regr's non-centred GP takes about 200 steps per draw with a
 diagonal mass matrix (a dense one diverged, 53 of 4000 transitions); it keeps the full 1000 warmup
-steps (with 500 it diverged 5 times), draws 500 per chain, and adapts to an acceptance of 0.9, the
-remedy the layer's divergence warning names: at 0.8 the same seed diverged 0 times in 1000 on the CI
-machine and twice on an AMD EPYC (with R-hat 1.012 for f[4]); at 0.9, 0 times there, in 8 s against 15.
-Two chains each: about 40 s for the file on a loaded 2-core machine.
+steps (with 500 it diverged 5 times), draws 500 per chain, and adapts to an acceptance of 0.95, the
+remedy the layer's divergence warning names. Divergences here hang on the CPU's arithmetic: at 0.8 the
+same seed diverged 0 times in 1000 on the CI machine and twice on an AMD EPYC (with R-hat 1.012 for
+f[4]); at 0.9, 0 times there and 6 times on an Intel Xeon (seeds 1-3 there: 0, 1, 0); at 0.95, seeds
+0-3 on that Xeon diverged 0, 1, 0, 0 times, in about 6 s each. Two chains each: about 40 s for the
+file on a loaded 2-core machine.
 """
 import pytest
 
@@ -18,7 +20,7 @@ from tests.reference_checks import assert_matches_reference, assert_rare_diverge
 
 RUNS = {
     "diamonds-diamonds": dict(dense_mass=True, num_warmup=500, num_samples=1000, num_chains=2),
-    "gp_pois_regr-gp_pois_regr": dict(num_warmup=1000, num_samples=500, num_chains=2, target_accept_prob=0.9),
+    "gp_pois_regr-gp_pois_regr": dict(num_warmup=1000, num_samples=500, num_chains=2, target_accept_prob=0.95),
 }
 
 
