@@ -349,11 +349,16 @@ def run_implicit_row(row: Row, args) -> dict:
                          note=f"{row.note}; MMD² of training to test images: {floor:.5f}")
 
 
+def csv_backend(args) -> str:
+    """The CSV's backend column: every row runs on NumPyro; a device other than the CPU is named in it."""
+    return backend_column("numpyro", args.device)
+
+
 def run_row(row: Row, plan: Plan | None, args) -> dict:
     """One CSV line: the row trained and scored (``plan`` is None for a generator without a likelihood)."""
     record = run_implicit_row(row, args) if plan is None else run_trained_row(row, plan, args)
-    return dict(row=row.name, model=row.model, backend=backend_column("numpyro", args.device), seed=args.seed,
-                paper=row.paper or "", note=row.note) | record
+    return dict(row=row.name, model=row.model, backend=csv_backend(args), seed=args.seed, paper=row.paper or "",
+                note=row.note) | record
 
 
 def status(rows, args) -> None:
@@ -410,12 +415,11 @@ def parse(argv=None):
 def csv_key(row: Row, plan: Plan | None, args) -> tuple:
     """What identifies a row's CSV line: the row, its backend and device (a GPU run is a line of its own), its
     steps, seed, test images and samples per image."""
-    backend = backend_column("numpyro", args.device)
     if plan is None:
-        return row.name, backend, str(args.implicit_steps), str(args.seed), str(args.mmd_points), ""
+        return row.name, csv_backend(args), str(args.implicit_steps), str(args.seed), str(args.mmd_points), ""
     if row.family == "made":
-        return row.name, backend, str(plan.steps), str(args.seed), str(NUM_TEST), "exact"
-    return row.name, backend, str(plan.steps), str(args.seed), str(args.num_test), str(args.num_samples)
+        return row.name, csv_backend(args), str(plan.steps), str(args.seed), str(NUM_TEST), "exact"
+    return row.name, csv_backend(args), str(plan.steps), str(args.seed), str(args.num_test), str(args.num_samples)
 
 
 def main(argv=None) -> None:
